@@ -1,0 +1,64 @@
+"""X-Api-Key authentication and the roles of the contract."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from shared.problems import Problem
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a role and, for HIS and pharmacy keys, an institution."""
+
+    role: str
+    fixmedins_code: str | None
+    key_hint: str
+
+    def may_act_for(self, fixmedins_code: str) -> bool:
+        """Admin acts for anyone; an institution's key only for itself."""
+        return self.role == "admin" or self.fixmedins_code == fixmedins_code
+
+    def require_institution(self, fixmedins_code: str) -> None:
+        """403 unless this principal may act for the institution."""
+        if not self.may_act_for(fixmedins_code):
+            raise Problem(403, "INSTITUTION_FORBIDDEN",
+                          f"this key may act only for institution {self.fixmedins_code}")
+
+
+def mask_key(key: str) -> str:
+    """A key as it may appear in logs: first 4 characters."""
+    return key[:4] + "…" if key else ""
+
+
+def authenticate(request: Request) -> Principal:
+    """Resolve X-Api-Key to a principal, or 401."""
+    key = request.headers.get("x-api-key")
+    if not key:
+        raise Problem(401, "UNAUTHENTICATED", "missing X-Api-Key header",
+                      headers={"WWW-Authenticate": "ApiKey"})
+    keys: dict[str, dict] = request.app.state.settings.api_keys
+    for known, spec in keys.items():
+        if hmac.compare_digest(known.encode(), key.encode()):
+            return Principal(role=spec["role"], fixmedins_code=spec.get("fixmedins_code"), key_hint=mask_key(key))
+    raise Problem(401, "UNAUTHENTICATED", "unknown API key", headers={"WWW-Authenticate": "ApiKey"})
+
+
+def require(*roles: str):
+    """A dependency admitting the given roles (admin is always admitted)."""
+    allowed = set(roles) | {"admin"}
+
+    def _check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if principal.role not in allowed:
+            raise Problem(403, "FORBIDDEN", f"role {principal.role} may not do this")
+        return principal
+
+    return _check
+
+
+Admin = Annotated[Principal, Depends(require("admin"))]
+Reader = Annotated[Principal, Depends(require("ops", "his", "pharmacy"))]

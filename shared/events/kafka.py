@@ -1,0 +1,59 @@
+"""Kafka clients built one way everywhere: no idempotence, acks=all, bounded timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+log = logging.getLogger("yibao.kafka")
+
+
+def make_producer(bootstrap: str) -> AIOKafkaProducer:
+    """A producer the embedded broker accepts (no InitProducerId) that still waits for all replicas."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=False,
+        request_timeout_ms=5000,
+        retry_backoff_ms=200,
+        metadata_max_age_ms=5000,
+        linger_ms=2,
+    )
+
+
+def make_consumer(bootstrap: str, *topics: str, group_id: str | None) -> AIOKafkaConsumer:
+    """A consumer that commits offsets by hand, after the database transaction."""
+    return AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        metadata_max_age_ms=5000,
+        request_timeout_ms=10000,
+        session_timeout_ms=10000,
+        heartbeat_interval_ms=2000,
+        max_poll_records=500,
+    )
+
+
+async def ensure_topics(bootstrap: str, topics: tuple[str, ...], partitions: int) -> None:
+    """Create the topics that do not exist yet (a restarted in-memory broker has none)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await asyncio.wait_for(admin.start(), 10)
+    try:
+        existing = set(await asyncio.wait_for(admin.list_topics(), 10))
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            try:
+                await asyncio.wait_for(admin.create_topics(
+                    [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]), 10)
+                log.info("created topics %s", ",".join(missing))
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await asyncio.wait_for(admin.close(), 5)

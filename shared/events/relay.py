@@ -1,0 +1,195 @@
+"""The outbox relay: publish committed events in order, mark them sent after the broker's ack.
+
+The broker is a transport, not the record. When the broker comes back without its log (the
+embedded broker keeps it in memory; a Kafka may expire it), the relay notices that a partition's
+offsets went backwards and publishes again every event still retained in the outbox; consumers'
+inboxes make the repeats harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiokafka import TopicPartition
+from prometheus_client import Counter, Gauge
+from sqlalchemy import Table, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.events.envelope import dumps
+from shared.events.kafka import ensure_topics, make_consumer, make_producer
+
+log = logging.getLogger("yibao.relay")
+
+PUBLISHED = Counter("yibao_outbox_published_total", "events published from the outbox", ["topic"])
+REPUBLISHED = Counter("yibao_outbox_republished_total", "events queued again after the broker lost its log")
+PENDING = Gauge("yibao_outbox_pending", "outbox rows not yet published")
+
+SEND_TIMEOUT = 10.0
+
+
+class Relay:
+    """Publishes one service's outbox to Kafka."""
+
+    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], outbox: Table, bootstrap: str,
+                 topics: tuple[str, ...], partitions: int = 3, poll_seconds: float = 0.05,
+                 batch: int = 200, retention_hours: int = 168, check_seconds: float = 3.0) -> None:
+        self.sessions = sessions
+        self.outbox = outbox
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.partitions = partitions
+        self.poll_seconds = poll_seconds
+        self.batch = batch
+        self.retention_hours = retention_hours
+        self.check_seconds = check_seconds
+        self.high: dict[tuple[str, int], int] = {}
+        self.connected = False
+        self._producer = None
+        self._watcher = None
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Publish soon: a transaction just committed events."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Run until cancelled, reconnecting with backoff when the broker is away."""
+        backoff = 0.2
+        while True:
+            try:
+                await self._connect()
+                backoff = 0.2
+                await self._loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker down, database down: wait and try again
+                self.connected = False
+                log.warning("relay paused: %s: %s", type(exc).__name__, str(exc)[:200])
+                await self._disconnect()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def stop(self) -> None:
+        await self._disconnect()
+
+    async def _connect(self) -> None:
+        await ensure_topics(self.bootstrap, self.topics, self.partitions)
+        self._producer = make_producer(self.bootstrap)
+        await asyncio.wait_for(self._producer.start(), 10)
+        self._watcher = make_consumer(self.bootstrap, group_id=None)
+        await asyncio.wait_for(self._watcher.start(), 10)
+        await self._load_high_marks()
+        self.connected = True
+
+    async def _disconnect(self) -> None:
+        for client in (self._producer, self._watcher):
+            if client is not None:
+                try:
+                    await asyncio.wait_for(client.stop(), 5)
+                except Exception:  # already broken; nothing more to release
+                    pass
+        self._producer = self._watcher = None
+
+    async def _loop(self) -> None:
+        last_check = time.monotonic()
+        last_purge = 0.0
+        while True:
+            sent = await self.publish_batch()
+            now = time.monotonic()
+            if now - last_check >= self.check_seconds:
+                await self.check_for_lost_log()
+                last_check = now
+            if now - last_purge >= 600:
+                await self.purge()
+                last_purge = now
+            if sent < self.batch:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def publish_batch(self) -> int:
+        """Publish the oldest unpublished rows; mark them sent only after every ack."""
+        o = self.outbox
+        async with self.sessions() as session, session.begin():
+            rows = (await session.execute(
+                select(o.c.id, o.c.topic, o.c.key, o.c.envelope)
+                .where(o.c.published_at.is_(None)).order_by(o.c.id).limit(self.batch)
+                .with_for_update(skip_locked=True))).all()
+            if not rows:
+                PENDING.set(0)
+                return 0
+            futures = [await self._producer.send(row.topic, dumps(row.envelope).encode(), key=row.key.encode())
+                       for row in rows]
+            results = await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT)
+            await self.after_publish(rows)
+            lost = any(meta.offset <= self.high.get((row.topic, meta.partition), -1)
+                       for row, meta in zip(rows, results))
+            for row, meta in zip(rows, results):
+                await session.execute(update(o).where(o.c.id == row.id).values(
+                    published_at=func.now(), partition=meta.partition, offset=meta.offset,
+                    attempts=o.c.attempts + 1))
+            if lost:
+                log.warning("broker offsets went back: it lost its log")
+                await self._requeue(session, exclude_ids=[r.id for r in rows])
+                self.high = {}
+            for row, meta in zip(rows, results):
+                tp = (row.topic, meta.partition)
+                self.high[tp] = max(self.high.get(tp, -1), meta.offset)
+            for row in rows:
+                PUBLISHED.labels(row.topic).inc()
+            return len(rows)
+
+    async def after_publish(self, rows) -> None:
+        """Hook between the broker's ack and marking the rows sent (a crash here means redelivery)."""
+
+    async def check_for_lost_log(self) -> None:
+        """Compare the broker's end offsets with what we published; requeue if they went back."""
+        if not self.high:
+            return
+        tps = [TopicPartition(t, p) for (t, p) in self.high]
+        try:
+            ends = await asyncio.wait_for(self._watcher.end_offsets(tps), 5)
+        except Exception as exc:  # unknown topic after a restart also means the log is gone
+            if "UnknownTopic" not in type(exc).__name__:
+                raise
+            ends = {tp: 0 for tp in tps}
+        behind = [tp for tp in tps if ends.get(tp, 0) <= self.high[(tp.topic, tp.partition)]]
+        if behind:
+            log.warning("broker lost its log (%s behind); publishing retained events again", len(behind))
+            await ensure_topics(self.bootstrap, self.topics, self.partitions)
+            async with self.sessions() as session, session.begin():
+                await self._requeue(session)
+            self.high.clear()
+
+    async def _requeue(self, session: AsyncSession, *, exclude_ids: list[int] | None = None) -> None:
+        o = self.outbox
+        stmt = update(o).where(o.c.published_at.is_not(None),
+                               o.c.published_at > func.now() - text(f"interval '{int(self.retention_hours)} hours'"))
+        if exclude_ids:
+            stmt = stmt.where(o.c.id.not_in(exclude_ids))
+        result = await session.execute(stmt.values(published_at=None, partition=None, offset=None))
+        REPUBLISHED.inc(result.rowcount or 0)
+        log.warning("requeued %d retained events for publishing again", result.rowcount or 0)
+
+    async def _load_high_marks(self) -> None:
+        o = self.outbox
+        async with self.sessions() as session:
+            rows = (await session.execute(
+                select(o.c.topic, o.c.partition, func.max(o.c.offset))
+                .where(o.c.published_at.is_not(None), o.c.partition.is_not(None))
+                .group_by(o.c.topic, o.c.partition))).all()
+        self.high = {(t, p): int(off) for t, p, off in rows}
+
+    async def purge(self) -> int:
+        """Forget published events older than the retention window."""
+        o = self.outbox
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(o.delete().where(
+                o.c.published_at < func.now() - text(f"interval '{int(self.retention_hours)} hours'")))
+            pending = await session.scalar(select(func.count()).select_from(o).where(o.c.published_at.is_(None)))
+        PENDING.set(pending or 0)
+        return result.rowcount or 0

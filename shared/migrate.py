@@ -1,0 +1,62 @@
+"""Alembic, one history per service, its version table in its own schema, run at start-up."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = logging.getLogger("yibao.migrate")
+
+# One advisory lock key per schema name, so replicas starting together migrate one at a time.
+_LOCK_BASE = 0x5942_4100
+
+
+def alembic_config(*, schema: str, migrations_dir: Path) -> Config:
+    """An Alembic config for one service's history."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir))
+    cfg.attributes["schema"] = schema
+    return cfg
+
+
+def run_env(context, target_metadata) -> None:
+    """Body of every service's env.py: migrate on the connection handed over by `migrate`."""
+    schema = context.config.attributes["schema"]
+    connection: Connection = context.config.attributes["connection"]
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        version_table="alembic_version",
+        version_table_schema=schema,
+        include_schemas=False,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def migrate(engine: AsyncEngine, *, schema: str, migrations_dir: Path) -> None:
+    """Create the schema if needed and upgrade it to head, under an advisory lock."""
+    lock = _LOCK_BASE + sum(schema.encode())
+
+    def _upgrade(connection: Connection) -> None:
+        cfg = alembic_config(schema=schema, migrations_dir=migrations_dir)
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "head")
+
+    async with engine.connect() as conn:
+        await conn.execute(text("select pg_advisory_lock(:k)"), {"k": lock})
+        try:
+            await conn.execute(text(f'create schema if not exists "{schema}"'))
+            await conn.commit()
+            await conn.run_sync(_upgrade)
+            await conn.commit()
+        finally:
+            await conn.execute(text("select pg_advisory_unlock(:k)"), {"k": lock})
+            await conn.commit()
+    log.info("schema %s is at head", schema)

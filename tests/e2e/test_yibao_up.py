@@ -1,0 +1,109 @@
+"""`yibao up` from the command line: ready within 60 s, nothing left after Ctrl-C, data kept."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from deploy.embedded import port_open
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _port_base() -> int:
+    for _ in range(50):
+        base = random.randrange(20000, 60000, 100)
+        if not any(port_open(base + off) for off in (1, 2, 3, 4, 32, 92)):
+            return base
+    raise RuntimeError("no free port base")
+
+
+def _start(data_dir: Path, base: int, log: Path) -> subprocess.Popen:
+    out = open(log, "ab")
+    return subprocess.Popen([sys.executable, "-m", "deploy.cli", "up", "--data-dir", str(data_dir),
+                             "--port-base", str(base), "--no-demo"],
+                            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+
+def _wait_all_ready(proc: subprocess.Popen, base: int, log: Path, timeout: float = 60) -> float:
+    started = time.monotonic()
+    with httpx.Client(timeout=2) as client:
+        while time.monotonic() - started < timeout:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            ready = 0
+            for i in range(1, 5):
+                try:
+                    ready += client.get(f"http://127.0.0.1:{base + i}/readyz").status_code == 200
+                except httpx.HTTPError:
+                    pass
+            if ready == 4:
+                return time.monotonic() - started
+            time.sleep(0.2)
+    raise AssertionError(f"not all ready within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(proc: subprocess.Popen) -> list[int]:
+    family = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+    proc.send_signal(signal.SIGINT)
+    proc.wait(60)
+    return family
+
+
+def _left(pids: list[int]) -> list[int]:
+    time.sleep(0.5)
+    return [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+
+
+def test_up_ready_stop_and_restart_keeps_data(tmp_path):
+    base = _port_base()
+    data_dir = tmp_path / "data"
+    log = tmp_path / "up.log"
+    first = _start(data_dir, base, log)
+    try:
+        seconds = _wait_all_ready(first, base, log)
+        assert seconds < 60
+        keys = json.loads((data_dir / "api-keys.json").read_text())
+        admin = next(k for k, v in keys.items() if v["role"] == "admin")
+        assert {v["role"] for v in keys.values()} == {"admin", "ops", "his", "pharmacy"}
+        created = httpx.post(f"http://127.0.0.1:{base + 1}/v1/institutions", headers={"X-Api-Key": admin},
+                             json={"fixmedins_code": "KEEP1", "fixmedins_name": "持久医院", "kind": "hospital",
+                                   "level": 1, "affiliation": "county", "admdvs": "621022"})
+        assert created.status_code == 201, created.text
+    finally:
+        family = _stop(first)
+    assert first.returncode == 0, log.read_text()[-2000:]
+    assert len(family) >= 6  # postgres, broker and four services (postgres has helpers too)
+    assert _left(family) == []
+
+    second = _start(data_dir, base, log)
+    try:
+        _wait_all_ready(second, base, log)
+        again = httpx.get(f"http://127.0.0.1:{base + 1}/v1/institutions/KEEP1", headers={"X-Api-Key": admin})
+        assert again.status_code == 200 and again.json()["fixmedins_name"] == "持久医院"
+    finally:
+        family = _stop(second)
+    assert _left(family) == []
+    assert "ready in" in log.read_text()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM])
+def test_sigterm_stops_everything(tmp_path, signum):
+    base = _port_base()
+    log = tmp_path / "up.log"
+    proc = _start(tmp_path / "data", base, log)
+    try:
+        _wait_all_ready(proc, base, log)
+    finally:
+        family = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+        proc.send_signal(signum)
+        proc.wait(60)
+    assert _left(family) == []
