@@ -54,10 +54,19 @@ class Settings(BaseSettings):
         parse_api_keys(value)
         return value
 
+    internal_api_key_value: str | None = Field(default=None, alias="INTERNAL_API_KEY")
+
     @cached_property
     def api_keys(self) -> dict[str, dict]:
         """Key → {role, fixmedins_code}."""
         return parse_api_keys(self.api_keys_json)
+
+    @property
+    def internal_api_key(self) -> str:
+        """The key a service uses to call another (INTERNAL_API_KEY, else the first admin key)."""
+        if self.internal_api_key_value:
+            return self.internal_api_key_value
+        return next(k for k, v in self.api_keys.items() if v["role"] == "admin")
 
 
 def parse_api_keys(raw: str) -> dict[str, dict]:
