@@ -1,0 +1,202 @@
+"""Effectively-once delivery through the real broker, under the faults that happen in production.
+
+Producer: the eligibility service (registering an institution writes `institution-changed` to its
+outbox). Consumer: the prepayment service's copy of institutions, whose `applied` column counts
+the events applied — a redelivery that slipped past the inbox would make it 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from services.eligibility.app import spec as eligibility_spec
+from services.prepayment.app import spec as prepayment_spec
+from shared.events.relay import Relay
+from shared.events.topics import ALL_TOPICS, INSTITUTION_CHANGED
+from shared.service import create_app
+from shared.testing import ADMIN_KEY, ServiceProcess, make_settings, running_app, service_env
+from deploy.embedded import free_port
+from tests.integration.conftest import create_database, eventually
+
+HEADERS = {"X-Api-Key": ADMIN_KEY}
+
+
+def institution(code: str) -> dict:
+    return {"fixmedins_code": code, "fixmedins_name": f"医院{code}", "kind": "hospital", "level": 2,
+            "affiliation": "county", "admdvs": "621022"}
+
+
+async def copies(url: str, prefix: str) -> dict[str, int]:
+    """prepayment's copy: code → number of events applied."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("select fixmedins_code, applied from prepayment.institutions "
+                                "where fixmedins_code like $1", prefix + "%")
+    except asyncpg.UndefinedTableError:
+        return {}
+    finally:
+        await conn.close()
+    return {r["fixmedins_code"]: r["applied"] for r in rows}
+
+
+async def unpublished(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval("select count(*) from eligibility.outbox where published_at is null")
+    finally:
+        await conn.close()
+
+
+async def messages_on_topic(bootstrap: str, prefix: str) -> int:
+    """How many copies of our events the broker holds (duplicates included)."""
+    consumer = AIOKafkaConsumer(INSTITUTION_CHANGED, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    count = 0
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=1500)
+            if not batch:
+                return count
+            count += sum(prefix.encode() in m.key for msgs in batch.values() for m in msgs)
+    finally:
+        await consumer.stop()
+
+
+class CrashAfterPublish(Exception):
+    pass
+
+
+class CrashingRelay(Relay):
+    """Dies after the broker acknowledged, before the rows are marked sent."""
+
+    async def after_publish(self, rows) -> None:
+        raise CrashAfterPublish
+
+
+async def test_relay_killed_after_publish_is_redelivered_and_deduplicated(pg, own_broker):
+    url = await create_database(pg, "relaykill")
+    settings = make_settings("eligibility", database_url=url, bootstrap=own_broker.bootstrap, RELAY_ENABLED=False)
+    consumer_settings = make_settings("prepayment", database_url=url, bootstrap=own_broker.bootstrap)
+    async with running_app(create_app(eligibility_spec, settings), ready=False) as elig, \
+            running_app(create_app(prepayment_spec, consumer_settings)):
+        for i in range(20):
+            assert (await elig.post("/v1/institutions", json=institution(f"RK{i:03d}"), headers=HEADERS)).status_code == 201
+        app = elig._transport.app
+        crashing = CrashingRelay(sessions=app.state.sessions, outbox=eligibility_spec.events.outbox,
+                                 bootstrap=own_broker.bootstrap, topics=ALL_TOPICS)
+        await crashing._connect()
+        with pytest.raises(CrashAfterPublish):
+            await crashing.publish_batch()
+        await crashing.stop()
+        assert await unpublished(url) == 20  # the broker has them, the outbox does not know
+
+        relay = Relay(sessions=app.state.sessions, outbox=eligibility_spec.events.outbox,
+                      bootstrap=own_broker.bootstrap, topics=ALL_TOPICS)
+        await relay._connect()
+        assert await relay.publish_batch() == 20
+        await relay.stop()
+        assert await unpublished(url) == 0
+
+        applied = await eventually(lambda: _all(url, "RK", 20), what="20 institutions applied")
+        assert set(applied.values()) == {1}
+        assert await messages_on_topic(own_broker.bootstrap, "RK") == 40  # every event was on the broker twice
+
+
+async def _all(url: str, prefix: str, n: int):
+    found = await copies(url, prefix)
+    return found if len(found) == n else None
+
+
+async def test_broker_down_10s_while_200_requests_write(pg, own_broker):
+    url = await create_database(pg, "brokerdown")
+    settings = make_settings("eligibility", database_url=url, bootstrap=own_broker.bootstrap)
+    consumer_settings = make_settings("prepayment", database_url=url, bootstrap=own_broker.bootstrap)
+    async with running_app(create_app(eligibility_spec, settings)) as elig, \
+            running_app(create_app(prepayment_spec, consumer_settings)):
+        started = time.monotonic()
+        statuses = []
+        restarted = False
+        own_broker_stopped_at = None
+        for i in range(200):
+            statuses.append((await elig.post("/v1/institutions", json=institution(f"BD{i:03d}"),
+                                             headers=HEADERS)).status_code)
+            elapsed = time.monotonic() - started
+            if i == 20:
+                own_broker.stop()
+                own_broker_stopped_at = time.monotonic()
+            if own_broker_stopped_at and not restarted and time.monotonic() - own_broker_stopped_at >= 10:
+                own_broker.start()  # back, with an empty log
+                restarted = True
+            await asyncio.sleep(max(0.0, (i + 1) * 0.06 - elapsed))  # ~200 requests over 12 s
+        if not restarted:
+            await asyncio.sleep(max(0.0, 10 - (time.monotonic() - own_broker_stopped_at)))
+            own_broker.start()
+        assert statuses == [201] * 200  # writes never depended on the broker
+        applied = await eventually(lambda: _all(url, "BD", 200), timeout=90, what="200 institutions applied")
+        assert set(applied.values()) == {1}, {k: v for k, v in applied.items() if v != 1}
+        await eventually(lambda: _zero(unpublished(url)), what="outbox drained")
+
+
+async def _zero(awaitable):
+    return (await awaitable) == 0
+
+
+async def test_consumer_process_restarted_mid_stream(pg, own_broker, workdir):
+    url = await create_database(pg, "consumerkill")
+    settings = make_settings("eligibility", database_url=url, bootstrap=own_broker.bootstrap)
+    consumer = ServiceProcess("prepayment", free_port(), service_env(database_url=url, bootstrap=own_broker.bootstrap),
+                              workdir)
+    consumer.start()
+    try:
+        await consumer.wait_ready()
+        async with running_app(create_app(eligibility_spec, settings)) as elig:
+            async def write(start: int, stop: int) -> None:
+                for i in range(start, stop):
+                    assert (await elig.post("/v1/institutions", json=institution(f"CK{i:03d}"),
+                                            headers=HEADERS)).status_code == 201
+
+            await write(0, 150)
+            await eventually(lambda: _at_least(url, "CK", 30), what="consumer under way")
+            consumer.kill()  # SIGKILL mid-stream: no clean shutdown, offsets maybe not committed
+            await write(150, 300)
+            consumer.start()
+            applied = await eventually(lambda: _all(url, "CK", 300), timeout=90, what="300 applied")
+            assert set(applied.values()) == {1}
+    finally:
+        consumer.stop()
+
+
+async def _at_least(url: str, prefix: str, n: int):
+    return len(await copies(url, prefix)) >= n
+
+
+async def test_broker_restart_loses_log_consumer_stopped_every_event_applied_once(pg, own_broker, workdir):
+    url = await create_database(pg, "logloss")
+    settings = make_settings("eligibility", database_url=url, bootstrap=own_broker.bootstrap)
+    consumer = ServiceProcess("prepayment", free_port(), service_env(database_url=url, bootstrap=own_broker.bootstrap),
+                              workdir)
+    consumer.start()
+    try:
+        await consumer.wait_ready()
+        async with running_app(create_app(eligibility_spec, settings)) as elig:
+            for i in range(30):
+                await elig.post("/v1/institutions", json=institution(f"LL{i:03d}"), headers=HEADERS)
+            await eventually(lambda: _all(url, "LL", 30), what="first 30 applied")
+            consumer.stop()
+            for i in range(30, 60):  # published while the consumer is away
+                await elig.post("/v1/institutions", json=institution(f"LL{i:03d}"), headers=HEADERS)
+            await eventually(lambda: _zero(unpublished(url)), what="published to the broker")
+            own_broker.stop()
+            own_broker.start()  # the in-memory log is gone
+            await eventually(lambda: _zero(unpublished(url)), timeout=30, what="republished after the loss")
+            consumer.start()
+            applied = await eventually(lambda: _all(url, "LL", 60), timeout=90, what="all 60 applied")
+            assert set(applied.values()) == {1}
+    finally:
+        consumer.stop()
