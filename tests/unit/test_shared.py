@@ -1,0 +1,58 @@
+"""Shared pieces: money on the wire, masking in logs, the event envelope."""
+
+from __future__ import annotations
+
+import json
+import logging
+from decimal import Decimal
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from shared.events.envelope import Envelope, new_event
+from shared.logs import JsonFormatter, mask_certno, mask_name, scrub
+from shared.money import Money, to_fen
+
+
+class Body(BaseModel):
+    amount: Money
+
+
+@pytest.mark.parametrize("raw, expected", [("12.5", "12.50"), ("0", "0.00"), (7, "7.00"), ("1234.56", "1234.56")])
+def test_money_in_and_out(raw, expected):
+    body = Body(amount=raw)
+    assert isinstance(body.amount, Decimal)
+    assert body.model_dump(mode="json") == {"amount": expected}
+
+
+@pytest.mark.parametrize("raw", [1.5, "1.005", "abc", "NaN", "Infinity", True, None, "1e20"])
+def test_money_rejects_floats_fractions_of_fen_and_junk(raw):
+    with pytest.raises(ValidationError):
+        Body(amount=raw)
+
+
+@pytest.mark.parametrize("value, fen", [("0.005", "0.01"), ("0.004", "0.00"), ("2.675", "2.68"), ("-0.005", "-0.01")])
+def test_to_fen_rounds_half_up(value, fen):
+    assert to_fen(Decimal(value)) == Decimal(fen)
+
+
+def test_masking_hides_birth_date_names_and_keys():
+    assert mask_certno("11010519491231002X") == "110105********002X"
+    assert mask_name("张三丰") == "张**"
+    text = scrub('person 11010519491231002X paid; x-api-key: yb-admin-abcdefghijklmnop')
+    assert "19491231" not in text and "abcdefghijklmnop" not in text
+
+
+def test_json_log_lines_are_masked():
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "certno %s", ("11010519491231002X",), None)
+    line = json.loads(JsonFormatter("test").format(record))
+    assert line["msg"] == "certno 110105********002X" and line["service"] == "test"
+
+
+def test_envelope_round_trip_keeps_money_as_strings():
+    event = new_event(type="settled", key="P1", payload={"hifp_pay": Decimal("106"), "n": 1}, producer="settlement")
+    again = Envelope.from_json(event.to_json())
+    assert again == event
+    assert again.payload == {"hifp_pay": "106.00", "n": 1}
+    assert set(json.loads(event.to_json())) == {"event_id", "type", "version", "occurred_at", "producer", "key",
+                                                "payload"}
