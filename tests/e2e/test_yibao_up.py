@@ -63,6 +63,31 @@ def _left(pids: list[int]) -> list[int]:
     return [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
 
 
+def _settlement_children(proc: subprocess.Popen) -> list[psutil.Process]:
+    found = []
+    for child in psutil.Process(proc.pid).children():
+        try:
+            if "services.settlement.app:app" in " ".join(child.cmdline()):
+                found.append(child)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            pass
+    return found
+
+
+def _kill_child_and_see_it_restarted(proc: subprocess.Popen, base: int, log: Path) -> None:
+    victim = _settlement_children(proc)[0]
+    victim.kill()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        alive = [p for p in _settlement_children(proc) if p.pid != victim.pid]
+        if alive:
+            break
+        time.sleep(0.2)
+    assert alive, log.read_text()[-2000:]
+    _wait_all_ready(proc, base, log, timeout=30)
+    assert "settlement restarted (restart #1)" in log.read_text()
+
+
 def test_up_ready_stop_and_restart_keeps_data(tmp_path):
     base = _port_base()
     data_dir = tmp_path / "data"
@@ -78,6 +103,7 @@ def test_up_ready_stop_and_restart_keeps_data(tmp_path):
                              json={"fixmedins_code": "KEEP1", "fixmedins_name": "持久医院", "kind": "hospital",
                                    "level": 1, "affiliation": "county", "admdvs": "621022"})
         assert created.status_code == 201, created.text
+        _kill_child_and_see_it_restarted(first, base, log)
     finally:
         family = _stop(first)
     assert first.returncode == 0, log.read_text()[-2000:]
