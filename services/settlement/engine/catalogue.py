@@ -1,0 +1,196 @@
+"""The catalogue (医保目录) and the classification of fee lines into A / B / C (DOMAIN §2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .errors import PolicyError
+from .model import ITEM_CLASSES, FeeLine, LineResult, SettlementWarning, Violation
+from .money import CENT, ZERO
+from .toml_reader import read_toml
+from .validation import DUPLICATE_LINE, line_violations
+
+# Warning codes of this step.
+CLASS_OVERRIDDEN_BY_CATALOGUE = "CLASS_OVERRIDDEN_BY_CATALOGUE"
+CLASS_NOT_DECLARED = "CLASS_NOT_DECLARED"
+COVID_DRUG_RESTRICTED = "COVID_DRUG_RESTRICTED"
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueEntry:
+    """What the catalogue says about one code."""
+
+    med_list_codg: str
+    med_list_name: str
+    item_class: str
+    preselfpay_prop: Decimal | None = None  # class B first self-pay; None = policy default
+    covid_only: bool = False  # class A for COVID patients only, else C
+    price_cap: Decimal | None = None
+    account_excluded: bool = False  # the personal account may not pay it (public health, fitness …)
+
+    def __post_init__(self) -> None:
+        if self.item_class not in ITEM_CLASSES:
+            raise ValueError(f"catalogue {self.med_list_codg}: item_class {self.item_class!r}")
+        if self.preselfpay_prop is not None and not (0 <= self.preselfpay_prop <= 1):
+            raise ValueError(f"catalogue {self.med_list_codg}: preselfpay_prop outside 0..1")
+        if self.price_cap is not None and self.price_cap < 0:
+            raise ValueError(f"catalogue {self.med_list_codg}: negative price_cap")
+
+
+class Catalogue:
+    """Immutable lookup code → entry."""
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, entries: dict[str, CatalogueEntry]) -> None:
+        self._entries = entries
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[CatalogueEntry]) -> Catalogue:
+        """Build from entries (e.g. rows from the service's database); a later duplicate wins."""
+        return cls({entry.med_list_codg: entry for entry in entries})
+
+    @classmethod
+    def load(cls, path: Path) -> Catalogue:
+        """Read a catalogue TOML file ([[entries]] tables), validated."""
+        doc = read_toml(Path(path))
+        if doc.has("meta"):
+            doc.table("meta").string("name")
+        entries: dict[str, CatalogueEntry] = {}
+        for row in doc.tables("entries"):
+            code = row.string("med_list_codg")
+            if code in entries:
+                raise PolicyError("duplicate code", file=str(path), key=f"{row.path}.med_list_codg")
+            entries[code] = CatalogueEntry(
+                med_list_codg=code,
+                med_list_name=row.string("med_list_name"),
+                item_class=row.string("item_class", choices=ITEM_CLASSES),
+                preselfpay_prop=row.ratio("preselfpay_prop") if row.has("preselfpay_prop") else None,
+                covid_only=row.boolean("covid_only") if row.has("covid_only") else False,
+                price_cap=row.amount("price_cap") if row.has("price_cap") else None,
+                account_excluded=row.boolean("account_excluded") if row.has("account_excluded") else False,
+            )
+        doc.finish()
+        return cls(entries)
+
+    def with_entries(self, entries: Iterable[CatalogueEntry]) -> Catalogue:
+        """A new catalogue where `entries` replace or add codes."""
+        merged = dict(self._entries)
+        merged.update((entry.med_list_codg, entry) for entry in entries)
+        return Catalogue(merged)
+
+    def get(self, code: str) -> CatalogueEntry | None:
+        return self._entries.get(code)
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._entries
+
+    def __iter__(self) -> Iterator[CatalogueEntry]:
+        return iter(self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+@dataclass(frozen=True, slots=True)
+class Classified:
+    """Per-line results and their sums."""
+
+    lines: tuple[LineResult, ...]
+    medfee_sumamt: Decimal
+    fulamt_ownpay_amt: Decimal
+    preselfpay_amt: Decimal
+    inscp_scp_amt: Decimal
+    account_excluded_amt: Decimal  # amounts the personal account may not pay
+    warnings: tuple[SettlementWarning, ...]
+    violations: tuple[Violation, ...]  # per-line hard violations (validation.line_violations, duplicates)
+
+
+def classify_lines(
+    *,
+    lines: tuple[FeeLine, ...],
+    catalogue: Catalogue,
+    default_preselfpay_prop: Decimal,
+    covid: bool,
+    max_days_supply: int,
+) -> Classified:
+    """One pass over the lines: classify (catalogue, else declared, else C), split, and check each line."""
+    results = []
+    warnings = []
+    violations: list[Violation] = []
+    seen: set[str] = set()
+    medfee = ownpay = preselfpay = inscope = excluded = ZERO
+    lookup = catalogue._entries.get
+    for line in lines:
+        amount = (line.pric * line.cnt).quantize(CENT, rounding=ROUND_HALF_UP)  # to_fen, inlined (hot loop)
+        entry = lookup(line.med_list_codg)
+        if line.feedetl_sn in seen:
+            violations.append(Violation(DUPLICATE_LINE, "the same feedetl_sn twice", line.feedetl_sn))
+        seen.add(line.feedetl_sn)
+        if (
+            line.days_supply is not None
+            or line.det_item_fee_sumamt is not None
+            or (entry is not None and entry.price_cap is not None)
+        ):
+            violations.extend(line_violations(line, entry=entry, amount=amount, max_days_supply=max_days_supply))
+        if entry is not None:
+            item_class = entry.item_class
+            if line.item_class is not None and line.item_class != item_class:
+                warnings.append(
+                    SettlementWarning(
+                        CLASS_OVERRIDDEN_BY_CATALOGUE,
+                        f"{line.med_list_codg}: declared {line.item_class}, catalogue {item_class}",
+                        line.feedetl_sn,
+                    )
+                )
+            if entry.covid_only and not covid:
+                item_class = "C"
+                warnings.append(
+                    SettlementWarning(
+                        COVID_DRUG_RESTRICTED,
+                        f"{line.med_list_codg} is covered for suspected/confirmed COVID patients only; self-paid",
+                        line.feedetl_sn,
+                    )
+                )
+            prop = entry.preselfpay_prop if entry.preselfpay_prop is not None else default_preselfpay_prop
+            if entry.account_excluded:
+                excluded += amount
+        else:
+            item_class = line.item_class
+            if item_class is None:
+                item_class = "C"
+                warnings.append(
+                    SettlementWarning(
+                        CLASS_NOT_DECLARED,
+                        f"{line.med_list_codg}: unknown code without class; class C",
+                        line.feedetl_sn,
+                    )
+                )
+            prop = line.preselfpay_prop if line.preselfpay_prop is not None else default_preselfpay_prop
+        if item_class == "A":
+            line_pre, line_own, line_in, line_prop = ZERO, ZERO, amount, ZERO
+        elif item_class == "B":
+            line_pre = (amount * prop).quantize(CENT, rounding=ROUND_HALF_UP)
+            line_own, line_in, line_prop = ZERO, amount - line_pre, prop
+        else:
+            line_pre, line_own, line_in, line_prop = ZERO, amount, ZERO, ZERO
+        results.append(
+            LineResult(line.feedetl_sn, line.med_list_codg, item_class, amount, line_in, line_pre, line_own, line_prop)
+        )
+        medfee += amount
+        ownpay += line_own
+        preselfpay += line_pre
+        inscope += line_in
+    return Classified(
+        lines=tuple(results),
+        medfee_sumamt=medfee,
+        fulamt_ownpay_amt=ownpay,
+        preselfpay_amt=preselfpay,
+        inscp_scp_amt=inscope,
+        account_excluded_amt=excluded,
+        warnings=tuple(warnings),
+        violations=tuple(violations),
+    )

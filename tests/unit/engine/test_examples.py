@@ -1,0 +1,73 @@
+"""Every worked example of shared/examples/settlements.json, to the fen, accumulators carried forward."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from engine_support import CATALOGUE, REPO_ROOT, build_claim, build_eligibility, example_institutions, settle
+
+from services.settlement.engine import Accumulators
+
+EXAMPLES = REPO_ROOT.parent / "shared" / "examples" / "settlements.json"
+MONEY_FIELDS = (
+    "medfee_sumamt",
+    "fulamt_ownpay_amt",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "hifp_pay",
+    "hifmi_pay",
+    "maf_pay",
+    "tilt_aid_pay",
+    "fin_subsidy_pay",
+    "fund_pay_sumamt",
+    "psn_pay",
+    "acct_pay",
+    "psn_cash_pay",
+)
+
+
+def _load() -> dict:
+    if not EXAMPLES.is_file():
+        return {"cases": [], "institutions": {}}
+    return json.loads(EXAMPLES.read_text(encoding="utf-8"))
+
+
+DATA = _load()
+CASES = DATA["cases"]
+
+
+@pytest.mark.skipif(not EXAMPLES.is_file(), reason=f"worked examples not found at {EXAMPLES}")
+def test_examples_file_has_cases() -> None:
+    assert len(CASES) >= 10
+
+
+@pytest.mark.skipif(not EXAMPLES.is_file(), reason=f"worked examples not found at {EXAMPLES}")
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_example(case: dict) -> None:
+    institutions = example_institutions(DATA["institutions"])
+    eligibility = build_eligibility(case["person"])
+    balance = Decimal(case["person"].get("account_balance", "0.00"))
+    totals = Accumulators()
+    for index, settlement in enumerate(case["settlements"]):
+        visit = settlement["visit"]
+        for item in visit["items"]:
+            if item.get("covid_only"):
+                entry = CATALOGUE.get(item["med_list_codg"])
+                assert entry is not None and entry.covid_only, f"{item['med_list_codg']} must be a catalogue entry"
+        claim = build_claim(visit, institutions=institutions, account_balance=balance)
+        result = settle(claim=claim, eligibility=eligibility, accumulators=totals)
+        breakdown = result.to_breakdown()
+        expected = settlement["expected"]
+        where = f"{case['name']} settlement {index + 1}"
+        for name in MONEY_FIELDS:
+            if name in expected:
+                assert breakdown[name] == expected[name], f"{where}: {name}"
+        assert [w.code for w in result.warnings] == expected.get("warnings", []), where
+        assert result.offsite is expected.get("offsite", False), where
+        assert result.violations == (), where
+        totals = totals.apply(result.accumulator_delta)
+        balance = result.balc
