@@ -1,11 +1,55 @@
-"""The prepayment service."""
+"""The prepayment service: prepaid funds, a double-entry ledger, what each level of finance owes."""
 
+from __future__ import annotations
+
+import asyncio
+import logging
 from pathlib import Path
 
+from fastapi import FastAPI
+
+from services.prepayment import prepayments, store
 from services.prepayment.api import router
 from services.prepayment.handlers import handlers
 from services.prepayment.models import SCHEMA, events, metadata
+from shared.db import run_in_transaction
 from shared.service import ServiceSpec, create_app
+
+log = logging.getLogger("yibao.prepayment")
+DUE_CHECK_SECONDS = 60.0
+
+
+async def disburse_due_forever(app: FastAPI) -> None:
+    """Disburse scheduled prepayments on their day (every minute; replicas skip rows another one holds)."""
+    while True:
+        try:
+            today = store.business_today()
+            done = await run_in_transaction(app.state.sessions,
+                                            lambda session: prepayments.disburse_due(session, today))
+            if done:
+                log.info("disbursed %d scheduled prepayments", len(done))
+                if app.state.relay is not None:
+                    app.state.relay.wake()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # database away: try again at the next tick
+            log.warning("scheduled disbursement paused: %s: %s", type(exc).__name__, str(exc)[:200])
+        await asyncio.sleep(DUE_CHECK_SECONDS)
+
+
+async def start_scheduler(app: FastAPI) -> None:
+    app.state.due_task = asyncio.create_task(disburse_due_forever(app), name="prepayment-due")
+
+
+async def stop_scheduler(app: FastAPI) -> None:
+    task = getattr(app.state, "due_task", None)
+    if task is not None:
+        task.cancel()
+        try:
+            await asyncio.wait_for(task, 5)
+        except (asyncio.CancelledError, asyncio.TimeoutError, Exception):
+            pass
+
 
 spec = ServiceSpec(
     name=SCHEMA,
@@ -15,5 +59,7 @@ spec = ServiceSpec(
     events=events,
     migrations_dir=Path(__file__).parent / "migrations",
     handlers=handlers,
+    on_startup=start_scheduler,
+    on_shutdown=stop_scheduler,
 )
 app = create_app(spec)

@@ -1,0 +1,110 @@
+"""The prepayment service in-process against the session's PostgreSQL, events applied directly.
+
+Its consumer and relay are off: tests hand events to a `Consumer` bound to the app's database,
+through the inbox, exactly as the running consumer would, and never see events other tests
+publish on the broker; the `prepayment-disbursed` events these tests cause stay in the outbox
+(where the tests read them) and are removed afterwards, so other services' tests never receive
+them. Every test uses fresh institution codes (T…) in a pooling area nobody else uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "prepayment"))
+
+from prepayment_support import envelope  # noqa: E402
+
+from services.prepayment.handlers import handlers  # noqa: E402
+from services.prepayment.models import events  # noqa: E402
+from shared.events.consumer import Consumer  # noqa: E402
+from shared.events.topics import INSTITUTION_CHANGED, PREPAYMENT_DISBURSED  # noqa: E402
+from shared.service import create_app  # noqa: E402
+from shared.testing import ADMIN_KEY, OPS_KEY, make_settings, running_app  # noqa: E402
+
+TEST_AREA = "65"  # not the reference province: nothing these tests book shows in its reports
+TEST_ADMDVS = "650102"
+ADMIN = {"X-Api-Key": ADMIN_KEY}
+OPS = {"X-Api-Key": OPS_KEY}
+
+
+class Books:
+    """The app, an HTTP client to it and a consumer to feed it events."""
+
+    def __init__(self, client, app, consumer: Consumer) -> None:
+        self.client = client
+        self.app = app
+        self.consumer = consumer
+
+    async def deliver(self, topic: str, payload: dict, *, event_id: str | None = None,
+                      occurred_at: str = "2024-03-02T09:00:00+08:00") -> bool:
+        """Apply one event through the inbox; True if it took effect."""
+        event = envelope(topic, payload, event_id=event_id, occurred_at=occurred_at)
+        return await self.consumer.apply(topic, event.to_json())
+
+    async def institution(self, code: str, *, affiliation: str = "city", admdvs: str = TEST_ADMDVS,
+                          suspended: bool = False, version: int = 1) -> None:
+        await self.deliver(INSTITUTION_CHANGED, {
+            "fixmedins_code": code, "fixmedins_name": f"医院{code}", "kind": "hospital", "level": 2,
+            "affiliation": affiliation, "admdvs": admdvs, "suspended": suspended, "version": version})
+
+    async def position(self, code: str) -> dict:
+        response = await self.client.get(f"/v1/institutions/{code}/position", headers=OPS)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def trial(self, code: str | None = None) -> dict[str, Decimal]:
+        """Non-zero balances (of one institution's entries, or of the whole ledger); checks debits = credits."""
+        params = {"fixmedins_code": code} if code else {}
+        response = await self.client.get("/v1/ledger/trial-balance", params=params, headers=OPS)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["debits"] == body["credits"]
+        return {a["account"]: Decimal(a["balance"]) for a in body["accounts"] if Decimal(a["balance"])}
+
+    async def entries(self, code: str) -> list[dict]:
+        response = await self.client.get("/v1/ledger/entries", params={"fixmedins_code": code}, headers=OPS)
+        assert response.status_code == 200, response.text
+        return response.json()["entries"]
+
+    async def prepay(self, code: str, amount: str, *, kind: str = "top_up", on: str = "2024-01-05",
+                     headers: dict | None = None):
+        return await self.client.post("/v1/prepayments", headers=headers or ADMIN,
+                                      json={"fixmedins_code": code, "kind": kind, "amount": amount,
+                                            "disbursed_on": on})
+
+
+@pytest.fixture(scope="package")
+async def books(pg, broker):
+    module = importlib.import_module("services.prepayment.app")
+    settings = make_settings("prepayment", database_url=pg.url, bootstrap=broker.bootstrap,
+                             CONSUMERS_ENABLED=False, RELAY_ENABLED=False)
+    app = create_app(module.spec, settings)
+    async with running_app(app) as client:
+        consumer = Consumer(sessions=app.state.sessions, tables=events, bootstrap=broker.bootstrap,
+                            group_id="prepayment-tests", handlers=handlers, max_attempts=1)
+        yield Books(client, app, consumer)
+        async with app.state.sessions() as session, session.begin():
+            await session.execute(delete(events.outbox).where(
+                events.outbox.c.published_at.is_(None), events.outbox.c.topic == PREPAYMENT_DISBURSED,
+                events.outbox.c.envelope["payload"]["admdvs"].astext.like(TEST_AREA + "%")))
+
+
+@pytest.fixture
+def code() -> str:
+    """A fresh institution code."""
+    return "T" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+async def hospital(books, code) -> str:
+    """A fresh city hospital, known to the service through `institution-changed`."""
+    await books.institution(code)
+    return code
