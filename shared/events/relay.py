@@ -45,6 +45,7 @@ class Relay:
         self.retention_hours = retention_hours
         self.check_seconds = check_seconds
         self.high: dict[tuple[str, int], int] = {}
+        self.seen_ends: dict[tuple[str, int], int] = {}
         self.connected = False
         self._producer = None
         self._watcher = None
@@ -136,6 +137,7 @@ class Relay:
                 log.warning("broker offsets went back: it lost its log")
                 await self._requeue(session, exclude_ids=[r.id for r in rows])
                 self.high = {}
+                self.seen_ends = {}
             for row, meta in zip(rows, results):
                 tp = (row.topic, meta.partition)
                 self.high[tp] = max(self.high.get(tp, -1), meta.offset)
@@ -147,23 +149,34 @@ class Relay:
         """Hook between the broker's ack and marking the rows sent (a crash here means redelivery)."""
 
     async def check_for_lost_log(self) -> None:
-        """Compare the broker's end offsets with what we published; requeue if they went back."""
-        if not self.high:
+        """Requeue if the broker's log went backwards: a partition we published to is empty, or its
+        reported end offset is lower than at the previous check.
+
+        Both signals hold on Kafka and on the embedded broker, whose reported end offset may trail
+        the produced offsets when records arrive in batches (so it is never compared with them).
+        """
+        known = set(self.high) | set(self.seen_ends)
+        if not known:
             return
-        tps = [TopicPartition(t, p) for (t, p) in self.high]
+        tps = [TopicPartition(t, p) for (t, p) in sorted(known)]
         try:
             ends = await asyncio.wait_for(self._watcher.end_offsets(tps), 5)
         except Exception as exc:  # unknown topic after a restart also means the log is gone
             if "UnknownTopic" not in type(exc).__name__:
                 raise
             ends = {tp: 0 for tp in tps}
-        behind = [tp for tp in tps if ends.get(tp, 0) <= self.high[(tp.topic, tp.partition)]]
+        behind = [tp for tp in tps
+                  if ends.get(tp, 0) < self.seen_ends.get((tp.topic, tp.partition), 0)
+                  or (ends.get(tp, 0) == 0 and self.high.get((tp.topic, tp.partition), -1) >= 0)]
+        self.seen_ends = {(tp.topic, tp.partition): ends.get(tp, 0) for tp in tps}
         if behind:
-            log.warning("broker lost its log (%s behind); publishing retained events again", len(behind))
+            log.warning("broker lost its log (%s partitions went back); publishing retained events again",
+                        len(behind))
             await ensure_topics(self.bootstrap, self.topics, self.partitions)
             async with self.sessions() as session, session.begin():
                 await self._requeue(session)
             self.high.clear()
+            self.seen_ends.clear()
 
     async def _requeue(self, session: AsyncSession, *, exclude_ids: list[int] | None = None) -> None:
         o = self.outbox
