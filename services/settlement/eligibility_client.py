@@ -1,0 +1,160 @@
+"""The settlement service's view of eligibility: one snapshot call per decision, short timeout, clear 503.
+
+`app.state.eligibility` is an `httpx.AsyncClient` built in the composition root (app.py); tests may
+replace it with a client on `httpx.ASGITransport` to an in-process eligibility app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+
+import httpx
+
+from services.settlement.engine import AidIdentity, ChronicQualification, EligibilitySnapshot, OffsiteRegistration
+from services.settlement.engine.errors import ClaimError
+from shared.problems import Problem
+
+log = logging.getLogger("yibao.settlement.eligibility")
+
+TIMEOUT_SECONDS = 2.0
+
+
+class EligibilityUnavailable(Problem):
+    """Eligibility is down, slow or answered nonsense: the settlement cannot be decided now."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(503, "ELIGIBILITY_UNAVAILABLE", detail, headers={"Retry-After": "2"})
+
+
+def make_client(base_url: str, *, timeout: float = TIMEOUT_SECONDS) -> httpx.AsyncClient:
+    """The one client of the process (keep-alive pool, bounded time for every call)."""
+    return httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout),
+                             limits=httpx.Limits(max_connections=256, max_keepalive_connections=128))
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A snapshot as the settlement service uses it."""
+
+    psn_no: str
+    active: bool
+    inactive_reason: str | None
+    snapshot: EligibilitySnapshot
+    family: frozenset[str]  # member psn_no of spouse / parents / children
+    credential_matches: bool | None
+    gend: str | None
+    brdy: str | None
+
+    @property
+    def psn_type(self) -> str | None:
+        return self.snapshot.psn_type
+
+    @property
+    def insuplc_admdvs(self) -> str:
+        return self.snapshot.insuplc_admdvs
+
+
+def _day(value: Any) -> date | None:
+    return None if value in (None, "") else date.fromisoformat(str(value)[:10])
+
+
+def parse_snapshot(data: dict) -> Person:
+    """Turn eligibility's JSON into engine values; a malformed answer is an outage, not a user error."""
+    try:
+        snapshot = EligibilitySnapshot(
+            psn_no=str(data["psn_no"]),
+            insutype=str(data["insutype"]),
+            insuplc_admdvs=str(data["insuplc_admdvs"]),
+            psn_type=data.get("psn_type") or None,
+            aid_identities=tuple(
+                AidIdentity(str(a["category"]), _day(a["start_date"]), _day(a.get("lost_on")))
+                for a in data.get("aid_identities") or ()),
+            chronic_qualifications=tuple(
+                ChronicQualification(str(c["disease"]), _day(c["start_date"]), _day(c.get("end_date")),
+                                     c.get("two_disease_class"))
+                for c in data.get("chronic_qualifications") or ()),
+            offsite_registrations=tuple(
+                OffsiteRegistration(str(r["mdtrtarea_admdvs"]), _day(r["start_date"]), _day(r.get("end_date")))
+                for r in data.get("offsite_registrations") or ()),
+        )
+        family = frozenset(str(f["member_psn_no"]) for f in data.get("family") or ())
+    except (KeyError, TypeError, ValueError, ClaimError) as exc:
+        raise EligibilityUnavailable(f"eligibility answered an unexpected snapshot ({type(exc).__name__})") from None
+    matches = data.get("credential_matches")
+    return Person(psn_no=snapshot.psn_no, active=bool(data.get("active", True)),
+                  inactive_reason=data.get("inactive_reason"), snapshot=snapshot, family=family,
+                  credential_matches=None if matches is None else bool(matches),
+                  gend=data.get("gend"), brdy=data.get("brdy"))
+
+
+async def _get(client: httpx.AsyncClient, path: str, *, api_key: str, params: dict) -> httpx.Response:
+    try:
+        return await asyncio.wait_for(
+            client.get(path, params=params, headers={"X-Api-Key": api_key}), TIMEOUT_SECONDS + 0.5)
+    except (httpx.HTTPError, asyncio.TimeoutError, OSError) as exc:
+        log.warning("eligibility unreachable: %s", type(exc).__name__)
+        raise EligibilityUnavailable(f"eligibility did not answer ({type(exc).__name__}); retry later") from None
+
+
+async def fetch_person(client: httpx.AsyncClient, *, api_key: str, psn_no: str, on: date,
+                       cert_type: str | None = None, cert_no: str | None = None) -> Person:
+    """GET /v1/persons/{psn_no}/snapshot?on=… (with the credential when given: one call checks both)."""
+    params: dict[str, str] = {"on": on.isoformat()}
+    if cert_type and cert_no:
+        params.update(mdtrt_cert_type=cert_type, mdtrt_cert_no=cert_no)
+    response = await _get(client, f"/v1/persons/{psn_no}/snapshot", api_key=api_key, params=params)
+    if response.status_code == 404:
+        raise Problem(422, "PERSON_NOT_FOUND", f"person {psn_no} is not known to eligibility",
+                      errors=[{"field": "psn_no", "code": "PERSON_NOT_FOUND", "detail": "unknown person"}])
+    if response.status_code != 200:
+        raise EligibilityUnavailable(f"eligibility answered {response.status_code}")
+    try:
+        data = response.json()
+    except ValueError:
+        raise EligibilityUnavailable("eligibility answered something that is not JSON") from None
+    if not isinstance(data, dict):
+        raise EligibilityUnavailable("eligibility answered an unexpected snapshot")
+    return parse_snapshot(data)
+
+
+async def verify_credential(client: httpx.AsyncClient, *, api_key: str, cert_type: str, cert_no: str) -> str | None:
+    """GET /v1/verify: the psn_no a credential resolves to, or None."""
+    response = await _get(client, "/v1/verify", api_key=api_key,
+                          params={"mdtrt_cert_type": cert_type, "mdtrt_cert_no": cert_no})
+    if response.status_code in (404, 422):
+        return None
+    if response.status_code != 200:
+        raise EligibilityUnavailable(f"eligibility answered {response.status_code}")
+    try:
+        return str(response.json()["psn_no"])
+    except (ValueError, KeyError, TypeError):
+        raise EligibilityUnavailable("eligibility answered an unexpected verification") from None
+
+
+def require_active(person: Person) -> None:
+    """422 PERSON_INACTIVE when benefits are suspended on the date."""
+    if not person.active:
+        raise Problem(422, "PERSON_INACTIVE",
+                      f"person {person.psn_no} has no benefits on this date ({person.inactive_reason or 'inactive'})")
+
+
+def require_credential(person: Person) -> None:
+    """422 CREDENTIAL_MISMATCH unless the credential resolves to this person (人证相符)."""
+    if person.credential_matches is False:
+        raise Problem(422, "CREDENTIAL_MISMATCH", "the credential does not belong to this person",
+                      errors=[{"field": "mdtrt_cert_no", "code": "CREDENTIAL_MISMATCH",
+                               "detail": "credential and person differ"}])
+
+
+def merge_aid_identities(first: Person, second: Person) -> Person:
+    """An admission: identities covering the admission date or the discharge date (union)."""
+    seen = {(a.category, a.start_date, a.lost_on) for a in first.snapshot.aid_identities}
+    extra = tuple(a for a in second.snapshot.aid_identities if (a.category, a.start_date, a.lost_on) not in seen)
+    if not extra:
+        return first
+    snapshot = replace(first.snapshot, aid_identities=first.snapshot.aid_identities + extra)
+    return replace(first, snapshot=snapshot)

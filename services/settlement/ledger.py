@@ -1,0 +1,189 @@
+"""Inside the settle/reverse transaction: lock the person-year accumulators and the paying account,
+write the settlement, the new accumulators, the account movement and the outbox rows together.
+
+Lock order (always): accumulators (psn_no, year) → visit rows → prescription → account of the payer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+import asyncpg
+
+from services.settlement.engine import Accumulators, Adjudication, Institution, InvariantViolation, Policy
+from services.settlement.eligibility_client import Person
+from services.settlement.payloads import VisitFacts, breakdown, settled_payload, subsidy_payload
+from services.settlement.pgconn import Sql, execute, fetch, fetchval
+from services.settlement.runtime import PRODUCER
+from shared.events.envelope import Envelope, dumps, new_event
+from shared.events.topics import SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE
+from shared.money import ZERO
+
+_LOCK_ACCUMULATORS = Sql(
+    "INSERT INTO settlement.accumulators AS a (psn_no, year, amounts) VALUES (:psn_no, :year, '{}'::jsonb) "
+    "ON CONFLICT (psn_no, year) DO UPDATE SET version = a.version "
+    "RETURNING a.amounts")
+_SAVE_ACCUMULATORS = Sql(
+    "UPDATE settlement.accumulators SET amounts = CAST(:amounts AS jsonb), version = version + 1, updated_at = now() "
+    "WHERE psn_no = :psn_no AND year = :year")
+_LOCK_ACCOUNT = Sql("SELECT balc FROM settlement.accounts WHERE psn_no = :psn_no FOR UPDATE")
+_MOVE_ACCOUNT = Sql(
+    "WITH moved AS (UPDATE settlement.accounts SET balc = balc + :amount, updated_at = now() "
+    "WHERE psn_no = :psn_no RETURNING balc) "
+    "INSERT INTO settlement.account_movements (psn_no, kind, amount, setl_id, for_psn_no) "
+    "SELECT CAST(:psn_no AS text), CAST(:kind AS text), CAST(:amount AS numeric), CAST(:setl_id AS text), "
+    "CAST(:for_psn_no AS text) FROM moved RETURNING id")
+# One statement: the settlement row, the person-year accumulators and the outbox rows.
+_WRITE_SETTLEMENT = Sql("""
+WITH settlement AS (
+  INSERT INTO settlement.settlements (setl_id, mdtrt_id, psn_no, fixmedins_code, med_type, year, status, declared,
+         setl_time, setl_date, medfee_sumamt, fund_pay_sumamt, fin_subsidy_pay, psn_pay, acct_pay, acct_payer_psn_no,
+         accumulator_delta, breakdown, event, subsidy)
+  VALUES (:setl_id, :mdtrt_id, :psn_no, :fixmedins_code, :med_type, :year, 'settled', :declared, :setl_time,
+          :setl_date, :medfee, :fund, :fin, :psn_pay, :acct_pay, :payer, CAST(:delta AS jsonb),
+          CAST(:breakdown AS jsonb), CAST(:event AS jsonb), CAST(:subsidy AS jsonb))
+  RETURNING setl_id),
+accumulated AS (
+  UPDATE settlement.accumulators SET amounts = CAST(:amounts AS jsonb), version = version + 1, updated_at = now()
+   WHERE psn_no = :psn_no AND year = :year RETURNING version)
+INSERT INTO settlement.outbox (event_id, topic, key, type, envelope)
+SELECT CAST(e.event_id AS uuid), e.topic, CAST(:psn_no AS text), e.topic, e.envelope
+  FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS e(event_id text, topic text, envelope jsonb)
+ WHERE EXISTS (SELECT 1 FROM settlement) AND EXISTS (SELECT 1 FROM accumulated)
+RETURNING id
+""")
+_ADD_OUTBOX = Sql("""
+INSERT INTO settlement.outbox (event_id, topic, key, type, envelope)
+VALUES (CAST(:event_id AS uuid), :topic, :key, :topic, CAST(:envelope AS jsonb))
+""")
+
+
+def new_id(prefix: str) -> str:
+    """A readable unique id: prefix + 24 hex characters."""
+    return prefix + uuid.uuid4().hex[:24].upper()
+
+
+def _dump(value) -> str | None:
+    return None if value is None else dumps(value)
+
+
+def _envelope(event: Envelope) -> dict:
+    return {"event_id": event.event_id, "type": event.type, "version": event.version,
+            "occurred_at": event.occurred_at, "producer": event.producer, "key": event.key, "payload": event.payload}
+
+
+async def add_outbox(conn: asyncpg.Connection, *, topic: str, key: str, payload: dict) -> Envelope:
+    """An event published once the surrounding transaction commits (same row shape as shared.events)."""
+    event = new_event(type=topic, key=key, payload=payload, producer=PRODUCER)
+    await execute(conn, _ADD_OUTBOX, event_id=event.event_id, topic=topic, key=key,
+                  envelope=dumps(_envelope(event)))
+    return event
+
+
+async def lock_accumulators(conn: asyncpg.Connection, *, psn_no: str, year: int) -> Accumulators:
+    """Create the person-year row if needed and lock it (one round trip: an upsert takes the row lock)."""
+    amounts = await fetchval(conn, _LOCK_ACCUMULATORS, psn_no=psn_no, year=year)
+    return Accumulators({key: Decimal(value) for key, value in (amounts or {}).items()})
+
+
+_READ_ACCUMULATORS = Sql("SELECT amounts FROM settlement.accumulators WHERE psn_no = :psn_no AND year = :year")
+
+
+async def read_accumulators(conn: asyncpg.Connection, *, psn_no: str, year: int) -> Accumulators:
+    """Without a lock (presettle)."""
+    amounts = await fetchval(conn, _READ_ACCUMULATORS, psn_no=psn_no, year=year)
+    return Accumulators({key: Decimal(value) for key, value in (amounts or {}).items()})
+
+
+async def save_accumulators(conn: asyncpg.Connection, *, psn_no: str, year: int, after: Accumulators) -> None:
+    await execute(conn, _SAVE_ACCUMULATORS, psn_no=psn_no, year=year, amounts=_dump(after.to_strings()))
+
+
+async def lock_account(conn: asyncpg.Connection, *, psn_no: str) -> Decimal:
+    """The payer's balance, locked for the rest of the transaction (0 when there is no account)."""
+    balance = await fetchval(conn, _LOCK_ACCOUNT, psn_no=psn_no)
+    return ZERO if balance is None else Decimal(balance)
+
+
+async def move_account(conn: asyncpg.Connection, *, psn_no: str, amount: Decimal, kind: str, setl_id: str,
+                       for_psn_no: str) -> None:
+    """Add `amount` (negative for a payment) to a locked account, with its movement row."""
+    moved = await fetchval(conn, _MOVE_ACCOUNT, psn_no=psn_no, amount=amount, kind=kind, setl_id=setl_id,
+                           for_psn_no=for_psn_no)
+    if moved is None:
+        raise InvariantViolation(f"account {psn_no} vanished while locked")
+
+
+def assert_amounts(result: Adjudication) -> None:
+    """DOMAIN §12, checked again right before commit."""
+    r = result
+    amounts = [r.medfee_sumamt, r.hifp_pay, r.hifmi_pay, r.maf_pay, r.tilt_aid_pay, r.fin_subsidy_pay, r.acct_pay,
+               r.psn_cash_pay, r.fund_pay_sumamt, r.psn_pay]
+    if any(a < 0 for a in amounts):
+        raise InvariantViolation(f"negative amount in settlement of {r.mdtrt_id}")
+    if r.medfee_sumamt != r.hifp_pay + r.hifmi_pay + r.maf_pay + r.tilt_aid_pay + r.fin_subsidy_pay + r.acct_pay \
+            + r.psn_cash_pay:
+        raise InvariantViolation(f"amount identity fails for {r.mdtrt_id}")
+    if r.psn_pay != r.acct_pay + r.psn_cash_pay or r.fund_pay_sumamt != r.hifp_pay + r.hifmi_pay + r.maf_pay \
+            + r.tilt_aid_pay:
+        raise InvariantViolation(f"psn_pay / fund_pay_sumamt identity fails for {r.mdtrt_id}")
+
+
+async def write_settlement(conn: asyncpg.Connection, *, result: Adjudication, before: Accumulators, setl_id: str,
+                           setl_time: datetime, facts: VisitFacts, person: Person, institution: Institution,
+                           policy: Policy, payer_psn_no: str) -> dict:
+    """Settlement row, accumulators, account payment and outbox rows; returns the breakdown answered."""
+    assert_amounts(result)
+    try:
+        after = before.apply(result.accumulator_delta)
+    except ValueError as exc:
+        raise InvariantViolation(str(exc)) from exc
+    body = breakdown(result, setl_id=setl_id, setl_time=setl_time, facts=facts, status="settled")
+    event = settled_payload(result, setl_id=setl_id, setl_time=setl_time, facts=facts, person=person,
+                            institution=institution, policy=policy)
+    subsidy = subsidy_payload(result, setl_id=setl_id, setl_date=setl_time.date(), fixmedins_code=facts.fixmedins_code)
+    outgoing = [new_event(type=SETTLED, key=result.psn_no, payload=event, producer=PRODUCER)]
+    if subsidy is not None:
+        outgoing.append(new_event(type=SUBSIDY_DUE, key=result.psn_no, payload=subsidy, producer=PRODUCER))
+    written = await fetch(conn, _WRITE_SETTLEMENT,
+        setl_id=setl_id, mdtrt_id=facts.mdtrt_id, psn_no=result.psn_no, fixmedins_code=facts.fixmedins_code,
+        med_type=result.med_type, year=result.year, declared=facts.declared, setl_time=setl_time,
+        setl_date=setl_time.date(), medfee=result.medfee_sumamt, fund=result.fund_pay_sumamt,
+        fin=result.fin_subsidy_pay, psn_pay=result.psn_pay, acct_pay=result.acct_pay,
+        payer=payer_psn_no if result.acct_pay > 0 else None, delta=_dump(result.accumulator_delta.to_strings()),
+        breakdown=_dump(body), event=_dump(event), subsidy=_dump(subsidy), amounts=_dump(after.to_strings()),
+        events=_dump([{"event_id": e.event_id, "topic": e.type, "envelope": _envelope(e)} for e in outgoing]))
+    if len(written) != len(outgoing):
+        raise InvariantViolation(f"settlement {setl_id}: accumulator row of {result.psn_no}/{result.year} not locked")
+    if result.acct_pay > 0:
+        await move_account(conn, psn_no=payer_psn_no, amount=-result.acct_pay, kind="payment", setl_id=setl_id,
+                           for_psn_no=result.psn_no)
+    return body
+
+
+async def write_reversal(conn: asyncpg.Connection, *, row, before: Accumulators, reversed_at: datetime) -> dict:
+    """Given the settlement row just marked reversed (its person-year already locked): restore the
+    accumulators, refund the account, emit the events."""
+    delta = Accumulators({k: Decimal(v) for k, v in row["accumulator_delta"].items()})
+    try:
+        after = before.apply(-delta)
+    except ValueError as exc:
+        raise InvariantViolation(f"reversal of {row.setl_id}: {exc}") from exc
+    psn_no, setl_id = row["psn_no"], row["setl_id"]
+    await save_accumulators(conn, psn_no=psn_no, year=row["year"], after=after)
+    acct_pay = Decimal(row["acct_pay"])
+    if acct_pay > 0:
+        await lock_account(conn, psn_no=row["acct_payer_psn_no"])
+        await move_account(conn, psn_no=row["acct_payer_psn_no"], amount=acct_pay, kind="refund", setl_id=setl_id,
+                           for_psn_no=psn_no)
+    rev_date = reversed_at.date()
+    await add_outbox(conn, topic=SETTLEMENT_REVERSED, key=psn_no, payload={
+        "setl_id": setl_id, "mdtrt_id": row["mdtrt_id"], "psn_no": psn_no, "fixmedins_code": row["fixmedins_code"],
+        "reversed_at": reversed_at.isoformat(), "rev_date": rev_date.isoformat(), "original": row["event"]})
+    if row["subsidy"]:
+        await add_outbox(conn, topic=SUBSIDY_DUE, key=psn_no,
+                         payload={**row["subsidy"], "reversal": True, "rev_date": rev_date.isoformat()})
+    return {"setl_id": setl_id, "status": "reversed", "reversed_at": reversed_at.isoformat(),
+            "rev_date": rev_date.isoformat(), "mdtrt_id": row["mdtrt_id"]}

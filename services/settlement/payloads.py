@@ -1,0 +1,98 @@
+"""The answers and event payloads of a settlement (CONTRACT "Breakdown", docs/events.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from services.settlement.engine import Adjudication, Institution, Policy
+from services.settlement.eligibility_client import Person
+from shared.admdvs import same_city, same_province
+from shared.money import fmt
+
+MONEY_FIELDS = ("medfee_sumamt", "fulamt_ownpay_amt", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc",
+                "hifp_pay", "hifmi_pay", "maf_pay", "tilt_aid_pay", "fin_subsidy_pay", "fund_pay_sumamt",
+                "psn_pay", "acct_pay", "psn_cash_pay")
+
+
+@dataclass(frozen=True, slots=True)
+class VisitFacts:
+    """What the events say about the visit besides the adjudication."""
+
+    mdtrt_id: str
+    fixmedins_code: str
+    begndate: date
+    enddate: date | None
+    chronic_disease: str | None
+    declared: bool = False
+    merged_mdtrt_ids: tuple[str, ...] = ()
+    rx_no: str | None = None
+    claim_id: str | None = None
+
+
+def origin(insuplc_admdvs: str, home_region: str) -> str:
+    """local (same city as the platform's pooling area), province, or other_province."""
+    if same_city(insuplc_admdvs, home_region):
+        return "local"
+    if same_province(insuplc_admdvs, home_region):
+        return "province"
+    return "other_province"
+
+
+def breakdown(result: Adjudication, *, setl_id: str | None, setl_time: datetime | None, facts: VisitFacts,
+              status: str | None) -> dict:
+    """The CONTRACT breakdown plus what an HIS needs to file it."""
+    body = {"setl_id": setl_id, **result.to_breakdown()}
+    body["mdtrt_id"] = facts.mdtrt_id
+    body.update(
+        setl_time=setl_time.isoformat() if setl_time else None,
+        setl_date=setl_time.date().isoformat() if setl_time else None,
+        status=status,
+        fixmedins_code=facts.fixmedins_code,
+        declared=facts.declared,
+        pool=result.pool,
+        aid_category=result.aid_category,
+        acct_payer_psn_no=result.acct_payer_psn_no,
+        policy_version=result.policy_version,
+        merged_mdtrt_ids=list(facts.merged_mdtrt_ids),
+    )
+    if facts.rx_no:
+        body["rx_no"] = facts.rx_no
+    if facts.claim_id:
+        body["claim_id"] = facts.claim_id
+    return body
+
+
+def settled_payload(result: Adjudication, *, setl_id: str, setl_time: datetime, facts: VisitFacts, person: Person,
+                    institution: Institution, policy: Policy) -> dict:
+    """The `settled` event of docs/events.md."""
+    two_disease = None
+    if result.pool == "chronic" and facts.chronic_disease in policy.scheme(result.insutype).chronic_per_disease:
+        two_disease = facts.chronic_disease
+    payload = {
+        "setl_id": setl_id, "mdtrt_id": facts.mdtrt_id, "psn_no": result.psn_no, "insutype": result.insutype,
+        "psn_type": person.psn_type, "insuplc_admdvs": person.insuplc_admdvs,
+        "origin": origin(person.insuplc_admdvs, policy.region),
+        "fixmedins_code": facts.fixmedins_code, "fixmedins_kind": institution.kind,
+        "fixmedins_level": institution.level, "fixmedins_affiliation": institution.affiliation,
+        "fixmedins_admdvs": institution.admdvs,
+        "med_type": result.med_type, "chronic_disease": facts.chronic_disease, "two_disease": two_disease,
+        "aid_category": result.aid_category,
+        "setl_time": setl_time.isoformat(), "setl_date": setl_time.date().isoformat(),
+        "begndate": facts.begndate.isoformat(), "enddate": facts.enddate.isoformat() if facts.enddate else None,
+        "covid_status": result.covid_status, "offsite": result.offsite, "declared": facts.declared,
+    }
+    for name in MONEY_FIELDS:
+        payload[name] = fmt(getattr(result, name))
+    return payload
+
+
+def subsidy_payload(result: Adjudication, *, setl_id: str, setl_date: date, fixmedins_code: str) -> dict | None:
+    """The `subsidy-due` event of a COVID settlement with a finance subsidy (None otherwise)."""
+    subsidy = result.subsidy
+    if subsidy is None or subsidy.amount <= 0:
+        return None
+    return {"setl_id": setl_id, "fixmedins_code": fixmedins_code, "case_status": subsidy.case_status,
+            "amount": fmt(subsidy.amount), "advance_payer": subsidy.advance_payer,
+            "shares": [{"payer": payer, "amount": fmt(amount)} for payer, amount in subsidy.shares],
+            "psn_no": result.psn_no, "setl_date": setl_date.isoformat(), "reversal": False}

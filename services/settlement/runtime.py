@@ -1,0 +1,90 @@
+"""What a request (or the claim consumer) needs, built from the composition root (app.state)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated
+
+import asyncpg
+import httpx
+from fastapi import Depends, FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.settlement.engine import Catalogue, EngineError, InvariantViolation, Policy, PolicyBook, PolicyNotFound
+from shared.auth import Principal, authenticate, require
+from shared.events.envelope import BUSINESS_TZ
+from shared.problems import Problem
+
+PRODUCER = "settlement"
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    """Sessions, the eligibility client, the policy book, the catalogue in force and the clock."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    pool: asyncpg.Pool  # the hot path's asyncpg pool (pgconn)
+    eligibility: httpx.AsyncClient
+    api_key: str
+    book: PolicyBook
+    catalogue: Catalogue
+    clock: Callable[[], datetime]
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def policy_for(self, *, insuplc_admdvs: str, institution_admdvs: str, on: date) -> Policy:
+        """The insured place's policy on the rule date; an outsider is settled under the treating area's policy."""
+        try:
+            return self.book.policy_for(admdvs=insuplc_admdvs, on=on)
+        except PolicyNotFound:
+            try:
+                return self.book.policy_for(admdvs=institution_admdvs, on=on)
+            except PolicyNotFound as exc:
+                raise Problem(422, "POLICY_NOT_FOUND", str(exc)) from None
+
+
+def ctx_from_app(app: FastAPI) -> Ctx:
+    state = app.state
+    return Ctx(sessions=state.sessions, pool=state.pg_pool, eligibility=state.eligibility, api_key=state.settings.internal_api_key,
+               book=state.policy_book, catalogue=state.catalogue.current, clock=state.clock)
+
+
+async def get_ctx(request: Request) -> Ctx:
+    """Async on purpose: FastAPI runs a sync dependency in a thread pool, a hop on every request."""
+    return ctx_from_app(request.app)
+
+
+def role(*roles: str):
+    """Async twin of shared.auth.require (same rules and answers, no thread-pool hop)."""
+    check = require(*roles)
+
+    async def _principal(request: Request) -> Principal:
+        return check(authenticate(request))
+
+    return _principal
+
+
+CtxDep = Annotated[Ctx, Depends(get_ctx)]
+
+
+def business_date(moment: datetime) -> date:
+    """The business day (Asia/Shanghai) of a time; a time without offset is taken as business time."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=BUSINESS_TZ)
+    return moment.astimezone(BUSINESS_TZ).date()
+
+
+def as_business_time(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=BUSINESS_TZ)
+    return moment.astimezone(BUSINESS_TZ)
+
+
+def engine_problem(exc: EngineError) -> Exception:
+    """An engine refusal as a 422 with the engine's stable code; an invariant failure stays a bug."""
+    if isinstance(exc, InvariantViolation):
+        return exc
+    return Problem(422, exc.code, str(exc))

@@ -1,0 +1,232 @@
+"""Presettle and settle of a visit: the unit of work around the pure engine.
+
+Before the transaction: one query loads the visit, its institution, its fee lines (and those of
+outpatient visits merged into it), the person's admissions and balance; one eligibility call.
+In the transaction (retried on deadlock): idempotency key → lock accumulators (psn_no, year) →
+[lock payer account] → engine → move visits to `settled` (guarded by their line versions) →
+settlement row, accumulators, account movement and outbox rows → stored answer. Commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from decimal import Decimal
+
+import asyncpg
+from fastapi.responses import Response
+
+from services.settlement import idempotency as idem
+from services.settlement.claim_input import (
+    account_payer,
+    fee_line,
+    institution_of,
+    person_for_claim,
+    reject_violations,
+    run_engine,
+    with_violations_as_warnings,
+)
+from services.settlement.engine import Claim, EngineError, Institution, accumulator_year, rule_date
+from services.settlement.ledger import lock_account, lock_accumulators, new_id, read_accumulators, write_settlement
+from services.settlement.payloads import VisitFacts, breakdown
+from services.settlement.pgconn import Sql, connection, fetch, fetchrow, fetchval, run_in_transaction
+from services.settlement.runtime import Ctx, engine_problem
+from services.settlement.schemas import SettleIn
+from shared.auth import Principal
+from shared.money import ZERO
+from shared.problems import Problem, not_found
+
+_LOAD_VISIT = Sql("""
+SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.med_type, v.begndate, v.enddate, v.diagnoses, v.chronic_disease,
+       v.referral_compliant, v.status, v.merged_into, v.lines_version,
+       i.kind, i.level, i.affiliation, i.admdvs, i.suspended, m.merged,
+       (SELECT coalesce(json_agg(json_build_array(l.mdtrt_id, l.feedetl_sn, l.med_list_codg, l.med_list_name,
+                   l.item_class, l.pric::text, l.cnt::text, l.det_item_fee_sumamt::text, l.preselfpay_prop::text,
+                   l.days_supply) ORDER BY l.mdtrt_id, l.feedetl_sn), '[]'::json)
+          FROM settlement.fee_lines l
+         WHERE l.mdtrt_id = ANY(array_append(
+                 ARRAY(SELECT x.mdtrt_id FROM settlement.visits x WHERE x.merged_into = v.mdtrt_id), v.mdtrt_id))
+       ) AS lines,
+       (SELECT coalesce(json_agg(json_build_array(a.begndate, a.enddate)), '[]'::json)
+          FROM settlement.visits a
+         WHERE a.psn_no = v.psn_no AND a.med_type = '21' AND a.mdtrt_id <> v.mdtrt_id) AS admissions,
+       (SELECT c.balc::text FROM settlement.accounts c WHERE c.psn_no = v.psn_no) AS balc
+  FROM settlement.visits v
+  LEFT JOIN settlement.institutions i ON i.fixmedins_code = v.fixmedins_code
+  LEFT JOIN LATERAL (
+       SELECT coalesce(json_agg(json_build_array(x.mdtrt_id, x.lines_version) ORDER BY x.mdtrt_id), '[]'::json)
+              AS merged
+         FROM settlement.visits x WHERE x.merged_into = v.mdtrt_id) m ON true
+ WHERE v.mdtrt_id = :mdtrt_id
+""")
+_TRANSITION = Sql("""
+UPDATE settlement.visits
+   SET status = CASE WHEN mdtrt_id = :main THEN 'settled' ELSE status END, setl_id = :setl_id
+ WHERE mdtrt_id = ANY(:ids) AND (mdtrt_id || ':' || lines_version || ':' || status) = ANY(:expected)
+RETURNING mdtrt_id
+""")
+_BALANCE = Sql("SELECT balc FROM settlement.accounts WHERE psn_no = :psn_no")
+_STATUS = Sql("SELECT status FROM settlement.visits WHERE mdtrt_id = :mdtrt_id")
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedVisit:
+    """A stored visit ready for the engine (lines of merged outpatient visits included)."""
+
+    claim: Claim  # without account options
+    psn_no: str
+    status: str
+    versions: dict[str, int]  # mdtrt_id → lines_version, main and merged
+    merged_ids: tuple[str, ...]
+    institution: Institution
+    balance: Decimal  # the person's own balance (unlocked read, for display)
+
+    @property
+    def facts(self) -> VisitFacts:
+        c = self.claim
+        return VisitFacts(mdtrt_id=c.mdtrt_id, fixmedins_code=c.institution.code, begndate=c.begin_date,
+                          enddate=c.end_date, chronic_disease=c.chronic_disease, merged_mdtrt_ids=self.merged_ids)
+
+
+async def load_visit(conn: asyncpg.Connection, *, mdtrt_id: str, principal: Principal) -> PreparedVisit:
+    """One query; 404 unknown visit, 403 another institution's visit, 409 not settleable, 422 bad institution."""
+    record = await fetchrow(conn, _LOAD_VISIT, mdtrt_id=mdtrt_id)
+    row = _Row(record) if record is not None else None
+    if row is None:
+        raise not_found("visit", mdtrt_id, "VISIT_NOT_FOUND")
+    principal.require_institution(row.fixmedins_code)
+    if row.status == "settled":
+        raise Problem(409, "ALREADY_SETTLED", f"visit {mdtrt_id} is already settled")
+    if row.status == "merged":
+        raise Problem(409, "MERGED_INTO_ADMISSION",
+                      f"visit {mdtrt_id} is merged into admission {row.merged_into} and is settled with it")
+    if row.status != "open":
+        raise Problem(409, "VISIT_CLOSED", f"visit {mdtrt_id} is {row.status}")
+    institution = institution_of(row, code=row.fixmedins_code)
+    lines = tuple(
+        fee_line(_StoredLine(*line), prefix="" if line[0] == mdtrt_id else f"{line[0]}/") for line in row.lines)
+    if not lines:
+        raise Problem(422, "NO_FEE_LINES", f"visit {mdtrt_id} has no fee lines to settle")
+    versions = {mdtrt_id: row.lines_version, **{m: ver for m, ver in row.merged}}
+    try:
+        claim = Claim(med_type=row.med_type, institution=institution, begin_date=row.begndate, lines=lines,
+                      mdtrt_id=mdtrt_id, end_date=row.enddate, diagnoses=tuple(row.diagnoses),
+                      chronic_disease=row.chronic_disease, referral_compliant=row.referral_compliant,
+                      admissions=tuple((date.fromisoformat(b), date.fromisoformat(e) if e else None)
+                                       for b, e in row.admissions))
+    except EngineError as exc:
+        raise engine_problem(exc) from None
+    return PreparedVisit(claim=claim, psn_no=row.psn_no, status=row.status, versions=versions,
+                         merged_ids=tuple(m for m, _ in row.merged), institution=institution,
+                         balance=Decimal(row.balc) if row.balc is not None else ZERO)
+
+
+class _Row:
+    """Attribute access to an asyncpg record (institution_of reads attributes)."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record) -> None:
+        self._record = record
+
+    def __getattr__(self, name: str):
+        return self._record[name]
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredLine:
+    mdtrt_id: str
+    feedetl_sn: str
+    med_list_codg: str
+    med_list_name: str
+    item_class: str | None
+    pric: str
+    cnt: str
+    det_item_fee_sumamt: str | None
+    preselfpay_prop: str | None
+    days_supply: int | None
+
+
+async def _prepare(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: SettleIn, final: bool):
+    async with connection(ctx.pool) as conn:
+        prepared = await load_visit(conn, mdtrt_id=mdtrt_id, principal=principal)
+    claim = prepared.claim
+    if final and claim.med_type == "21" and claim.end_date is None:
+        raise Problem(409, "NOT_DISCHARGED", f"admission {mdtrt_id} is settled at discharge; discharge it first")
+    person = await person_for_claim(ctx, claim, psn_no=prepared.psn_no)
+    payer = account_payer(person, acct_used_flag=options.acct_used_flag, acct_payer_psn_no=options.acct_payer_psn_no)
+    claim = replace(claim, acct_used_flag=options.acct_used_flag,
+                    acct_payer_psn_no=payer if payer != prepared.psn_no else None)
+    policy = ctx.policy_for(insuplc_admdvs=person.insuplc_admdvs, institution_admdvs=claim.institution.admdvs,
+                            on=rule_date(claim))
+    return prepared, claim, person, payer, policy
+
+
+async def presettle(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: SettleIn) -> dict:
+    """What settle would answer now, with warnings (violations included as warnings); writes nothing."""
+    prepared, claim, person, payer, policy = await _prepare(ctx, mdtrt_id=mdtrt_id, principal=principal,
+                                                            options=options, final=False)
+    async with connection(ctx.pool) as conn:
+        before = await read_accumulators(conn, psn_no=prepared.psn_no, year=accumulator_year(claim))
+        balance = prepared.balance
+        if payer != prepared.psn_no:
+            found = await fetchval(conn, _BALANCE, psn_no=payer)
+            balance = ZERO if found is None else Decimal(found)
+    result = run_engine(ctx, claim=replace(claim, account_balance=balance), person=person, accumulators=before,
+                        policy=policy)
+    body = breakdown(result, setl_id=None, setl_time=None, facts=prepared.facts, status="presettled")
+    return with_violations_as_warnings(body, result)
+
+
+async def _transition(conn: asyncpg.Connection, *, prepared: PreparedVisit, setl_id: str) -> None:
+    main = prepared.claim.mdtrt_id
+    expected = [f"{m}:{ver}:{'open' if m == main else 'merged'}" for m, ver in prepared.versions.items()]
+    moved = await fetch(conn, _TRANSITION, main=main, setl_id=setl_id, ids=list(prepared.versions),
+                        expected=expected)
+    if len(moved) == len(prepared.versions):
+        return
+    status = await fetchval(conn, _STATUS, mdtrt_id=main)
+    if status == "settled":
+        raise Problem(409, "ALREADY_SETTLED", f"visit {main} is already settled")
+    if status == "merged":
+        raise Problem(409, "MERGED_INTO_ADMISSION", f"visit {main} is merged into an admission")
+    raise Problem(409, "VISIT_CHANGED", f"fee lines of visit {main} changed during settlement; settle again")
+
+
+async def settle(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: SettleIn,
+                 key: idem.IdempotencyKey | None) -> Response:
+    """Settle a visit (201 breakdown), or replay the first answer for the same Idempotency-Key."""
+    replay = await idem.stored_answer(ctx.pool, key)
+    if replay is not None:
+        return replay
+    try:
+        prepared, claim, person, payer, policy = await _prepare(ctx, mdtrt_id=mdtrt_id, principal=principal,
+                                                                options=options, final=True)
+    except Problem:
+        replay = await idem.stored_answer(ctx.pool, key)  # the first request may have finished meanwhile
+        if replay is not None:
+            return replay
+        raise
+
+    async def work(conn: asyncpg.Connection) -> Response:
+        first = await idem.claim(conn, key)
+        if first is not None:
+            return first
+        before = await lock_accumulators(conn, psn_no=prepared.psn_no, year=accumulator_year(claim))
+        if options.acct_used_flag:
+            balance = await lock_account(conn, psn_no=payer)
+        else:
+            balance = prepared.balance
+        result = run_engine(ctx, claim=replace(claim, account_balance=balance), person=person, accumulators=before,
+                            policy=policy)
+        reject_violations(result)
+        setl_id, setl_time = new_id("S"), ctx.now()
+        await _transition(conn, prepared=prepared, setl_id=setl_id)
+        body = await write_settlement(conn, result=result, before=before, setl_id=setl_id, setl_time=setl_time,
+                                      facts=prepared.facts, person=person, institution=prepared.institution,
+                                      policy=policy, payer_psn_no=payer)
+        response = idem.json_response(body, 201)
+        await idem.remember(conn, key, response)
+        return response
+
+    return await run_in_transaction(ctx.pool, work)

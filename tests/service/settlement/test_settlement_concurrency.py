@@ -1,0 +1,78 @@
+"""Concurrency against real PostgreSQL: caps, idempotency keys and settle/reverse races."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter as Tally
+from decimal import Decimal
+
+from settlement_support import his, item, open_visit, settle
+
+
+async def test_32_simultaneous_settlements_of_one_person_never_exceed_the_cap(api, fake, db):
+    person = fake.add(insutype="390", insuplc_admdvs="621000")  # outpatient: deductible 50, 50 %, cap 400
+    visits = [await open_visit(api, person, code="H3", day=f"2024-03-{1 + n % 28:02d}",
+                               items=[item("TA1", "100.00")]) for n in range(32)]
+    answers = await asyncio.gather(*(settle(api, mdtrt_id, code="H3") for mdtrt_id in visits))
+    assert [a.status_code for a in answers] == [201] * 32, [a.text for a in answers if a.status_code != 201][:2]
+    funds = sum(Decimal(a.json()["hifp_pay"]) for a in answers)
+    assert funds == Decimal("400.00")
+    assert sum(Decimal(a.json()["act_pay_dedc"]) for a in answers) == Decimal("50.00")
+    assert (await db.accumulators(person.psn_no))["outpatient.fund_paid"] == "400.00"
+    for a in answers:
+        body = a.json()
+        assert Decimal(body["medfee_sumamt"]) == Decimal(body["hifp_pay"]) + Decimal(body["psn_cash_pay"])
+
+
+async def test_50_requests_with_one_idempotency_key_make_one_settlement(api, fake, db):
+    person = fake.add()
+    mdtrt_id = await open_visit(api, person, items=[item("TA1", "800.00")])
+    key = "same-key-" + mdtrt_id
+    answers = await asyncio.gather(*(settle(api, mdtrt_id, key=key) for _ in range(50)))
+    assert {a.status_code for a in answers} == {201}, Tally(a.text[:80] for a in answers)
+    assert len({a.content for a in answers}) == 1
+    assert await db.settlements(person.psn_no) == 1
+    assert await db.scalar("SELECT count(*) FROM settlement.outbox WHERE key = :p AND topic = 'settled'",
+                           p=person.psn_no) == 1
+
+
+async def _live_deltas(db, psn_no: str) -> dict[str, Decimal]:
+    total: dict[str, Decimal] = {}
+    async with db.sessions() as session:
+        from sqlalchemy import text
+        rows = (await session.execute(text(
+            "SELECT accumulator_delta FROM settlement.settlements WHERE psn_no = :p AND status = 'settled'"),
+            {"p": psn_no})).scalars()
+        for delta in rows:
+            for key, value in delta.items():
+                total[key] = total.get(key, Decimal(0)) + Decimal(value)
+    return {k: v for k, v in total.items() if v}
+
+
+async def test_settle_reverse_races_keep_accumulators_equal_to_live_settlements(api, fake, db):
+    person = fake.add(insutype="310", psn_type="retired")  # outpatient cap 2000
+    visits = [await open_visit(api, person, code=random.choice(["H1", "H2", "H3"]), day=f"2024-07-{1 + n:02d}",
+                               items=[item("TA1", f"{random.randint(100, 900)}.00")]) for n in range(16)]
+    codes = {}
+    for mdtrt_id in visits:
+        codes[mdtrt_id] = (await api.get(f"/v1/visits/{mdtrt_id}", headers={"X-Api-Key": "test-admin-key-0000000000"}
+                                         )).json()["fixmedins_code"]
+    first = await asyncio.gather(*(settle(api, m, code=codes[m]) for m in visits))
+    setl = {m: a.json()["setl_id"] for m, a in zip(visits, first)}
+
+    async def reverse_then_settle(mdtrt_id: str):
+        reversed_ = await api.post(f"/v1/settlements/{setl[mdtrt_id]}/reverse", headers=his(codes[mdtrt_id]))
+        assert reversed_.status_code == 200, reversed_.text
+        if random.random() < 0.6:
+            assert (await settle(api, mdtrt_id, code=codes[mdtrt_id])).status_code == 201
+
+    async def double_reverse(mdtrt_id: str):
+        answers = await asyncio.gather(*(api.post(f"/v1/settlements/{setl[mdtrt_id]}/reverse",
+                                                  headers=his(codes[mdtrt_id])) for _ in range(3)))
+        assert sorted(a.status_code for a in answers) == [200, 409, 409]
+
+    await asyncio.gather(*(reverse_then_settle(m) for m in visits[:10]), *(double_reverse(m) for m in visits[10:13]))
+    stored = {k: Decimal(v) for k, v in (await db.accumulators(person.psn_no)).items()}
+    assert stored == await _live_deltas(db, person.psn_no)
+    assert stored.get("outpatient.fund_paid", Decimal(0)) <= Decimal("2000.00")
