@@ -1,5 +1,155 @@
-"""HTTP routes of the reporting service."""
+"""HTTP routes of the reporting service: the bureau's reports, reconciliation, the event stream, the dashboard.
 
-from fastapi import APIRouter
+Thin: parse, authorise, call one query, shape the answer. Reports are for ops and admin; the case
+ledger shows names and ID numbers in full to admin only.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import FileResponse, Response, StreamingResponse
+
+from services.reporting import dashboard, daily, feed, ledgers, layouts, reconcile, stats
+from services.reporting.exports import Format, answer
+from shared.auth import Principal, authenticate, require
+from shared.problems import Problem
 
 router = APIRouter(prefix="/v1", tags=["reporting"])
+pages = APIRouter(tags=["dashboard"])
+STATIC = Path(__file__).parent / "static"
+
+Ops = Annotated[Principal, Depends(require("ops"))]
+Day = Annotated[date, Query(alias="date", description="YYYY-MM-DD")]
+Fmt = Annotated[Format, Query(alias="format")]
+Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+Year = Annotated[int, Query(ge=1900, le=2100)]
+
+
+def _sessions(request: Request):
+    return request.app.state.sessions
+
+
+@router.get("/reports/daily")
+async def daily_report(request: Request, _: Ops, day: Day, fmt: Fmt = "json", cumulative: bool = False) -> Response:
+    """附件2: COVID patients' settlements of the business day (cumulative=true: everything up to it)."""
+    async with _sessions(request)() as session:
+        figures = await daily.daily_figures(session, day=day, cumulative=cumulative)
+    body = daily.daily_json(day=day, cumulative=cumulative, figures=figures)
+    name = f"daily-{day.isoformat()}" + ("-cumulative" if cumulative else "")
+    return answer(body, fmt=fmt, layout=layouts.daily_form, filename=name, forms=request.app.state.forms)
+
+
+@router.get("/reports/covid-ledger")
+async def covid_ledger(request: Request, principal: Ops, day: Day, fmt: Fmt = "json") -> Response:
+    """附件3 for the filing date `date`: published cases up to 17:00 the day before; masked unless admin."""
+    async with _sessions(request)() as session:
+        body = await ledgers.covid_ledger(session, filing_date=day, unmasked=principal.role == "admin")
+    return answer(body, fmt=fmt, layout=layouts.ledger_form, filename=f"covid-ledger-{day.isoformat()}",
+                  forms=request.app.state.forms)
+
+
+@router.get("/reports/prepayments")
+async def prepayment_table(request: Request, _: Ops, day: Day, fmt: Fmt = "json") -> Response:
+    """附件4 for the filing date `date`: cumulative special prepayments per pooling area up to 17:00 the day before."""
+    async with _sessions(request)() as session:
+        body = await ledgers.prepayment_table(session, filing_date=day)
+    return answer(body, fmt=fmt, layout=layouts.prepayment_form, filename=f"prepayments-{day.isoformat()}",
+                  forms=request.app.state.forms)
+
+
+@router.get("/reports/two-diseases")
+async def two_diseases(request: Request, _: Ops, month: Month, fmt: Fmt = "json") -> Response:
+    """两病 monthly statistics: beneficiaries, visits, total cost, fund paid, by disease."""
+    async with _sessions(request)() as session:
+        body = await stats.two_diseases(session, month=month)
+    return answer(body, fmt=fmt, layout=layouts.two_disease_form, filename=f"two-diseases-{month}",
+                  forms=request.app.state.forms)
+
+
+@router.get("/reports/indicators")
+async def indicators(request: Request, _: Ops, year: Year, fmt: Fmt = "json") -> Response:
+    """Institution indicators of a year (aid self-pay share vs 10 %, outside-catalogue share, budget use)."""
+    async with _sessions(request)() as session:
+        body = await stats.indicators(session, year=year)
+    return answer(body, fmt=fmt, layout=layouts.indicators_form, filename=f"indicators-{year}",
+                  forms=request.app.state.forms)
+
+
+@router.get("/reconciliation")
+async def reconciliation(request: Request, _: Ops, day: Day) -> dict:
+    """Reporting's totals of the business day against the settlement service's (503 if it is down)."""
+    state = request.app.state
+    theirs = await reconcile.settlement_totals(state.settlement, day=day, api_key=state.settings.internal_api_key)
+    async with _sessions(request)() as session:
+        ours = await daily.day_totals(session, day=day)
+    return reconcile.compare(day=day, settlement=theirs, reporting=ours)
+
+
+@router.get("/dashboard")
+async def dashboard_summary(request: Request, _: Ops, day: Day) -> dict:
+    """What the dashboard draws for a business day, plus the most recent events of the feed."""
+    async with _sessions(request)() as session:
+        body = await dashboard.summary(session, day=day)
+    body["recent_events"] = [{"id": seq, **data} for seq, data in list(request.app.state.feed.recent)[-50:]]
+    return body
+
+
+@router.post("/events/stream-tickets", status_code=201)
+async def stream_ticket(request: Request, principal: Ops) -> dict:
+    """A short-lived ticket for `GET /v1/events/stream?ticket=` (EventSource cannot send X-Api-Key)."""
+    return feed.issue_ticket(api_keys_json=request.app.state.settings.api_keys_json, principal=principal)
+
+
+def _stream_principal(request: Request, ticket: str | None) -> Principal:
+    if request.headers.get("x-api-key"):
+        principal = authenticate(request)
+    elif ticket:
+        principal = feed.check_ticket(ticket, api_keys_json=request.app.state.settings.api_keys_json)
+    else:
+        raise Problem(401, "UNAUTHENTICATED", "missing X-Api-Key header or stream ticket",
+                      headers={"WWW-Authenticate": "ApiKey"})
+    if principal.role not in feed.STREAM_ROLES:
+        raise Problem(403, "FORBIDDEN", f"role {principal.role} may not read the event stream")
+    return principal
+
+
+@router.get("/events/stream", response_class=StreamingResponse)
+async def event_stream(request: Request, ticket: Annotated[str | None, Query(max_length=200)] = None,
+                       since: Annotated[int | None, Query(ge=0)] = None,
+                       limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+                       last_event_id: Annotated[str | None, Header(max_length=20)] = None) -> StreamingResponse:
+    """Server-Sent Events of every event applied (personal data left out); `since`/Last-Event-ID resume."""
+    _stream_principal(request, ticket)
+    if since is None and last_event_id and last_event_id.isdigit():
+        since = int(last_event_id)
+    body = feed.sse(request.app.state.feed, since=since, limit=limit)
+    return StreamingResponse(body, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+
+
+_ASSETS = {"dashboard.js": "text/javascript; charset=utf-8", "dashboard.css": "text/css; charset=utf-8"}
+
+
+@pages.get("/static/{name}", include_in_schema=False)
+async def dashboard_asset(name: str) -> FileResponse:
+    """The dashboard's script and style sheet (a fixed list: nothing else of the disk is served)."""
+    if name not in _ASSETS:
+        raise Problem(404, "NOT_FOUND", f"no asset {name[:40]}")
+    return FileResponse(STATIC / name, media_type=_ASSETS[name],
+                        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+
+
+@pages.get("/", include_in_schema=False)
+async def dashboard_page() -> FileResponse:
+    """The ops dashboard (static; it asks for a key and reads the API with it)."""
+    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8",
+                        headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-cache",
+                                 "X-Content-Type-Options": "nosniff"})

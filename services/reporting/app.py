@@ -1,19 +1,46 @@
-"""The reporting service."""
+"""The reporting service: read models fed by every topic, the bureau's reports, the live feed, the dashboard."""
 
 from pathlib import Path
 
-from services.reporting.api import router
+from fastapi import FastAPI
+
+from services.reporting import reconcile
+from services.reporting.api import pages, router
+from services.reporting.exports import FormSettings
+from services.reporting.feed import Feed
 from services.reporting.handlers import handlers
 from services.reporting.models import SCHEMA, events, metadata
 from shared.service import ServiceSpec, create_app
 
+
+async def on_startup(app: FastAPI) -> None:
+    app.state.feed = Feed()
+    app.state.forms = FormSettings.from_env()
+    app.state.own_settlement = reconcile.make_client(app.state.settings.settlement_url)
+    app.state.settlement = app.state.own_settlement  # tests may swap in a client on an ASGI transport
+
+
+async def on_shutdown(app: FastAPI) -> None:
+    app.state.feed.close()
+    await app.state.own_settlement.aclose()
+
+
+async def after_event(app: FastAPI, event) -> None:
+    """Each applied event, once committed, goes to the live feed."""
+    app.state.feed.publish(event)
+
+
 spec = ServiceSpec(
     name=SCHEMA,
     title="yibao reporting",
-    routers=[router],
+    routers=[router, pages],
     metadata=metadata,
     events=events,
     migrations_dir=Path(__file__).parent / "migrations",
     handlers=handlers,
+    on_startup=on_startup,
+    on_shutdown=on_shutdown,
+    after_event=after_event,
+    publishes=False,
 )
 app = create_app(spec)

@@ -1,9 +1,161 @@
-"""Event consumers of the reporting service."""
+"""Event consumers of the reporting service: every topic into the read models of models.py.
 
-from services.reporting.models import institutions
-from shared.events.topics import INSTITUTION_CHANGED
+Each handler is idempotent on its own (a repeated fact changes nothing) on top of the inbox, and
+tolerant of order: a reversal carries its original settlement, versions keep the newest.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reporting.domain import business_day, parse_moment, prepayment_effective_at
+from services.reporting.models import (MOVE_AMOUNTS, claims, covid_cases, institutions, persons, prepayments,
+                                       settlement_moves, subsidies)
+from shared.events.envelope import Envelope
+from shared.events.topics import (CLAIM_SUBMITTED, COVID_CASE_REGISTERED, INSTITUTION_CHANGED, PERSON_CHANGED,
+                                  PREPAYMENT_DISBURSED, SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE)
 from shared.readmodels import institution_changed_handler
 
+
+class BadPayload(ValueError):
+    """An event whose payload the reports cannot use (dead-lettered by the consumer)."""
+
+
+def _money(payload: dict, name: str) -> Decimal:
+    value = payload.get(name)
+    if value is None:
+        return Decimal("0.00")
+    amount = Decimal(str(value))
+    if not amount.is_finite():
+        raise BadPayload(f"{name} is not a finite amount")
+    return amount
+
+
+def _day(value) -> date | None:
+    return date.fromisoformat(str(value)[:10]) if value else None
+
+
+def _required(payload: dict, name: str):
+    value = payload.get(name)
+    if value in (None, ""):
+        raise BadPayload(f"payload has no {name}")
+    return value
+
+
+def _move(original: dict, *, kind: str, day: date, at) -> dict:
+    """One row of settlement_moves from a `settled` payload; amounts negated for a reversal."""
+    sign = 1 if kind == "settle" else -1
+    setl_time = parse_moment(original.get("setl_time"))
+    setl_date = _day(original.get("setl_date")) or (business_day(setl_time) if setl_time else day)
+    level = original.get("fixmedins_level")
+    return {
+        "setl_id": str(_required(original, "setl_id")), "kind": kind, "sign": sign, "day": day, "at": at,
+        "setl_date": setl_date, "psn_no": str(_required(original, "psn_no")),
+        "insutype": str(_required(original, "insutype")), "psn_type": original.get("psn_type"),
+        "insuplc_admdvs": original.get("insuplc_admdvs"), "origin": original.get("origin") or "local",
+        "fixmedins_code": str(_required(original, "fixmedins_code")),
+        "fixmedins_kind": original.get("fixmedins_kind"), "fixmedins_level": int(level) if level else None,
+        "fixmedins_affiliation": original.get("fixmedins_affiliation"),
+        "fixmedins_admdvs": original.get("fixmedins_admdvs"), "med_type": str(_required(original, "med_type")),
+        "chronic_disease": original.get("chronic_disease"), "two_disease": original.get("two_disease"),
+        "aid_category": original.get("aid_category"), "covid_status": original.get("covid_status"),
+        "offsite": bool(original.get("offsite")), "declared": bool(original.get("declared")),
+        "begndate": _day(original.get("begndate")), "enddate": _day(original.get("enddate")),
+        **{name: sign * _money(original, name) for name in MOVE_AMOUNTS},
+    }
+
+
+async def on_settled(session: AsyncSession, event: Envelope) -> None:
+    p = event.payload
+    setl_time = parse_moment(_required(p, "setl_time"))
+    day = _day(p.get("setl_date")) or business_day(setl_time)
+    await session.execute(insert(settlement_moves).values(**_move(p, kind="settle", day=day, at=setl_time))
+                          .on_conflict_do_nothing(index_elements=["setl_id", "kind"]))
+
+
+async def on_reversed(session: AsyncSession, event: Envelope) -> None:
+    p = event.payload
+    original = dict(p.get("original") or {})
+    if not original:
+        raise BadPayload("settlement-reversed without its original settlement")
+    original.setdefault("setl_id", p.get("setl_id"))
+    reversed_at = parse_moment(_required(p, "reversed_at"))
+    day = _day(p.get("rev_date")) or business_day(reversed_at)
+    await session.execute(insert(settlement_moves).values(**_move(original, kind="reverse", day=day, at=reversed_at))
+                          .on_conflict_do_nothing(index_elements=["setl_id", "kind"]))
+
+
+async def on_subsidy_due(session: AsyncSession, event: Envelope) -> None:
+    p = event.payload
+    await session.execute(insert(subsidies).values(
+        setl_id=str(_required(p, "setl_id")), reversal=bool(p.get("reversal")),
+        fixmedins_code=str(_required(p, "fixmedins_code")), psn_no=p.get("psn_no"),
+        case_status=str(_required(p, "case_status")), advance_payer=str(p.get("advance_payer") or ""),
+        amount=_money(p, "amount"), shares=list(p.get("shares") or []), setl_date=_day(p.get("setl_date")),
+    ).on_conflict_do_nothing(index_elements=["setl_id", "reversal"]))
+
+
+async def on_prepayment_disbursed(session: AsyncSession, event: Envelope) -> None:
+    p = event.payload
+    recorded_at = parse_moment(event.occurred_at)
+    disbursed_on = _day(_required(p, "disbursed_on"))
+    await session.execute(insert(prepayments).values(
+        prepayment_id=str(_required(p, "prepayment_id")), fixmedins_code=str(_required(p, "fixmedins_code")),
+        kind=str(_required(p, "kind")), amount=_money(p, "amount"), disbursed_on=disbursed_on,
+        scheduled_on=_day(p.get("scheduled_on")), admdvs=str(p.get("admdvs") or ""), recorded_at=recorded_at,
+        effective_at=prepayment_effective_at(disbursed_on=disbursed_on, recorded_at=recorded_at),
+    ).on_conflict_do_nothing(index_elements=["prepayment_id"]))
+
+
+def _newest(table, key: str, values: dict):
+    """Upsert that keeps the row with the highest `version` (events may arrive out of order)."""
+    stmt = insert(table).values(**values)
+    return stmt.on_conflict_do_update(
+        index_elements=[key], set_={k: stmt.excluded[k] for k in values if k != key},
+        where=stmt.excluded.version > table.c.version)
+
+
+async def on_covid_case(session: AsyncSession, event: Envelope) -> None:
+    p = event.payload
+    await session.execute(_newest(covid_cases, "case_id", {
+        "case_id": str(_required(p, "case_id")), "version": int(p.get("version") or 1),
+        "psn_no": str(_required(p, "psn_no")), "status": str(_required(p, "status")),
+        "diagnosed_at": parse_moment(_required(p, "diagnosed_at")),
+        "fixmedins_code": str(_required(p, "fixmedins_code")), "diagnosis": str(p.get("diagnosis") or "")[:200],
+        "published": bool(p.get("published")), "psn_name": p.get("psn_name"), "gend": p.get("gend"),
+        "brdy": _day(p.get("brdy")), "certno": p.get("certno"), "insutype": p.get("insutype"),
+        "insuplc_admdvs": p.get("insuplc_admdvs"),
+    }))
+
+
+async def on_person_changed(session: AsyncSession, event: Envelope) -> None:
+    p = event.payload
+    await session.execute(_newest(persons, "psn_no", {
+        "psn_no": str(_required(p, "psn_no")), "version": int(p.get("version") or 1),
+        "insutype": p.get("insutype"), "psn_type": p.get("psn_type"), "insuplc_admdvs": p.get("insuplc_admdvs"),
+        "gend": p.get("gend"), "brdy": _day(p.get("brdy")), "emp_no": p.get("emp_no"),
+    }))
+
+
+async def on_claim_submitted(session: AsyncSession, event: Envelope) -> None:
+    p = event.payload
+    await session.execute(insert(claims).values(
+        claim_id=str(_required(p, "claim_id")), psn_no=p.get("psn_no"), fixmedins_code=p.get("fixmedins_code"),
+        submitted_at=parse_moment(p.get("submitted_at")),
+    ).on_conflict_do_nothing(index_elements=["claim_id"]))
+
+
 handlers = {
+    CLAIM_SUBMITTED: on_claim_submitted,
+    SETTLED: on_settled,
+    SETTLEMENT_REVERSED: on_reversed,
+    SUBSIDY_DUE: on_subsidy_due,
+    PREPAYMENT_DISBURSED: on_prepayment_disbursed,
+    PERSON_CHANGED: on_person_changed,
     INSTITUTION_CHANGED: institution_changed_handler(institutions),
+    COVID_CASE_REGISTERED: on_covid_case,
 }

@@ -1,6 +1,12 @@
-"""Tables of the reporting service (schema `reporting`)."""
+"""Tables of the reporting service (schema `reporting`): read models fed only by events.
 
-from sqlalchemy import MetaData
+Every statement on these tables is SQLAlchemy Core (no raw SQL), so that the same handlers and
+report queries run against a scratch schema through `schema_translate_map` (see replay.py).
+"""
+
+from sqlalchemy import (Boolean, Column, Date, DateTime, Index, Integer, MetaData, Numeric, SmallInteger, String,
+                        Table)
+from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.events import event_tables
 from shared.readmodels import institution_copy
@@ -9,3 +15,122 @@ SCHEMA = "reporting"
 metadata = MetaData(schema=SCHEMA)
 events = event_tables(metadata)
 institutions = institution_copy(metadata)
+
+AMOUNT = Numeric(16, 2)
+
+# The money fields of a `settled` payload kept for the reports (docs/events.md).
+MOVE_AMOUNTS = ("medfee_sumamt", "fulamt_ownpay_amt", "preselfpay_amt", "inscp_scp_amt", "hifp_pay", "hifmi_pay",
+                "maf_pay", "tilt_aid_pay", "fin_subsidy_pay", "fund_pay_sumamt", "psn_pay", "acct_pay",
+                "psn_cash_pay")
+
+
+def _move_columns() -> list[Column]:
+    return [
+        Column("setl_id", String(40), primary_key=True),
+        Column("kind", String(8), primary_key=True),  # settle | reverse
+        Column("sign", SmallInteger, nullable=False),  # +1 settle, -1 reverse (a settlement counted)
+        Column("day", Date, nullable=False),  # business day of the move: setl_date or rev_date
+        Column("at", DateTime(timezone=True), nullable=False),  # setl_time or reversed_at
+        Column("setl_date", Date, nullable=False),  # business day of the original settlement
+        Column("psn_no", String(40), nullable=False),
+        Column("insutype", String(8), nullable=False),
+        Column("psn_type", String(16)),
+        Column("insuplc_admdvs", String(6)),
+        Column("origin", String(16), nullable=False),
+        Column("fixmedins_code", String(32), nullable=False),
+        Column("fixmedins_kind", String(16)),
+        Column("fixmedins_level", SmallInteger),
+        Column("fixmedins_affiliation", String(16)),
+        Column("fixmedins_admdvs", String(6)),
+        Column("med_type", String(4), nullable=False),
+        Column("chronic_disease", String(64)),
+        Column("two_disease", String(16)),
+        Column("aid_category", String(32)),
+        Column("covid_status", String(16)),
+        Column("offsite", Boolean, nullable=False),
+        Column("declared", Boolean, nullable=False),
+        Column("begndate", Date),
+        Column("enddate", Date),
+        *[Column(name, AMOUNT, nullable=False) for name in MOVE_AMOUNTS],  # signed: negative on a reversal
+    ]
+
+
+# One row per settlement and one per reversal; reports sum them by `day`, so a reversal counts
+# negative on its own business day and consecutive days neither overlap nor leave gaps.
+settlement_moves = Table(
+    "settlement_moves", metadata, *_move_columns(),
+    Index("ix_settlement_moves_day", "day"),
+)
+
+# The newest version of each COVID case (covid-case-registered), personal fields for 附件3.
+covid_cases = Table(
+    "covid_cases", metadata,
+    Column("case_id", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("psn_no", String(40), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("diagnosed_at", DateTime(timezone=True), nullable=False),
+    Column("fixmedins_code", String(32), nullable=False),
+    Column("diagnosis", String(200), nullable=False),
+    Column("published", Boolean, nullable=False),
+    Column("psn_name", String(100)),
+    Column("gend", String(4)),
+    Column("brdy", Date),
+    Column("certno", String(32)),
+    Column("insutype", String(8)),
+    Column("insuplc_admdvs", String(6)),
+    Index("ix_covid_cases_diagnosed_at", "diagnosed_at"),
+)
+
+# Disbursed prepayments (prepayment-disbursed); `effective_at` is the moment the 17:00 cutoff compares.
+prepayments = Table(
+    "prepayments", metadata,
+    Column("prepayment_id", String(64), primary_key=True),
+    Column("fixmedins_code", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("amount", AMOUNT, nullable=False),
+    Column("disbursed_on", Date, nullable=False),
+    Column("scheduled_on", Date),
+    Column("admdvs", String(6), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("effective_at", DateTime(timezone=True), nullable=False),
+)
+
+# Finance subsidies of COVID settlements (subsidy-due); a reversal row nets its settlement out.
+subsidies = Table(
+    "subsidies", metadata,
+    Column("setl_id", String(40), primary_key=True),
+    Column("reversal", Boolean, primary_key=True),
+    Column("fixmedins_code", String(32), nullable=False),
+    Column("psn_no", String(40)),
+    Column("case_status", String(16), nullable=False),
+    Column("advance_payer", String(16), nullable=False),
+    Column("amount", AMOUNT, nullable=False),
+    Column("shares", JSONB, nullable=False),
+    Column("setl_date", Date),
+)
+
+# The newest version of each person (person-changed): no name, no ID number.
+persons = Table(
+    "persons", metadata,
+    Column("psn_no", String(40), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("insutype", String(8)),
+    Column("psn_type", String(16)),
+    Column("insuplc_admdvs", String(6)),
+    Column("gend", String(4)),
+    Column("brdy", Date),
+    Column("emp_no", String(64)),
+)
+
+# Declared claims submitted (claim-submitted), for the dashboard.
+claims = Table(
+    "claims", metadata,
+    Column("claim_id", String(64), primary_key=True),
+    Column("psn_no", String(40)),
+    Column("fixmedins_code", String(32)),
+    Column("submitted_at", DateTime(timezone=True)),
+)
+
+READ_MODELS: tuple[Table, ...] = (settlement_moves, covid_cases, prepayments, subsidies, persons, claims,
+                                  institutions)

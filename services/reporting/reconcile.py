@@ -1,0 +1,61 @@
+"""Reconciliation: reporting's totals of a business day against the settlement service's own."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+import httpx
+
+from services.reporting.daily import RECONCILED
+from shared.money import fmt
+from shared.problems import Problem
+
+TIMEOUT_SECONDS = 3.0
+FIELDS = ("count", *RECONCILED)
+
+
+def make_client(base_url: str) -> httpx.AsyncClient:
+    """The process's client of the settlement service (bounded time for every call)."""
+    return httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(TIMEOUT_SECONDS),
+                             limits=httpx.Limits(max_connections=8))
+
+
+def _unavailable(detail: str) -> Problem:
+    return Problem(503, "SETTLEMENT_UNAVAILABLE", detail, headers={"Retry-After": "5"})
+
+
+def _normalise(body: object) -> dict:
+    """Settlement's answer as {count: int, money fields: "0.00"}, or 503 when it is not that shape."""
+    if not isinstance(body, dict):
+        raise _unavailable("the settlement service answered unexpectedly (not a JSON object)")
+    try:
+        out = {"count": int(body["count"])}
+        for name in RECONCILED:
+            out[name] = fmt(Decimal(str(body[name])))
+    except (KeyError, TypeError, ValueError, InvalidOperation):
+        raise _unavailable(f"the settlement service answered unexpectedly: fields {', '.join(FIELDS)} "
+                           "expected") from None
+    return out
+
+
+async def settlement_totals(client: httpx.AsyncClient, *, day: date, api_key: str) -> dict:
+    """GET {SETTLEMENT_URL}/v1/totals?date= with the internal key; 503 SETTLEMENT_UNAVAILABLE when it fails."""
+    try:
+        response = await client.get("/v1/totals", params={"date": day.isoformat()}, headers={"X-Api-Key": api_key})
+    except httpx.HTTPError as exc:
+        raise _unavailable(f"the settlement service did not answer ({type(exc).__name__})") from None
+    if response.status_code != 200:
+        raise _unavailable(f"the settlement service answered {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError:
+        raise _unavailable("the settlement service answered unexpectedly (not JSON)") from None
+    return _normalise(body)
+
+
+def compare(*, day: date, settlement: dict, reporting: dict) -> dict:
+    """{date, settlement, reporting, differences: [{field, settlement, reporting}]}."""
+    differences = [{"field": name, "settlement": settlement[name], "reporting": reporting[name]}
+                   for name in FIELDS if settlement[name] != reporting[name]]
+    return {"date": day.isoformat(), "settlement": settlement, "reporting": reporting, "differences": differences}
