@@ -38,10 +38,10 @@ def _parse_money(value: Any) -> Decimal:
         raise ValueError("money must be a string like \"12.50\"")
     if not amount.is_finite():
         raise ValueError("amount must be finite")
+    if abs(amount) > MAX_AMOUNT:  # before quantize, which fails on huge exponents
+        raise ValueError("amount out of range")
     if amount != amount.quantize(FEN):
         raise ValueError("amount has more than two decimals")
-    if abs(amount) > MAX_AMOUNT:
-        raise ValueError("amount out of range")
     return amount.quantize(FEN)
 
 
@@ -54,7 +54,7 @@ def _parse_quantity(value: Any) -> Decimal:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
         raise ValueError("not a decimal quantity") from None
-    if not amount.is_finite() or amount.as_tuple().exponent < -4 or abs(amount) > Decimal("1000000"):
+    if not amount.is_finite() or abs(amount) > Decimal("1000000") or amount.as_tuple().exponent < -4:
         raise ValueError("quantity out of range (at most 4 decimals, below 1,000,000)")
     return amount
 
