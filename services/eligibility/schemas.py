@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
@@ -16,7 +17,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 
 from shared.admdvs import Admdvs
 from shared.events.envelope import BUSINESS_TZ
-from shared.money import Money
+from shared.money import MAX_AMOUNT, Money
 
 CODE_PATTERN = r"^[A-Za-z0-9_-]+$"
 Code = Field(min_length=1, max_length=32, pattern=CODE_PATTERN)
@@ -62,6 +63,20 @@ def _instant(value: Any) -> datetime:
     return moment
 
 
+def _money_in_range(value: Any) -> Any:
+    """Refuse huge amounts before `Money` parses them: quantizing 1e30 to the fen raises a decimal
+    InvalidOperation (not a ValueError), which would escape validation as a 500."""
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:
+            amount = Decimal(str(value).strip())
+        except InvalidOperation:
+            return value  # Money says what is wrong with it
+        if amount.is_finite() and abs(amount) > MAX_AMOUNT:
+            raise ValueError("amount out of range")
+    return value
+
+
+Amount = Annotated[Money, BeforeValidator(_money_in_range)]
 Day = Annotated[date, BeforeValidator(_iso_day)]
 Instant = Annotated[datetime, BeforeValidator(_instant)]
 Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_plain_text)]
@@ -117,7 +132,7 @@ class PersonIn(Body):
     psn_type: Word | None = None
     insuplc_admdvs: Word
     emp_no: Annotated[str, Code] | None = None
-    contribution_base: Money | None = None
+    contribution_base: Amount | None = None
     card_no: Annotated[str, Code] | None = None
 
 
@@ -125,7 +140,7 @@ class PersonPatch(Body):
     """Fields that change without a history: employer, contribution base, social-security card."""
 
     emp_no: Annotated[str, Code] | None = None
-    contribution_base: Money | None = None
+    contribution_base: Amount | None = None
     card_no: Annotated[str, Code] | None = None
 
     @model_validator(mode="after")

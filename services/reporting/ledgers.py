@@ -70,9 +70,8 @@ async def prepayment_table(session: AsyncSession, *, filing_date: date) -> dict:
         entry["amount"] += Decimal(row.amount)
         entry["count"] += int(row.count)
     rows = [areas[k] for k in sorted(areas)]
-    total = {"amount": sum((r["amount"] for r in rows), ZERO), "covid_special": sum((r["covid_special"] for r in rows), ZERO),
-             "top_up": sum((r["top_up"] for r in rows), ZERO), "count": sum(r["count"] for r in rows)}
     money = ("amount", "covid_special", "top_up")
+    total = {**{k: sum((r[k] for r in rows), ZERO) for k in money}, "count": sum(r["count"] for r in rows)}
     return {"date": filing_date.isoformat(), "cutoff": cutoff.isoformat(), "unit": "yuan",
             "rows": [{**r, **{k: fmt(r[k]) for k in money}} for r in rows],
             "total": {**total, **{k: fmt(total[k]) for k in money}}}

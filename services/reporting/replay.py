@@ -169,6 +169,8 @@ async def rebuild(engine: AsyncEngine, *, bootstrap: str, topics: tuple[str, ...
 
     result.read = await _read_to_end(bootstrap, chosen, apply, timeout=timeout)
     result.seconds = time.monotonic() - started
+    log.info("rebuilt %s into %s: %d events read, %d applied in %.1f s", ",".join(chosen), schema,
+             sum(result.read.values()), sum(result.applied.values()), result.seconds)
     return result
 
 

@@ -65,6 +65,8 @@ def _with_birth(birth: str) -> str:
     ({"insuplc_admdvs": "62100"}, "INVALID_ADMDVS", "INVALID_ADMDVS"),
     ({"contribution_base": "-1.00"}, "INVALID_CONTRIBUTION_BASE", "INVALID_CONTRIBUTION_BASE"),
     ({"contribution_base": 12.5}, "VALIDATION_FAILED", "VALUE_ERROR"),
+    ({"contribution_base": 10**26}, "VALIDATION_FAILED", "VALUE_ERROR"),  # Decimal would overflow the fen
+    ({"contribution_base": "1e30"}, "VALIDATION_FAILED", "VALUE_ERROR"),
     ({"psn_name": "\u0000"}, "VALIDATION_FAILED", "VALUE_ERROR"),
     ({"psn_name": "   "}, "VALIDATION_FAILED", "VALUE_ERROR"),
     ({"extra": 1}, "VALIDATION_FAILED", "EXTRA_FORBIDDEN"),
