@@ -52,8 +52,7 @@ def require(*roles: str):
     """A dependency admitting the given roles (admin is always admitted)."""
     allowed = set(roles) | {"admin"}
 
-    async def _check(request: Request) -> Principal:  # async: no threadpool hop on every request
-        principal = authenticate(request)
+    def _check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if principal.role not in allowed:
             raise Problem(403, "FORBIDDEN", f"role {principal.role} may not do this")
         return principal
