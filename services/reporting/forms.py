@@ -101,7 +101,7 @@ def to_xlsx(form: Form) -> bytes:
         for c, value in enumerate(row, start=1):
             if value == "" or value is None:
                 continue
-            cell = sheet.cell(row=r, column=c, value=float(value) if isinstance(value, Ratio) else value)
+            cell = sheet.cell(row=r, column=c, value=value)  # openpyxl writes Decimal (and Ratio) exactly
             if isinstance(value, Ratio):
                 cell.number_format = RATIO_FORMAT
             elif isinstance(value, Decimal):
