@@ -14,7 +14,6 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from sqlalchemy import MetaData
-from starlette.middleware.base import BaseHTTPMiddleware
 
 from shared.config import Settings, load_settings
 from shared.db import make_engine, make_sessionmaker, ping
@@ -51,23 +50,40 @@ class ServiceSpec:
     publishes: bool = True
 
 
-class BodyLimit(BaseHTTPMiddleware):
-    """Refuse bodies larger than the configured bound before reading them."""
+class BodyLimit:
+    """Refuse bodies larger than the configured bound before reading them, and time every request.
+
+    Plain ASGI on purpose: Starlette's BaseHTTPMiddleware runs the app in a task of its own and streams the
+    response through a memory channel, which cost about a fifth of a small request's CPU."""
 
     def __init__(self, app, max_bytes: int) -> None:
-        super().__init__(app)
+        self.app = app
         self.max_bytes = max_bytes
 
-    async def dispatch(self, request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and (not length.isdigit() or int(length) > self.max_bytes):
-            return problem_response(413, "BODY_TOO_LARGE", f"request body above {self.max_bytes} bytes")
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = next((value for name, value in scope["headers"] if name == b"content-length"), None)
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            response = problem_response(413, "BODY_TOO_LARGE", f"request body above {self.max_bytes} bytes")
+            await response(scope, receive, send)
+            return
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        LATENCY.labels(request.method, getattr(route, "path", "unmatched"), response.status_code).observe(
-            time.perf_counter() - started)
-        return response
+        status = 500
+
+        async def timed_send(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, timed_send)
+        finally:
+            route = scope.get("route")
+            LATENCY.labels(scope["method"], getattr(route, "path", "unmatched"), status).observe(
+                time.perf_counter() - started)
 
 
 def wake_relay(request: Request) -> None:
