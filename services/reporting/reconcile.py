@@ -8,6 +8,7 @@ from decimal import Decimal, InvalidOperation
 import httpx
 
 from services.reporting.daily import RECONCILED
+from shared.http import internal_client
 from shared.money import fmt
 from shared.problems import Problem
 
@@ -17,8 +18,7 @@ FIELDS = ("count", *RECONCILED)
 
 def make_client(base_url: str) -> httpx.AsyncClient:
     """The process's client of the settlement service (bounded time for every call)."""
-    return httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(TIMEOUT_SECONDS),
-                             limits=httpx.Limits(max_connections=8))
+    return internal_client(base_url, timeout=TIMEOUT_SECONDS)
 
 
 def _unavailable(detail: str) -> Problem:

@@ -16,6 +16,7 @@ import httpx
 
 from services.settlement.engine import AidIdentity, ChronicQualification, EligibilitySnapshot, OffsiteRegistration
 from services.settlement.engine.errors import ClaimError
+from shared.http import internal_client
 from shared.problems import Problem
 
 log = logging.getLogger("yibao.settlement.eligibility")
@@ -31,9 +32,8 @@ class EligibilityUnavailable(Problem):
 
 
 def make_client(base_url: str, *, timeout: float = TIMEOUT_SECONDS) -> httpx.AsyncClient:
-    """The one client of the process (keep-alive pool, bounded time for every call)."""
-    return httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout),
-                             limits=httpx.Limits(max_connections=256, max_keepalive_connections=128))
+    """The one client of the process (keep-alive, bounded time for every call)."""
+    return internal_client(base_url, timeout=timeout)
 
 
 @dataclass(frozen=True, slots=True)
