@@ -228,6 +228,28 @@ async def read_loop(port: int, ids: list, until: float, latencies: list[float], 
         latencies.append(time.monotonic() - started)
 
 
+async def statement_stats(url: str, *, reset: bool = False, count: int = 1, limit: int = 0) -> list[str]:
+    """pg_stat_statements: reset it, or the statements by total time with calls and ms per settlement."""
+    import asyncpg
+    conn = await asyncpg.connect(url)
+    try:
+        if reset:
+            await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            await conn.execute("SELECT pg_stat_statements_reset()")
+            return []
+        rows = await conn.fetch("SELECT calls, total_exec_time + total_plan_time AS ms, query FROM pg_stat_statements "
+                                "ORDER BY ms DESC")
+    finally:
+        await conn.close()
+    calls, total = sum(r["calls"] for r in rows), sum(r["ms"] for r in rows)
+    lines = [f"  PostgreSQL: {calls / max(count, 1):.1f} statements and {total / max(count, 1):.2f} ms of execution "
+             f"per settlement; the top {limit}:"]
+    for r in rows[:limit]:
+        query = " ".join(r["query"].split())[:110]
+        lines.append(f"    {r['calls'] / max(count, 1):5.2f}/settlement {r['ms'] / max(count, 1):6.3f} ms  {query}")
+    return lines
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20)
@@ -236,10 +258,13 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="settlement uvicorn workers")
     parser.add_argument("--persons", type=int, default=400)
     parser.add_argument("--durable", action="store_true", help="PostgreSQL with fsync and synchronous_commit on")
+    parser.add_argument("--statements", type=int, default=0, metavar="N",
+                        help="also print the N statements that took PostgreSQL the most time (pg_stat_statements)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="yibao-bench-"))
-    pg = EmbeddedPostgres(work / "pg", free_port(), fast=not args.durable)
+    pg = EmbeddedPostgres(work / "pg", free_port(), fast=not args.durable,
+                          settings={"shared_preload_libraries": "pg_stat_statements"} if args.statements else None)
     broker = EmbeddedBroker(free_port(), log_dir=work)
     procs: list[subprocess.Popen] = []
     try:
@@ -263,6 +288,8 @@ async def main() -> None:
         await asyncio.gather(*(settle_loop(ports["settlement"], people, time.monotonic() + 3, warm, [0])
                                for _ in range(args.concurrency)))
         results = {"loop": [], "settle": [], "ids": [], "errors": []}
+        if args.statements:
+            await statement_stats(pg.url, reset=True)
         cpu_before = cpu_seconds(groups)
         started = time.monotonic()
         await asyncio.gather(*(settle_loop(ports["settlement"], people, started + args.seconds, results, [0])
@@ -275,6 +302,9 @@ async def main() -> None:
         print(cpu_report(cpu_before, cpu_after, count, "settlement"))
         if results["errors"]:
             print(f"  errors: {len(results['errors'])}, first: {results['errors'][0]}")
+        if args.statements:
+            for line in await statement_stats(pg.url, count=count, limit=args.statements):
+                print(line)
 
         latencies: list[float] = []
         errors: list = []

@@ -59,8 +59,10 @@ def _stop(proc: subprocess.Popen | None, sig: int, timeout: float) -> None:
 class EmbeddedPostgres:
     """A PostgreSQL server whose data lives in `data_dir` (kept across restarts)."""
 
-    def __init__(self, data_dir: Path, port: int, *, database: str = "yibao", fast: bool = False) -> None:
+    def __init__(self, data_dir: Path, port: int, *, database: str = "yibao", fast: bool = False,
+                 settings: dict[str, str] | None = None) -> None:
         self.data_dir = Path(data_dir).resolve()
+        self.settings = dict(settings or {})  # extra server settings (-c name=value), e.g. for benchmarks
         self.port = port
         self.database = database
         self.fast = fast
@@ -110,6 +112,8 @@ class EmbeddedPostgres:
                 "-k", "", "-c", "max_connections=300", "-c", "shared_buffers=128MB", "-c", "log_min_messages=warning"]
         if self.fast:
             args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        for name, value in self.settings.items():
+            args += ["-c", f"{name}={value}"]
         with open(log_file, "ab") as out:
             self.proc = subprocess.Popen(args, user=self.user, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
         _wait_port(self.port, self.proc, "postgres", timeout, log_file)
