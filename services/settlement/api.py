@@ -37,7 +37,7 @@ def _committed(request: Request, response: Response) -> Response:
 
 @router.post("/visits", status_code=201)
 async def create_visit(body: VisitIn, request: Request, ctx: CtxDep, principal: Hospital) -> Response:
-    key = idem.key_for(request, principal, body.model_dump(mode="json"))
+    key = idem.key_for(request, principal, body)
     return await visits.create_visit(ctx, body=body, principal=principal, key=key)
 
 
@@ -65,7 +65,7 @@ async def presettle(mdtrt_id: MdtrtId, ctx: CtxDep, principal: Hospital, body: O
 async def settle_visit(mdtrt_id: MdtrtId, request: Request, ctx: CtxDep, principal: Hospital,
                        body: Options = None) -> Response:
     options = body or SettleIn()
-    key = idem.key_for(request, principal, options.model_dump(mode="json"))
+    key = idem.key_for(request, principal, options)
     return _committed(request, await settle.settle(ctx, mdtrt_id=mdtrt_id, principal=principal, options=options,
                                                    key=key))
 

@@ -39,7 +39,7 @@ async def put_catalogue_entry(med_list_codg: Ident, body: CatalogueIn, request: 
 
 @router.post("/prescriptions", status_code=201)
 async def issue_prescription(body: PrescriptionIn, request: Request, ctx: CtxDep, principal: Hospital) -> Response:
-    key = idem.key_for(request, principal, body.model_dump(mode="json"))
+    key = idem.key_for(request, principal, body)
     return await prescriptions.issue(ctx, body=body, principal=principal, key=key)
 
 
@@ -50,7 +50,7 @@ async def get_prescription(rx_no: Ident, ctx: CtxDep, principal: Viewer) -> dict
 
 @router.post("/pharmacy/settlements", status_code=201)
 async def pharmacy_settlement(body: PharmacySettleIn, request: Request, ctx: CtxDep, principal: Pharmacy) -> Response:
-    key = idem.key_for(request, principal, body.model_dump(mode="json"))
+    key = idem.key_for(request, principal, body)
     response = await pharmacy.settle_prescription(ctx, body=body, principal=principal, key=key)
     wake_relay(request)
     return response
@@ -58,7 +58,7 @@ async def pharmacy_settlement(body: PharmacySettleIn, request: Request, ctx: Ctx
 
 @router.post("/claims", status_code=202)
 async def submit_claim(body: ClaimIn, request: Request, ctx: CtxDep, principal: Hospital) -> Response:
-    key = idem.key_for(request, principal, body.model_dump(mode="json"))
+    key = idem.key_for(request, principal, body)
     response = await claims.submit(ctx, body=body, principal=principal, key=key)
     wake_relay(request)
     return response

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 from fastapi import Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from services.settlement.pgconn import Sql, connection, execute, fetchrow
 from shared.auth import Principal
@@ -41,13 +42,16 @@ def json_response(body: dict, status: int) -> Response:
     return Response(content=dumps(body).encode(), status_code=status, media_type="application/json")
 
 
-def key_for(request: Request, principal: Principal, body: object) -> IdempotencyKey | None:
-    """The request's Idempotency-Key with its scope (who calls) and a hash of what is asked."""
+def key_for(request: Request, principal: Principal, body: BaseModel | dict) -> IdempotencyKey | None:
+    """The request's Idempotency-Key with its scope (who calls) and a hash of what is asked (the body is
+    only serialised when there is a key)."""
     key = request.headers.get("idempotency-key")
     if key is None:
         return None
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise Problem(422, "IDEMPOTENCY_KEY_INVALID", f"Idempotency-Key must be 1..{MAX_KEY_LENGTH} printable characters")
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json")
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.sha256(f"{request.method} {request.url.path}\n{canonical}".encode()).hexdigest()
     return IdempotencyKey(scope=f"{principal.role}:{principal.fixmedins_code or '-'}", key=key, request_hash=digest)
