@@ -273,7 +273,7 @@ async def main() -> None:
         ports = {"eligibility": free_port(), "settlement": free_port()}
         env = service_env(database_url=pg.url, bootstrap=broker.bootstrap,
                           ELIGIBILITY_URL=f"http://127.0.0.1:{ports['eligibility']}", DB_POOL_SIZE="10",
-                          RELAY_POLL_SECONDS="0.05")
+                          RELAY_POLL_SECONDS="0.25")
         for name in ("eligibility", "settlement"):
             procs.append(start_service(name, ports[name], env, work, args.workers if name == "settlement" else 1))
         for name, proc in zip(("eligibility", "settlement"), procs):
