@@ -9,6 +9,9 @@ import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import select, union
+
+from services.reporting.models import institutions, prepayments
 from shared.events.envelope import BUSINESS_TZ, Envelope, new_event
 from shared.events.topics import (COVID_CASE_REGISTERED, PREPAYMENT_DISBURSED, SETTLED, SETTLEMENT_REVERSED,
                                   SUBSIDY_DUE)
@@ -18,16 +21,40 @@ ADMIN = {"X-Api-Key": ADMIN_KEY}
 OPS = {"X-Api-Key": OPS_KEY}
 HIS = {"X-Api-Key": HIS_KEYS["H1"]}
 _used_days: set[date] = set()
+FIRST_DAY = date(1992, 1, 1)  # the first year after the last summer time of Asia/Shanghai (1991-09-14)
+_used_areas: set[str] = set()
+TEST_AREAS = "64"  # pooling areas outside the reference province: no fixture or demo data lives there
 
 
 def fresh_day(span: int = 1) -> date:
-    """A business day (and the `span` - 1 after it) that no other test uses: the reports of it are ours alone."""
+    """A business day (and the `span` - 1 after it) that no other test uses: the reports of it are ours alone.
+
+    From 1992 on: Asia/Shanghai kept summer time (UTC+09:00) in 1986-1991, and a day of it printed its
+    17:00 cutoff as +09:00 where the tests expect the business offset +08:00.
+    """
     while True:
-        day = date(1990, 1, 1) + timedelta(days=random.randrange(0, 9000))
+        day = FIRST_DAY + timedelta(days=random.randrange(0, 9000))
         days = {day + timedelta(days=i) for i in range(-1, span + 1)}
         if not days & _used_days:
             _used_days.update(days)
             return day
+
+
+async def fresh_area(client) -> str:
+    """A pooling area that no institution or prepayment in the database has, and no other test of this run got.
+
+    The first free code in order (640000, 640001, …), not a random one: reports per area (附件4) then hold
+    this test's data only, whatever other tests, or earlier runs on the same database, left behind.
+    """
+    pattern = TEST_AREAS + "%"
+    async with client._transport.app.state.sessions() as session:
+        taken = set((await session.scalars(union(
+            select(institutions.c.admdvs).where(institutions.c.admdvs.like(pattern)),
+            select(prepayments.c.admdvs).where(prepayments.c.admdvs.like(pattern))))).all())
+    area = next(code for code in (f"{TEST_AREAS}{n:04d}" for n in range(10_000))
+                if code not in taken and code not in _used_areas)
+    _used_areas.add(area)
+    return area
 
 
 def uid(prefix: str = "") -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import random
 from datetime import timedelta
 
-from reporting_support import (ADMIN, HIS, OPS, at, case, feed, fresh_day, prepayment, uid, workbook)
+from reporting_support import (ADMIN, HIS, OPS, at, case, feed, fresh_area, fresh_day, prepayment, uid, workbook)
 from shared.events.topics import COVID_CASE_REGISTERED, INSTITUTION_CHANGED, PREPAYMENT_DISBURSED
 
 
@@ -69,7 +68,7 @@ async def test_case_ledger_is_not_for_institutions(reporting):
 async def test_prepayment_table_cutoff_is_17_the_day_before(reporting):
     filing = fresh_day()
     day_before = filing - timedelta(days=1)
-    area = f"64{random.randrange(10000):04d}"
+    area = await fresh_area(reporting)  # the area's row of 附件4 is this test's data alone
     code = uid("HP")
     await feed(reporting, INSTITUTION_CHANGED, {"fixmedins_code": code, "fixmedins_name": "测试定点医院", "kind": "hospital",
                                                 "level": 2, "affiliation": "county", "admdvs": area, "suspended": False,
