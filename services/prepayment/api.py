@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from services.prepayment import budgets, clearings, idempotency, prepayments, store
+from services.prepayment.budgets import BudgetThresholds
 from services.prepayment.ledger import CODE_PATTERN
 from services.prepayment.schemas import (
     AdvanceIn, BudgetIn, BudgetOut, ClearingIn, ClearingOut, ClearingsOut, DisbursedOut, EntriesOut, Payer,
@@ -18,6 +19,7 @@ from services.prepayment.schemas import (
 )
 from shared.auth import Admin, Principal, require
 from shared.db import Sessions, unit_of_work
+from shared.service import wake_relay
 
 router = APIRouter(prefix="/v1", tags=["prepayment"])
 OpsReader = Annotated[Principal, Depends(require("ops"))]
@@ -27,6 +29,14 @@ CodeQuery = Query(default=None, min_length=1, max_length=32, pattern=CODE_PATTER
 IdPath = Path(min_length=1, max_length=36, pattern=r"^[0-9a-fA-F-]+$")
 Limit = Query(default=1000, ge=1, le=5000)
 EntryKind = Literal["settlement", "settlement-reversal", "subsidy", "subsidy-reversal", "prepayment", "clearing"]
+
+
+def _budget_thresholds(request: Request) -> BudgetThresholds:
+    """When budget use is flagged: deploy/policy/budget.toml, loaded at start-up."""
+    return request.app.state.budget_thresholds
+
+
+Thresholds = Annotated[BudgetThresholds, Depends(_budget_thresholds)]
 
 
 # ---------------------------------------------------------------- prepayments
@@ -138,14 +148,19 @@ async def list_clearings(sessions: Sessions, _: OpsReader, fixmedins_code: str |
 
 
 @router.put("/budgets/{code}", response_model=BudgetOut)
-async def put_budget(body: BudgetIn, sessions: Sessions, _: Admin, code: str = CodePath):
+async def put_budget(body: BudgetIn, sessions: Sessions, request: Request, thresholds: Thresholds, _: Admin,
+                     code: str = CodePath):
+    """Set or replace a year's budget; emits `budget-set` (with a version that grows with every change)."""
     async with unit_of_work(sessions) as session:
-        return await budgets.put_budget(session, code, year=body.year, amount=body.amount)
+        result = await budgets.put_budget(session, code, year=body.year, amount=body.amount, thresholds=thresholds)
+    wake_relay(request)
+    return result
 
 
 @router.get("/budgets/{code}", response_model=BudgetOut)
-async def get_budget(sessions: Sessions, _: OpsReader, code: str = CodePath,
+async def get_budget(sessions: Sessions, thresholds: Thresholds, _: OpsReader, code: str = CodePath,
                      year: int | None = Query(default=None, ge=2000, le=2099)):
-    """Budget, used, ratio and status (ok, warning at ≥ 80 %, exceeded at ≥ 100 %); COVID is outside it."""
+    """Budget, used, ratio and status (ok, warning, exceeded: deploy/policy/budget.toml); COVID is outside it."""
     async with unit_of_work(sessions) as session:
-        return await budgets.get_budget(session, code, year=year or store.business_today().year)
+        return await budgets.get_budget(session, code, year=year or store.business_today().year,
+                                        thresholds=thresholds)

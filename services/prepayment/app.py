@@ -12,13 +12,12 @@ from services.prepayment import prepayments, store
 from services.prepayment.api import router
 from services.prepayment.handlers import handlers
 from services.prepayment.models import SCHEMA, events, metadata
+from shared.budget import load_thresholds
 from shared.db import run_in_transaction
 from shared.service import ServiceSpec, create_app
 
 log = logging.getLogger("yibao.prepayment")
 DUE_CHECK_SECONDS = 60.0
-
-
 async def disburse_due_forever(app: FastAPI) -> None:
     """Disburse scheduled prepayments on their day (every minute; replicas skip rows another one holds)."""
     while True:
@@ -35,6 +34,11 @@ async def disburse_due_forever(app: FastAPI) -> None:
         except Exception as exc:  # database away: try again at the next tick
             log.warning("scheduled disbursement paused: %s: %s", type(exc).__name__, str(exc)[:200])
         await asyncio.sleep(DUE_CHECK_SECONDS)
+
+
+async def on_startup(app: FastAPI) -> None:
+    app.state.budget_thresholds = load_thresholds(app.state.settings.policy_dir)
+    await start_scheduler(app)
 
 
 async def start_scheduler(app: FastAPI) -> None:
@@ -59,7 +63,7 @@ spec = ServiceSpec(
     events=events,
     migrations_dir=Path(__file__).parent / "migrations",
     handlers=handlers,
-    on_startup=start_scheduler,
+    on_startup=on_startup,
     on_shutdown=stop_scheduler,
 )
 app = create_app(spec)

@@ -2,7 +2,11 @@
 
 Used = fund payments (fund_pay_sumamt) of the institution's settlements dated in that year,
 reversed settlements left out. COVID settlements (covid_status not null) are outside the
-budget (DOMAIN §6) and only shown as `covid_excluded`.
+budget (DOMAIN §6) and only shown as `covid_excluded`. When use is flagged (warning, exceeded)
+is policy: deploy/policy/budget.toml, read at start-up (the reporting service reads the same file).
+
+Setting a budget records `budget-set` in the outbox in the same transaction, with a `version`
+that grows with every change of that institution's year, so consumers keep the newest.
 """
 
 from __future__ import annotations
@@ -15,34 +19,38 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.prepayment import store
-from services.prepayment.models import budgets, settlements
+from services.prepayment.models import budgets, events, settlements
+from services.prepayment.prepayments import PRODUCER
 from services.prepayment.schemas import BudgetOut
+from shared.budget import BudgetThresholds, budget_status
+from shared.events import add_event
+from shared.events.topics import BUDGET_SET
 from shared.problems import not_found
 
-WARNING_RATIO = Decimal("0.80")
 RATIO_PLACES = Decimal("0.0001")
 
 
-def budget_use(budget: Decimal, used: Decimal) -> tuple[Decimal, str]:
-    """(used / budget to 4 places, status): exceeded at ≥ 100 %, warning at ≥ 80 %, else ok (exact comparisons)."""
+def budget_use(budget: Decimal, used: Decimal, thresholds: BudgetThresholds) -> tuple[Decimal, str]:
+    """(used / budget to 4 places, status): exceeded, warning or ok by the thresholds (exact comparisons)."""
     ratio = (used / budget).quantize(RATIO_PLACES, rounding=ROUND_HALF_UP)
-    if used >= budget:
-        return ratio, "exceeded"
-    if used >= budget * WARNING_RATIO:
-        return ratio, "warning"
-    return ratio, "ok"
+    return ratio, budget_status(budget=budget, used=used, thresholds=thresholds)
 
 
-async def put_budget(session: AsyncSession, code: str, *, year: int, amount: Decimal) -> dict:
-    """Set (or replace) an institution's budget for a year."""
+async def put_budget(session: AsyncSession, code: str, *, year: int, amount: Decimal,
+                     thresholds: BudgetThresholds) -> dict:
+    """Set (or replace) an institution's budget for a year and announce it (`budget-set`) in the same transaction."""
     store.check_code_known(await store.institution_known(session, code), code)
-    stmt = insert(budgets).values(fixmedins_code=code, year=year, amount=amount)
-    await session.execute(stmt.on_conflict_do_update(index_elements=["fixmedins_code", "year"],
-                                                     set_={"amount": amount, "updated_at": func.now()}))
-    return await get_budget(session, code, year=year)
+    stmt = insert(budgets).values(fixmedins_code=code, year=year, amount=amount, version=1)
+    version = await session.scalar(stmt.on_conflict_do_update(
+        index_elements=["fixmedins_code", "year"],
+        set_={"amount": amount, "version": budgets.c.version + 1, "updated_at": func.now()},
+    ).returning(budgets.c.version))  # the row lock orders concurrent PUTs: versions follow commit order
+    await add_event(session, events.outbox, topic=BUDGET_SET, key=code, producer=PRODUCER,
+                    payload={"fixmedins_code": code, "year": year, "amount": amount, "version": version})
+    return await get_budget(session, code, year=year, thresholds=thresholds)
 
 
-async def get_budget(session: AsyncSession, code: str, *, year: int) -> dict:
+async def get_budget(session: AsyncSession, code: str, *, year: int, thresholds: BudgetThresholds) -> dict:
     amount = await session.scalar(select(budgets.c.amount).where(budgets.c.fixmedins_code == code,
                                                                  budgets.c.year == year))
     if amount is None:
@@ -54,6 +62,6 @@ async def get_budget(session: AsyncSession, code: str, *, year: int) -> dict:
         .where(s.c.fixmedins_code == code, s.c.known.is_(True), s.c.reversed_on.is_(None),
                s.c.setl_date >= date(year, 1, 1), s.c.setl_date <= date(year, 12, 31)))).one()
     used, covid = Decimal(used), Decimal(covid)
-    ratio, status = budget_use(amount, used)
+    ratio, status = budget_use(amount, used, thresholds)
     return BudgetOut(fixmedins_code=code, year=year, budget=amount, used=used, covid_excluded=covid,
                      ratio=f"{ratio}", status=status).model_dump(mode="json")

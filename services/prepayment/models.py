@@ -1,4 +1,4 @@
-"""Tables of the prepayment service (schema `prepayment`). Created by migrations 0001 and 0002."""
+"""Tables of the prepayment service (schema `prepayment`). Created by migrations 0001 and 0002; 0003 versions budgets."""
 
 from sqlalchemy import (
     BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Integer, MetaData, Numeric, String, Table, func,
@@ -113,6 +113,7 @@ budgets = Table(
     Column("fixmedins_code", String(32), primary_key=True),
     Column("year", Integer, primary_key=True),
     Column("amount", MONEY, nullable=False),
+    Column("version", Integer, nullable=False, server_default="1"),  # grows with every change; `budget-set` carries it
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 

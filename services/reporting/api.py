@@ -74,7 +74,7 @@ async def two_diseases(request: Request, _: Ops, month: Month, fmt: Fmt = "json"
 async def indicators(request: Request, _: Ops, year: Year, fmt: Fmt = "json") -> Response:
     """Institution indicators of a year (aid self-pay share vs 10 %, outside-catalogue share, budget use)."""
     async with _sessions(request)() as session:
-        body = await stats.indicators(session, year=year)
+        body = await stats.indicators(session, year=year, thresholds=request.app.state.budget_thresholds)
     return answer(body, fmt=fmt, layout=layouts.indicators_form, filename=f"indicators-{year}",
                   forms=request.app.state.forms)
 

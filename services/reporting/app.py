@@ -10,10 +10,11 @@ from services.reporting.exports import FormSettings
 from services.reporting.feed import Feed
 from services.reporting.handlers import handlers
 from services.reporting.models import SCHEMA, events, metadata
+from shared.budget import load_thresholds
 from shared.service import ServiceSpec, create_app
 
-
 async def on_startup(app: FastAPI) -> None:
+    app.state.budget_thresholds = load_thresholds(app.state.settings.policy_dir)
     app.state.feed = Feed()
     app.state.forms = FormSettings.from_env()
     app.state.own_settlement = reconcile.make_client(app.state.settings.settlement_url)

@@ -27,6 +27,7 @@ ORIGIN_LABELS = {"local": "本市参保患者", "province": "收治省内其它�
 INSUTYPE_LABELS = {"310": "职工医保", "390": "居民医保"}
 DISEASE_LABELS = {"hypertension": "高血压", "diabetes": "糖尿病"}
 GEND_LABELS = {"1": "男", "2": "女"}
+BUDGET_STATUS_LABELS = {"ok": "正常", "warning": "预警", "exceeded": "超支"}
 KIND_LABELS = {"annual_turnover": "年初预付周转金", "covid_special": "医保专项预付金", "monthly": "月度预付",
                "top_up": "追加专项预付金"}
 # 专项预付金 of 附件4: the special COVID prepayment and its emergency top-ups (seed 001, 三(一)).
@@ -135,3 +136,5 @@ def share(part: Decimal, whole: Decimal) -> Decimal | None:
     if not whole:
         return None
     return (Decimal(part) / Decimal(whole)).quantize(WAN_PLACES, rounding=ROUND_HALF_UP)
+
+

@@ -17,8 +17,8 @@ from collections.abc import AsyncIterator
 
 from shared.auth import Principal
 from shared.events.envelope import Envelope
-from shared.events.topics import (CLAIM_SUBMITTED, COVID_CASE_REGISTERED, INSTITUTION_CHANGED, PERSON_CHANGED,
-                                  PREPAYMENT_DISBURSED, SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE)
+from shared.events.topics import (BUDGET_SET, CLAIM_SUBMITTED, COVID_CASE_REGISTERED, INSTITUTION_CHANGED,
+                                  PERSON_CHANGED, PREPAYMENT_DISBURSED, SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE)
 from shared.problems import Problem
 
 RECENT = 200  # events kept for late joiners and reconnects (Last-Event-ID)
@@ -42,6 +42,7 @@ _VISIBLE = {
     INSTITUTION_CHANGED: ("fixmedins_code", "fixmedins_name", "kind", "level", "affiliation", "admdvs", "suspended"),
     COVID_CASE_REGISTERED: ("case_id", "status", "published", "fixmedins_code"),
     CLAIM_SUBMITTED: ("claim_id", "fixmedins_code", "submitted_at"),
+    BUDGET_SET: ("fixmedins_code", "year", "amount", "version"),
 }
 
 

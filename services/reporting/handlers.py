@@ -1,7 +1,8 @@
 """Event consumers of the reporting service: every topic into the read models of models.py.
 
 Each handler is idempotent on its own (a repeated fact changes nothing) on top of the inbox, and
-tolerant of order: a reversal carries its original settlement, versions keep the newest.
+tolerant of order: a reversal carries its original settlement, versions keep the newest (cases, persons,
+budgets).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reporting.domain import business_day, parse_moment, prepayment_effective_at
-from services.reporting.models import (MOVE_AMOUNTS, claims, covid_cases, institutions, persons, prepayments,
-                                       settlement_moves, subsidies)
+from services.reporting.models import (MOVE_AMOUNTS, budgets, claims, covid_cases, institutions, persons,
+                                       prepayments, settlement_moves, subsidies)
 from shared.events.envelope import Envelope
-from shared.events.topics import (CLAIM_SUBMITTED, COVID_CASE_REGISTERED, INSTITUTION_CHANGED, PERSON_CHANGED,
-                                  PREPAYMENT_DISBURSED, SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE)
+from shared.events.topics import (BUDGET_SET, CLAIM_SUBMITTED, COVID_CASE_REGISTERED, INSTITUTION_CHANGED,
+                                  PERSON_CHANGED, PREPAYMENT_DISBURSED, SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE)
 from shared.readmodels import institution_changed_handler
 
 
@@ -111,17 +112,17 @@ async def on_prepayment_disbursed(session: AsyncSession, event: Envelope) -> Non
     ).on_conflict_do_nothing(index_elements=["prepayment_id"]))
 
 
-def _newest(table, key: str, values: dict):
+def _newest(table, keys: tuple[str, ...], values: dict):
     """Upsert that keeps the row with the highest `version` (events may arrive out of order)."""
     stmt = insert(table).values(**values)
     return stmt.on_conflict_do_update(
-        index_elements=[key], set_={k: stmt.excluded[k] for k in values if k != key},
+        index_elements=list(keys), set_={k: stmt.excluded[k] for k in values if k not in keys},
         where=stmt.excluded.version > table.c.version)
 
 
 async def on_covid_case(session: AsyncSession, event: Envelope) -> None:
     p = event.payload
-    await session.execute(_newest(covid_cases, "case_id", {
+    await session.execute(_newest(covid_cases, ("case_id",), {
         "case_id": str(_required(p, "case_id")), "version": int(p.get("version") or 1),
         "psn_no": str(_required(p, "psn_no")), "status": str(_required(p, "status")),
         "diagnosed_at": parse_moment(_required(p, "diagnosed_at")),
@@ -134,10 +135,25 @@ async def on_covid_case(session: AsyncSession, event: Envelope) -> None:
 
 async def on_person_changed(session: AsyncSession, event: Envelope) -> None:
     p = event.payload
-    await session.execute(_newest(persons, "psn_no", {
+    await session.execute(_newest(persons, ("psn_no",), {
         "psn_no": str(_required(p, "psn_no")), "version": int(p.get("version") or 1),
         "insutype": p.get("insutype"), "psn_type": p.get("psn_type"), "insuplc_admdvs": p.get("insuplc_admdvs"),
         "gend": p.get("gend"), "brdy": _day(p.get("brdy")), "emp_no": p.get("emp_no"),
+    }))
+
+
+async def on_budget_set(session: AsyncSession, event: Envelope) -> None:
+    """The newest budget of an institution's year: a later version replaces the amount, an older one changes nothing."""
+    p = event.payload
+    try:
+        year, version = int(_required(p, "year")), int(_required(p, "version"))
+    except (TypeError, ValueError):
+        raise BadPayload("budget-set with a year or version that is not a whole number") from None
+    amount = _money(p, "amount")
+    if amount <= 0:
+        raise BadPayload("budget-set with an amount that is not positive")
+    await session.execute(_newest(budgets, ("fixmedins_code", "year"), {
+        "fixmedins_code": str(_required(p, "fixmedins_code")), "year": year, "amount": amount, "version": version,
     }))
 
 
@@ -158,4 +174,5 @@ handlers = {
     PERSON_CHANGED: on_person_changed,
     INSTITUTION_CHANGED: institution_changed_handler(institutions),
     COVID_CASE_REGISTERED: on_covid_case,
+    BUDGET_SET: on_budget_set,
 }

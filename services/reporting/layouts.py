@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from services.reporting.domain import (CASE_LABELS, CASE_STATUSES, DISEASE_LABELS, GEND_LABELS, INSUTYPE_LABELS,
-                                       INSUTYPES, ORIGIN_LABELS, ORIGINS, to_wan)
+from services.reporting.domain import (BUDGET_STATUS_LABELS, CASE_LABELS, CASE_STATUSES, DISEASE_LABELS, GEND_LABELS,
+                                       INSUTYPE_LABELS, INSUTYPES, ORIGIN_LABELS, ORIGINS, to_wan)
 from services.reporting.forms import Form, Ratio, chinese_date
 
 DAILY_COLUMNS = ("medfee_sumamt", "hifp_pay", "hifmi_pay", "maf_pay", "psn_burden")
@@ -21,6 +21,11 @@ def _wan(value: str) -> Decimal:
 
 def _ratio(value: str | None):
     return Ratio(value) if value is not None else ""
+
+
+def _percent(ratio: str) -> str:
+    """'0.8000' → '80%' (as the form's notes quote a threshold)."""
+    return f"{(Decimal(ratio) * 100).normalize():f}%"
 
 
 def daily_form(report: dict, *, filing_unit: str, region: str) -> Form:
@@ -130,22 +135,27 @@ def two_disease_form(stats: dict, *, filing_unit: str, region: str) -> Form:
 
 def indicators_form(report: dict, *, filing_unit: str, region: str) -> Form:
     """定点医疗机构监测指标表."""
-    form = Form(sheet_name="机构指标", width=9,
-                widths={1: 12, 2: 20, 3: 8, 4: 12, 5: 14, 6: 14, 7: 16, 8: 12, 9: 14})
+    form = Form(sheet_name="机构指标", width=12,
+                widths={1: 12, 2: 20, 3: 8, 4: 12, 5: 14, 6: 14, 7: 16, 8: 12, 9: 14, 10: 14, 11: 12, 12: 10})
     form.title(f"{region}定点医疗机构监测指标表({report['year']}年)")
     county = report["county_aid_self_pay"]
     share = county["share"]
-    form.line((5, f"填报单位(盖章):{filing_unit}"), (4, "(单位:万元、%)"))
-    form.line((9, "县管医院救助对象住院政策范围内个人自付比例:"
-                  + (f"{Decimal(share) * 100:.2f}%" if share else "无数据") + "(指标 ≤ 10%)"))
+    form.line((7, f"填报单位(盖章):{filing_unit}"), (5, "(单位:万元、%)"))
+    form.line((12, "县管医院救助对象住院政策范围内个人自付比例:"
+                   + (f"{Decimal(share) * 100:.2f}%" if share else "无数据") + "(指标 ≤ 10%)"))
     head = form.add("机构编码", "机构名称", "隶属", "结算人次", "医疗总费用", "目录外费用占比",
-                    "救助对象范围内自付比例", "次均费用增长", "总额预算已用(非新冠)")
+                    "救助对象范围内自付比例", "次均费用增长", "总额预算已用(非新冠)", "总额预算", "预算使用率", "预算状态")
     form.header = (head, head)
     for item in report["items"]:
         form.add(item["fixmedins_code"], item["fixmedins_name"],
                  {"city": "市管", "county": "县管"}.get(item["affiliation"] or "", ""), item["settlements"],
                  _wan(item["medfee_sumamt"]), _ratio(item["outside_catalogue_share"]),
-                 _ratio(item["aid_self_pay_share"]), _ratio(item["cost_growth"]), _wan(item["budget_used"]))
+                 _ratio(item["aid_self_pay_share"]), _ratio(item["cost_growth"]), _wan(item["budget_used"]),
+                 _wan(item["budget"]) if item["budget"] is not None else "", _ratio(item["budget_ratio"]),
+                 BUDGET_STATUS_LABELS.get(item["budget_status"] or "", ""))
     form.body_end = len(form.rows)
     form.note("说明:救助对象自付比例 = 政策范围内费用中基本医保、大病保险、医疗救助(含倾斜救助)支付后的剩余部分 ÷ 政策范围内费用。")
+    thresholds = report["budget_thresholds"]
+    form.note(f"总额预算使用率 = 当年非新冠结算的基金支付 ÷ 总额预算;≥ {_percent(thresholds['warning'])} 预警,"
+              f"≥ {_percent(thresholds['exceeded'])} 超支;新冠肺炎医疗费用单独记账,不受总额预算限制。")
     return form

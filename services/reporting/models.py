@@ -1,4 +1,4 @@
-"""Tables of the reporting service (schema `reporting`): read models fed only by events.
+"""Tables of the reporting service (schema `reporting`): read models fed only by events (migrations 0001-0003).
 
 Every statement on these tables is SQLAlchemy Core (no raw SQL), so that the same handlers and
 report queries run against a scratch schema through `schema_translate_map` (see replay.py).
@@ -132,5 +132,14 @@ claims = Table(
     Column("submitted_at", DateTime(timezone=True)),
 )
 
+# The newest version of each institution's global budget for a year (budget-set).
+budgets = Table(
+    "budgets", metadata,
+    Column("fixmedins_code", String(32), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("amount", AMOUNT, nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
 READ_MODELS: tuple[Table, ...] = (settlement_moves, covid_cases, prepayments, subsidies, persons, claims,
-                                  institutions)
+                                  institutions, budgets)

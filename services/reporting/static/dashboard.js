@@ -9,7 +9,7 @@
   const TYPES = {
     "settled": "结算", "settlement-reversed": "冲销", "subsidy-due": "财政补助", "prepayment-disbursed": "预付金拨付",
     "person-changed": "参保人变更", "institution-changed": "机构变更", "covid-case-registered": "新冠病例",
-    "claim-submitted": "零星报销申报",
+    "claim-submitted": "零星报销申报", "budget-set": "总额预算",
   };
   const STATUS = { confirmed: "确诊", suspected: "疑似", excluded: "排除" };
   const KINDS = { annual_turnover: "年初周转金", covid_special: "专项预付金", monthly: "月度预付", top_up: "追加专项" };
@@ -213,6 +213,8 @@
         return d.fixmedins_code + " · " + (STATUS[d.status] || d.status) + (d.published ? " · 已公布" : "");
       case "person-changed":
         return (d.change || "") + " · " + (d.insutype || "") + " · " + (d.insuplc_admdvs || "");
+      case "budget-set":
+        return d.fixmedins_code + " · " + d.year + " 年 · " + money(d.amount) + " 元";
       default:
         return d.claim_id || "";
     }

@@ -2,9 +2,9 @@
 
 Its consumer and relay are off: tests hand events to a `Consumer` bound to the app's database,
 through the inbox, exactly as the running consumer would, and never see events other tests
-publish on the broker; the `prepayment-disbursed` events these tests cause stay in the outbox
-(where the tests read them) and are removed afterwards, so other services' tests never receive
-them. Every test uses fresh institution codes (T…) in a pooling area nobody else uses.
+publish on the broker; the `prepayment-disbursed` and `budget-set` events these tests cause stay
+in the outbox (where the tests read them) and are removed afterwards, so other services' tests
+never receive them. Every test uses fresh institution codes (T…) in a pooling area nobody else uses.
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from prepayment_support import envelope  # noqa: E402
 from services.prepayment.handlers import handlers  # noqa: E402
 from services.prepayment.models import events  # noqa: E402
 from shared.events.consumer import Consumer  # noqa: E402
-from shared.events.topics import INSTITUTION_CHANGED, PREPAYMENT_DISBURSED  # noqa: E402
+from shared.events.topics import BUDGET_SET, INSTITUTION_CHANGED, PREPAYMENT_DISBURSED  # noqa: E402
 from shared.service import create_app  # noqa: E402
 from shared.testing import ADMIN_KEY, OPS_KEY, make_settings, running_app  # noqa: E402
 
 TEST_AREA = "65"  # not the reference province: nothing these tests book shows in its reports
 TEST_ADMDVS = "650102"
+CODE_PREFIX = "T"  # every institution code these tests make
 ADMIN = {"X-Api-Key": ADMIN_KEY}
 OPS = {"X-Api-Key": OPS_KEY}
 
@@ -95,12 +96,15 @@ async def books(pg, broker):
             await session.execute(delete(events.outbox).where(
                 events.outbox.c.published_at.is_(None), events.outbox.c.topic == PREPAYMENT_DISBURSED,
                 events.outbox.c.envelope["payload"]["admdvs"].astext.like(TEST_AREA + "%")))
+            await session.execute(delete(events.outbox).where(
+                events.outbox.c.published_at.is_(None), events.outbox.c.topic == BUDGET_SET,
+                events.outbox.c.key.like(CODE_PREFIX + "%")))
 
 
 @pytest.fixture
 def code() -> str:
     """A fresh institution code."""
-    return "T" + uuid.uuid4().hex[:10]
+    return CODE_PREFIX + uuid.uuid4().hex[:10]
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from services.prepayment.books import MemoryBooks
 from services.prepayment.budgets import budget_use
 from services.prepayment.facts import FactsError, settlement_facts, subsidy_facts
 from services.prepayment.ledger import FINANCE_LEVELS, Ledger
+from shared.budget import BudgetPolicyError, BudgetThresholds, load_thresholds, parse_thresholds
 
 D = Decimal
 DAY = date(2024, 3, 2)
@@ -170,9 +171,37 @@ def test_clearing_refuses_balances_that_disagree_with_the_carried_balance():
                        payable_balance=D("0"))
 
 
+REFERENCE_THRESHOLDS = load_thresholds(None)  # deploy/policy/budget.toml
+
+
 @pytest.mark.parametrize("used, status", [("0.00", "ok"), ("799.99", "ok"), ("800.00", "warning"),
                                           ("999.99", "warning"), ("1000.00", "exceeded"), ("1500.00", "exceeded")])
 def test_budget_status_at_80_and_100_percent(used, status):
-    ratio, got = budget_use(D("1000.00"), D(used))
+    """The reference policy file (deploy/policy/budget.toml): warning from 80 %, exceeded from 100 %."""
+    ratio, got = budget_use(D("1000.00"), D(used), REFERENCE_THRESHOLDS)
     assert got == status
     assert ratio == (D(used) / D("1000.00")).quantize(D("0.0001"))
+
+
+@pytest.mark.parametrize("used, status", [("899.99", "ok"), ("900.00", "warning"), ("1099.99", "warning"),
+                                          ("1100.00", "exceeded")])
+def test_budget_status_follows_the_policy_not_the_code(used, status):
+    thresholds = parse_thresholds({"status": {"warning": "0.90", "exceeded": "1.10"}}, source="test")
+    assert thresholds == BudgetThresholds(warning=D("0.90"), exceeded=D("1.10"))
+    assert budget_use(D("1000.00"), D(used), thresholds)[1] == status
+
+
+@pytest.mark.parametrize("doc", [
+    {}, {"status": {"warning": "0.80"}}, {"status": {"warning": "0.80", "exceeded": "1.00", "other": "1"}},
+    {"status": {"warning": 0.8, "exceeded": "1.00"}}, {"status": {"warning": "x", "exceeded": "1.00"}},
+    {"status": {"warning": "0", "exceeded": "1.00"}}, {"status": {"warning": "1.00", "exceeded": "0.80"}},
+    {"status": {"warning": "NaN", "exceeded": "1.00"}}, {"status": {"warning": "0.80", "exceeded": "1.00"}, "x": {}},
+])
+def test_a_wrong_budget_policy_stops_start_up(doc):
+    with pytest.raises(BudgetPolicyError):
+        parse_thresholds(doc, source="budget.toml")
+
+
+def test_a_missing_budget_policy_file_is_named(tmp_path):
+    with pytest.raises(BudgetPolicyError, match="budget.toml"):
+        load_thresholds(tmp_path)
