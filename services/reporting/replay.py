@@ -21,11 +21,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from services.reporting.handlers import handlers
-from services.reporting.models import (SCHEMA, claims, covid_cases, events, institutions, metadata, persons,
-                                       prepayments, settlement_moves, subsidies)
+from services.reporting.models import (SCHEMA, budgets, claims, covid_cases, events, institutions, metadata,
+                                       persons, prepayments, settlement_moves, subsidies)
 from shared.events.consumer import Consumer
-from shared.events.topics import (ALL_TOPICS, CLAIM_SUBMITTED, COVID_CASE_REGISTERED, INSTITUTION_CHANGED,
-                                  PERSON_CHANGED, PREPAYMENT_DISBURSED, SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE)
+from shared.events.topics import (ALL_TOPICS, BUDGET_SET, CLAIM_SUBMITTED, COVID_CASE_REGISTERED,
+                                  INSTITUTION_CHANGED, PERSON_CHANGED, PREPAYMENT_DISBURSED, SETTLED,
+                                  SETTLEMENT_REVERSED, SUBSIDY_DUE)
 
 log = logging.getLogger("yibao.reporting.replay")
 
@@ -52,6 +53,7 @@ PARTS: dict[str, list[Part]] = {
     PERSON_CHANGED: [Part(persons)],
     INSTITUTION_CHANGED: [Part(institutions)],
     CLAIM_SUBMITTED: [Part(claims)],
+    BUDGET_SET: [Part(budgets)],
 }
 
 
@@ -104,7 +106,12 @@ async def _create_scratch(engine: AsyncEngine, schema: str) -> None:
 
 
 async def _read_to_end(bootstrap: str, topics: tuple[str, ...], apply, *, timeout: float) -> dict[str, int]:
-    """Read every partition of the topics from offset 0 up to the end offsets seen at the start."""
+    """Read every partition of the topics from offset 0 to its end.
+
+    The end is where reading stops finding records, not the end offset the broker reports: Tansu (the
+    embedded broker) answers ListOffsets with the last batch's base offset + 1, which is short of the
+    end whenever the relay sent several records in one batch. So every partition is read at least up to
+    its reported end, then on until one fetch of all of them comes back empty."""
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest", metadata_max_age_ms=2000, request_timeout_ms=10000)
     read = dict.fromkeys(topics, 0)
@@ -118,24 +125,22 @@ async def _read_to_end(bootstrap: str, topics: tuple[str, ...], apply, *, timeou
         assignment = consumer.assignment()
         await consumer.seek_to_beginning(*assignment)
         ends = await consumer.end_offsets(list(assignment))
-        pending = {tp for tp, end in ends.items() if end > 0}
-        while pending:
+        short = {tp for tp, end in ends.items() if end > 0}  # not yet read up to the reported end
+        while True:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"replay did not reach the end of {sorted(str(tp) for tp in pending)}")
-            batches = await consumer.getmany(*pending, timeout_ms=500, max_records=500)
-            for tp, messages in batches.items():
+                raise TimeoutError(f"replay did not reach the end of {sorted(str(tp) for tp in short) or topics}")
+            batches = await consumer.getmany(timeout_ms=500, max_records=500)
+            for messages in batches.values():
                 for message in messages:
-                    if message.offset < ends[tp]:
-                        await apply(message.topic, message.value)
-                        read[message.topic] += 1
-                if messages and messages[-1].offset + 1 >= ends[tp]:
-                    pending.discard(tp)
-            for tp in list(pending):
+                    await apply(message.topic, message.value)
+                    read[message.topic] += 1
+            for tp in list(short):
                 if await consumer.position(tp) >= ends[tp]:
-                    pending.discard(tp)
+                    short.discard(tp)
+            if not short and not any(batches.values()):
+                return read
     finally:
         await asyncio.wait_for(consumer.stop(), 10)
-    return read
 
 
 def _event_id(raw: bytes) -> str | None:
