@@ -1,11 +1,15 @@
 """Demo data for a first-time user: a small city, written through the public APIs only.
 
-Institutions of every level and both affiliations, a few thousand insured persons (valid resident IDs)
-with aid identities, chronic qualifications, off-site registrations and account credits, COVID cases,
-prepayments, and today's settlements (COVID patients included) with a few reversals.
+Institutions of every level and both affiliations (hospitals and pharmacies), a few thousand insured
+persons (valid resident IDs) with aid identities, chronic qualifications, off-site registrations and
+account credits, COVID cases, prepayments, the year's global budgets of the local hospitals, today's
+settlements (COVID patients included) with a few reversals, and dual-channel 双通道 prescriptions issued
+by hospitals and settled at pharmacies.
 
-Re-running skips what exists: persons by their fixed psn_no, cases by person, and every money-moving
-POST carries an Idempotency-Key derived from the day, so a second run the same day adds nothing.
+Re-running skips what exists: persons by their fixed psn_no, cases by person, prescriptions by their
+rx_no (a used one is not dispensed again), and every money-moving POST carries an Idempotency-Key
+derived from the day, so a second run the same day adds nothing. Setting a budget again to the same
+amount only announces it again.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ PERSONS = 2000
 SETTLEMENTS = 600
 REVERSALS = 15
 COVID_CASES = 60
+PRESCRIPTIONS = 40
 CONCURRENCY = 16
 
 # Codes H1-H4, P1, P2 are those of the worked examples (shared/examples) and of `yibao up`'s HIS/pharmacy keys.
@@ -55,6 +60,11 @@ INSTITUTIONS = [
      "affiliation": "county", "admdvs": "621002"},
 ]
 LOCAL_HOSPITALS = [i["fixmedins_code"] for i in INSTITUTIONS if i["kind"] == "hospital" and i["admdvs"][:4] == "6210"]
+PHARMACIES = [i["fixmedins_code"] for i in INSTITUTIONS if i["kind"] == "pharmacy"]
+# The year's global budget 总额预算 of each local hospital, by level (the demo city is small).
+BUDGET_BY_LEVEL = {3: "3000000.00", 2: "1500000.00", 1: "600000.00"}
+BUDGETS = {i["fixmedins_code"]: BUDGET_BY_LEVEL[i["level"]] for i in INSTITUTIONS
+           if i["fixmedins_code"] in LOCAL_HOSPITALS}
 COUNTIES = ["621000", "621000", "621000", "621002", "621021", "621022", "621023", "621024", "621025", "621026",
             "621027"]
 PROVINCE = ["620100", "620200", "620500"]  # other cities of the province
@@ -69,6 +79,11 @@ ITEMS = [  # code, name, class, price range (yuan)
 ]
 INPATIENT_ITEMS = [("ZY-CW", "床位费", "A", (40, 80)), ("ZY-HL", "护理费", "A", (20, 60)), ("ZY-SS", "手术费", "A", (800, 6000)),
                    ("ZY-YP", "住院药品", "B", (200, 3000)), ("ZY-HC", "特殊耗材", "C", (100, 2000))]
+RX_ITEMS = [("YP-AMXL", "阿莫西林胶囊", "B", (10, 40)), ("YP-TZ", "头孢克肟片", "B", (20, 80)),
+            ("YP-XKS", "小柴胡颗粒", "A", (12, 36))]  # a few days' supply (≤ 30)
+RX_CHRONIC_ITEMS = {"hypertension": ("YP-NFDP", "硝苯地平控释片", "A", (20, 70)),
+                    "diabetes": ("YP-JYS", "二甲双胍缓释片", "A", (15, 60))}  # 长处方: up to 84 days
+RX_PRICES = {codg: prices for codg, _, _, prices in (*RX_ITEMS, *RX_CHRONIC_ITEMS.values())}
 COVID_ITEMS = [("COVID-AGT", "新型冠状病毒抗原检测", "A", (8, 8)), ("COVID-NMTW", "奈玛特韦片/利托那韦片组合包装", "A", (750, 1890)),
                ("COVID-QFPD", "清肺排毒颗粒", "A", (30, 90)), ("JC-CT", "胸部CT平扫", "A", (150, 300))]
 
@@ -284,6 +299,46 @@ async def _settle(api: Api, n: int, person: Person, rng: random.Random, now: dat
                            key=f"{tag}-settle")).json()
 
 
+def _prescribed(person: Person, rng: random.Random) -> list[dict]:
+    """The lines of a prescription: a long one (长处方) of the person's 两病 drug, or a few days of one or two drugs."""
+    if person.chronic:
+        codg, name, item_class, _ = RX_CHRONIC_ITEMS[person.chronic]
+        days = rng.choice([28, 56, 84])
+        return [{"med_list_codg": codg, "med_list_name": name, "item_class": item_class, "cnt": str(days // 14),
+                 "days_supply": days}]
+    return [{"med_list_codg": codg, "med_list_name": name, "item_class": item_class, "cnt": "1",
+             "days_supply": rng.randint(3, 7)} for codg, name, item_class, _ in rng.sample(RX_ITEMS, rng.randint(1, 2))]
+
+
+async def _dual_channel(api: Api, n: int, person: Person, rng: random.Random, now: datetime) -> dict | None:
+    """A hospital's external prescription 外配处方, settled at a pharmacy (med_type 41); None if used before."""
+    rx_no = f"DEMO-RX-{now:%Y%m%d}-{n:03d}"
+    found = await api.call("settlement", "GET", f"/v1/prescriptions/{rx_no}", ok=(200, 404))
+    if found.status_code == 200:
+        if found.json()["status"] != "valid":
+            return None  # dispensed by an earlier run today
+        lines = found.json()["items"]
+    else:
+        lines = _prescribed(person, rng)
+        body = {"rx_no": rx_no, "psn_no": person.psn_no, "fixmedins_code": rng.choice(LOCAL_HOSPITALS),
+                "issued_at": now.isoformat(), "items": lines}
+        if person.chronic:
+            body["chronic_disease"] = person.chronic  # settled under the chronic rules
+        await api.call("settlement", "POST", "/v1/prescriptions", body=body)
+    prices = random.Random(rx_no)  # the same prices whether this run or an earlier one issued it
+    items = []
+    for index, line in enumerate(lines):
+        low, high = RX_PRICES[line["med_list_codg"]]
+        items.append({"feedetl_sn": f"{rx_no}-{index}", "med_list_codg": line["med_list_codg"],
+                      "med_list_name": line["med_list_name"], "cnt": line["cnt"],
+                      "pric": f"{prices.randrange(low * 100, high * 100) / 100:.2f}", "fee_ocur_time": now.isoformat()})
+    body = {"rx_no": rx_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": person.certno,
+            "fixmedins_code": rng.choice(PHARMACIES), "items": items,
+            "acct_used_flag": person.insutype == "310" and rng.random() < 0.5}
+    return (await api.call("settlement", "POST", "/v1/pharmacy/settlements", body=body,
+                           key=f"demo-dispense-{rx_no}")).json()
+
+
 async def _seed(urls: dict[str, str], key: str, say: Callable[[str], None]) -> None:
     api = Api(urls, key)
     progress = Progress(say)
@@ -310,6 +365,8 @@ async def _seed(urls: dict[str, str], key: str, say: Callable[[str], None]) -> N
             await progress.run("预付金", [api.call("prepayment", "POST", "/v1/prepayments", body={
                 "fixmedins_code": code, "kind": kind, "amount": amount, "disbursed_on": day.isoformat()},
                 key=f"demo-prepayment-{code}-{kind}-{day.isoformat()}") for code, kind, amount, day in prepayments])
+            await progress.run("总额预算", [api.call("prepayment", "PUT", f"/v1/budgets/{code}", body={
+                "year": today.year, "amount": amount}) for code, amount in BUDGETS.items()])
             await asyncio.sleep(1.0)  # institutions reach the settlement service through the broker
             by_case = {p.psn_no: s for p, s in zip(covid_people, statuses) if s in ("confirmed", "suspected")}
             visitors = list(by_case) + [p.psn_no for p in rng.sample(city, SETTLEMENTS - len(by_case))]
@@ -317,6 +374,13 @@ async def _seed(urls: dict[str, str], key: str, say: Callable[[str], None]) -> N
             jobs = [_settle(api, n, index[psn_no], random.Random(n * 7919 + today.toordinal()), now, by_case.get(psn_no))
                     for n, psn_no in enumerate(dict.fromkeys(visitors))]
             settled = [s for s in await progress.run("结算", jobs) if s]
+            rx_rng = random.Random(today.toordinal() + 41)  # draws of its own: the visits' choices stay as they were
+            seen_today = set(visitors)
+            outpatients = [p for p in city if p.local and p.psn_no not in seen_today]  # nobody admitted today
+            patients = rx_rng.sample(outpatients, min(PRESCRIPTIONS, len(outpatients)))
+            dispensed = [s for s in await progress.run("双通道处方", [
+                _dual_channel(api, n, p, random.Random(f"{today.isoformat()}-{n}"), now)
+                for n, p in enumerate(patients)]) if s]
             chosen = random.Random(today.toordinal()).sample(settled, min(REVERSALS, len(settled)))
             await progress.run("冲销", [api.call("settlement", "POST", f"/v1/settlements/{s['setl_id']}/reverse",
                                                 key=f"demo-reverse-{s['setl_id']}", ok=(200, 409)) for s in chosen])
@@ -324,7 +388,9 @@ async def _seed(urls: dict[str, str], key: str, say: Callable[[str], None]) -> N
             if progress.bar:
                 progress.bar.stop()
         say(f"demo: {sum(created)} new persons (of {len(city)}), {len(by_case)} COVID patients, "
-            f"{len(settled)} new settlements today, {len(chosen)} reversed, {len(prepayments)} prepayments")
+            f"{len(settled)} new settlements today, {len(chosen)} reversed, {len(prepayments)} prepayments, "
+            f"{len(BUDGETS)} hospital budgets for {today.year}, {len(dispensed)} dual-channel prescriptions "
+            "settled at pharmacies")
     finally:
         await api.close()
 
