@@ -1,6 +1,6 @@
 """End-to-end settlement throughput and latency over HTTP, on this machine.
 
-    .venv/bin/python benchmarks/settle.py [--seconds 20] [--concurrency 32] [--workers 1] [--durable]
+    .venv/bin/python benchmarks/settle.py [--seconds 20] [--concurrency 16] [--workers 1] [--durable]
 
 Starts embedded PostgreSQL and the broker (deploy.embedded), then the eligibility and settlement
 services as real uvicorn processes (settlement with --workers N), registers institutions and persons
@@ -12,9 +12,11 @@ app that reads one row (GET /v1/settlements/{setl_id}) at the same concurrency, 
 The load generator is a minimal HTTP/1.1 keep-alive client on asyncio streams (httpx would spend
 more CPU than the services on this 2-core machine). PostgreSQL runs with fsync off unless --durable.
 It also prints the CPU each process spent per settlement (and per baseline read): on 2 cores the
-sum is the ceiling, e.g. ~33 ms of CPU per settlement (settlement ~18-20, eligibility ~6, PostgreSQL ~6)
-means at most ~60 settlements/s with nothing else running. One settlement worker is the default: a
-second one competes for the same two cores (try --workers 2).
+sum is the ceiling, e.g. ~6.5 ms of CPU per settlement (settlement ~3.2, PostgreSQL ~2.1,
+eligibility ~0.9) means at most ~300 settlements/s with nothing else running. `--statements N` adds
+PostgreSQL's own account (pg_stat_statements): statements per settlement and the N costliest.
+One settlement worker is the default: a second one competes for the same two cores (try --workers 2).
+16 loops in flight keep both cores busy; more only lengthen the queue (and the latency).
 """
 
 from __future__ import annotations
@@ -254,7 +256,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--baseline-seconds", type=float, default=10)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1, help="settlement uvicorn workers")
     parser.add_argument("--persons", type=int, default=400)
     parser.add_argument("--durable", action="store_true", help="PostgreSQL with fsync and synchronous_commit on")
