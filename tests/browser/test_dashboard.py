@@ -1,5 +1,15 @@
-"""The ops dashboard in headless Chromium: log in with the ops key, see a settlement applied during the test appear
-in the live feed (SSE), download 附件2 as xlsx and check its cells with openpyxl.
+"""The ops dashboard in headless Chromium: log in with the ops key, see a settlement made during the test appear in
+the live feed (SSE), download 附件2 as xlsx and check its cells with openpyxl.
+
+The settlement is made for real, through the stack: eligibility, settlement (relay on) and reporting (broker
+consumer on) run on real ports; the institution and the person are registered through eligibility's API, the visit,
+its fee lines and the settlement through settlement's API with the institution's HIS key. The settled event goes
+settlement outbox → relay → broker → reporting's consumer → live feed → browser.
+
+Own database and own broker (as in tests/integration/test_reporting_reconciliation.py): reporting's read models
+then hold exactly this test's settlement, so today's 附件2 totals are this settlement's amounts. Reporting's consumer
+runs under a consumer group of its own (the Settings have no knob for the group id: CONSUMERS_ENABLED=False, then
+the same Consumer the composition root would build, with a unique group id).
 
 Needs Debian's `chromium` and `chromium-driver` (apt-get install -y chromium chromium-driver); skipped where they
 are missing, except under CI=true, where their absence is a failure.
@@ -9,103 +19,286 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
-import sys
 import time
-from datetime import timedelta
-from pathlib import Path
+import uuid
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
+import asyncpg
+import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from openpyxl import load_workbook
+from sqlalchemy import text
 
-from services.reporting.app import spec
+import services.eligibility.app as eligibility_module
+import services.reporting.app as reporting_module
+import services.settlement.app as settlement_module
+from deploy.embedded import EmbeddedBroker, free_port
 from shared.events.consumer import Consumer
-from shared.events.topics import SETTLED
+from shared.events.envelope import BUSINESS_TZ
 from shared.service import create_app
-from shared.testing import OPS_KEY, make_settings, running_app
+from shared.testing import ADMIN_KEY, HIS_KEYS, OPS_KEY, make_settings, running_app
 from webdriver import Browser, available
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service" / "reporting"))
-from reporting_support import envelope, fresh_day, settled  # noqa: E402
 
 if not available():
     if os.environ.get("CI"):
         raise RuntimeError("CI needs chromium and chromium-driver: apt-get install -y chromium chromium-driver")
     pytest.skip("chromium / chromium-driver not installed", allow_module_level=True)
 
+ADMIN = {"X-Api-Key": ADMIN_KEY}
+CODE = "H1"  # the test suite's HIS key for H1 (shared.testing.HIS_KEYS) acts for institution H1
+HIS = {"X-Api-Key": HIS_KEYS[CODE]}
+INSTITUTION = {"fixmedins_code": CODE, "fixmedins_name": "浏览器测试医院", "kind": "hospital", "level": 3,
+               "affiliation": "city", "admdvs": "621000"}
+FEES = [  # a COVID outpatient visit: 1 × 1,890.00 + 2 × 123.45 = 2,136.90 (0.2137 万元: rounding is exercised)
+    {"feedetl_sn": "1", "med_list_codg": "COVID-NMTW", "med_list_name": "奈玛特韦", "pric": "1890.00", "cnt": "1"},
+    {"feedetl_sn": "2", "med_list_codg": "TA015", "med_list_name": "测试项目", "item_class": "A", "pric": "123.45",
+     "cnt": "2"}]
+WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+DAILY_HEADER = ["项 目", None, None, "当日结算人数", "医疗总费用", "基本医保支付", "大病保险支付", "医疗救助支付",
+                "应由个人负担的费用"]
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+
+def synthetic_certno(region: str = "621000") -> str:
+    """A made-up resident ID number with a valid GB 11643 check digit (random birth date and serial)."""
+    born = date(1950, 1, 1) + timedelta(days=random.randrange(365 * 50))
+    first17 = f"{region}{born:%Y%m%d}{random.randrange(1, 1000):03d}"
+    return first17 + "10X98765432"[sum(int(d) * w for d, w in zip(first17, WEIGHTS)) % 11]
+
+
+def wan(yuan: str | Decimal) -> float:
+    """Yuan → 万元 with four decimals (half-up), as 附件2 is filled; a float, as openpyxl reads the cell."""
+    return float((Decimal(yuan) / 10000).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
+
+
+def money(yuan: str | Decimal) -> str:
+    """An amount as the dashboard shows it (zh-CN grouping, two decimals)."""
+    return f"{Decimal(yuan):,.2f}"
+
+
+async def eventually(check, *, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"{what} not reached within {timeout} s (last: {last!r})")
+
+
+async def ok(response: httpx.Response, *codes: int) -> dict:
+    assert response.status_code in (codes or (200, 201)), \
+        f"{response.request.method} {response.request.url}: {response.status_code} {response.text[:500]}"
+    return response.json()
+
+
+async def create_database(pg, prefix: str) -> str:
+    """A fresh database on the session's PostgreSQL; returns its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(pg.url.replace(f"/{pg.database}", "/postgres"))
+    try:
+        await conn.execute(f'create database "{name}"')
+    finally:
+        await conn.close()
+    return pg.url.replace(f"/{pg.database}", f"/{name}")
+
+
+@asynccontextmanager
+async def serving(app: FastAPI):
+    """The app's lifespan, then a uvicorn server for it on a free port of 127.0.0.1, in this event loop."""
+    async with running_app(app, ready=False):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", timeout_graceful_shutdown=1))
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            while not server.started:
+                if task.done():
+                    raise RuntimeError(f"uvicorn did not start: {task.exception()!r}")
+                await asyncio.sleep(0.05)
+            yield url
+        finally:
+            server.should_exit = True
+            try:
+                await asyncio.wait_for(task, 15)
+            finally:
+                sock.close()
+
+
+async def wait_ready(client: httpx.AsyncClient, what: str, timeout: float = 60) -> None:
+    """/readyz says ready: database reachable, relay and consumer connected to the broker."""
+    async def ready():
+        return (await client.get("/readyz")).status_code == 200
+    await eventually(ready, timeout=timeout, what=f"{what} ready")
+
+
+@dataclass
+class Stack:
+    eligibility: httpx.AsyncClient
+    settlement: httpx.AsyncClient
+    reporting_url: str
+    settlement_app: FastAPI
 
 
 @pytest.fixture
-async def dashboard(pg, broker):
-    """The reporting app on a real port (uvicorn in this event loop). Its broker consumer is off: the test feeds
-    events through a consumer of its own, so no consumer group is shared with other tests' apps."""
-    settings = make_settings("reporting", database_url=pg.url, bootstrap=broker.bootstrap, CONSUMERS_ENABLED=False)
-    app = create_app(spec, settings)
-    async with running_app(app):
-        app.state.consumer = Consumer(sessions=app.state.sessions, tables=spec.events, bootstrap=broker.bootstrap,
-                                      group_id="reporting-browser-test", handlers=spec.handlers,
-                                      after_commit=lambda event: spec.after_event(app, event))
-        port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
-                                               timeout_graceful_shutdown=1))
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.05)
-        try:
-            yield app, f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-            await asyncio.wait_for(task, 15)
+async def stack(pg, workdir):
+    """Eligibility, settlement and reporting on real ports, over their own database and their own broker."""
+    database = await create_database(pg, "browser")
+    broker = EmbeddedBroker(free_port(), log_dir=workdir)
+    broker.start()
+    try:
+        async with AsyncExitStack() as stack:
+            eligibility_app = create_app(eligibility_module.spec, make_settings(
+                "eligibility", database_url=database, bootstrap=broker.bootstrap))
+            eligibility_url = await stack.enter_async_context(serving(eligibility_app))
+
+            settlement_app = create_app(settlement_module.spec, make_settings(
+                "settlement", database_url=database, bootstrap=broker.bootstrap, ELIGIBILITY_URL=eligibility_url))
+            settlement_url = await stack.enter_async_context(serving(settlement_app))
+
+            reporting_app = create_app(reporting_module.spec, make_settings(
+                "reporting", database_url=database, bootstrap=broker.bootstrap, CONSUMERS_ENABLED=False,
+                SETTLEMENT_URL=settlement_url))
+            reporting_url = await stack.enter_async_context(serving(reporting_app))
+            spec, settings = reporting_module.spec, reporting_app.state.settings
+            consumer = Consumer(sessions=reporting_app.state.sessions, tables=spec.events,
+                                bootstrap=broker.bootstrap, group_id=f"reporting-browser-{uuid.uuid4().hex[:8]}",
+                                handlers=spec.handlers, partitions=settings.kafka_partitions,
+                                after_commit=lambda event: spec.after_event(reporting_app, event))
+            reporting_app.state.consumer = consumer  # /readyz now waits for it; the lifespan stops it
+            consuming = asyncio.create_task(consumer.run(), name="reporting-browser-consumer")
+
+            async def stop_consuming() -> None:
+                consuming.cancel()
+                try:
+                    await asyncio.wait_for(consuming, 10)
+                except (asyncio.CancelledError, asyncio.TimeoutError):
+                    pass
+            stack.push_async_callback(stop_consuming)
+
+            clients = {}
+            for name, url in (("eligibility", eligibility_url), ("settlement", settlement_url),
+                              ("reporting", reporting_url)):
+                clients[name] = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=30))
+                await wait_ready(clients[name], name)
+            yield Stack(eligibility=clients["eligibility"], settlement=clients["settlement"],
+                        reporting_url=reporting_url, settlement_app=settlement_app)
+    finally:
+        broker.stop()
 
 
-async def test_live_feed_and_xlsx_download(dashboard, tmp_path):
-    app, url = dashboard
+async def register(stack: Stack) -> tuple[str, str]:
+    """Institution H1 and a resident-scheme person of the city, through eligibility's API; the institution is then
+    awaited at settlement (institution-changed over the broker)."""
+    await ok(await stack.eligibility.post("/v1/institutions", headers=ADMIN, json=INSTITUTION), 201)
+    certno = synthetic_certno()
+    person = await ok(await stack.eligibility.post("/v1/persons", headers=ADMIN, json={
+        "certno": certno, "psn_name": "测试", "insutype": "390", "insuplc_admdvs": "621000"}), 201)
+
+    async def known_at_settlement():
+        async with stack.settlement_app.state.sessions() as session:
+            return (await session.execute(text("SELECT fixmedins_code FROM settlement.institutions "
+                                               "WHERE fixmedins_code = :code"), {"code": CODE})).scalar()
+    await eventually(known_at_settlement, timeout=90, what=f"institution {CODE} at the settlement service")
+    return person["psn_no"], certno
+
+
+async def settle(stack: Stack, psn_no: str, certno: str) -> dict:
+    """A COVID (confirmed) outpatient visit, its fee lines and its settlement, with H1's HIS key."""
+    begntime = (datetime.now(BUSINESS_TZ) - timedelta(minutes=5)).replace(microsecond=0)
+    visit = await ok(await stack.settlement.post("/v1/visits", headers=HIS, json={
+        "psn_no": psn_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": certno, "fixmedins_code": CODE,
+        "med_type": "11", "begntime": begntime.isoformat(), "diagnoses": ["U07.1"]}), 201)
+    await ok(await stack.settlement.post(f"/v1/visits/{visit['mdtrt_id']}/fees", headers=HIS,
+                                         json={"items": FEES}), 201)
+    answer = await ok(await stack.settlement.post(f"/v1/visits/{visit['mdtrt_id']}/settle", headers=HIS, json={}),
+                      201)
+    assert answer["covid_status"] == "confirmed" and answer["fixmedins_code"] == CODE, answer
+    assert Decimal(answer["medfee_sumamt"]) == Decimal("2136.90"), answer
+    return answer
+
+
+async def wait_text(browser: Browser, css: str, want: str, timeout: float = 30) -> str:
+    async def matches():
+        element = await browser.find(css)
+        return element is not None and (await browser.text(element)) == want
+    try:
+        await eventually(matches, timeout=timeout, what=f"{css} showing {want!r}")
+    except AssertionError:
+        element = await browser.find(css)
+        raise AssertionError(f"{css} shows {await browser.text(element) if element else None!r}, not {want!r}")
+    return want
+
+
+async def test_live_feed_and_xlsx_download(stack: Stack, tmp_path):
+    psn_no, certno = await register(stack)
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    day = fresh_day()
     async with Browser(downloads) as browser:
-        await browser.get(url + "/")
+        await browser.get(stack.reporting_url + "/")
         await browser.type(await browser.wait_for("#key"), OPS_KEY)
         await browser.click(await browser.wait_for("#login-button"))
         await browser.wait_for("#board:not([hidden])")
-        await browser.wait_for("#live.on")  # the EventSource is connected (with a ticket)
-        await browser.script("const d = document.getElementById('day'); d.value = arguments[0];"
-                             "d.dispatchEvent(new Event('change'));", day.isoformat())
+        await browser.wait_for("#live.on", timeout=30)  # the EventSource is connected (with a ticket)
 
-        payload = settled(day=day, covid="confirmed", origin="local", insutype="390", medfee="23456.78",
-                          hifp="15000.00", hifmi="3000.00", maf="456.78")
-        await app.state.consumer.apply(SETTLED, envelope(SETTLED, payload).to_json())
-        item = await browser.wait_for(f'#feed li[data-setl-id="{payload["setl_id"]}"]')
-        text = await browser.text(item)
-        assert "结算" in text and "23,456.78" in text and "新冠确诊" in text
-        await browser.wait_for("#c-count")
-        deadline = time.monotonic() + 10
-        while (await browser.text(await browser.find("#c-count"))) != "1" and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)  # the summary refreshes after a settlement event
-        assert await browser.text(await browser.find("#c-medfee")) == "23,456.78"
-        assert await browser.find('#hour-chart rect[data-hour="10"][data-count="1"]')
+        answer = await settle(stack, psn_no, certno)
+        setl_id, day = answer["setl_id"], date.fromisoformat(answer["setl_date"])
+        # the day picker is left alone until then: nothing but the event stream can bring the settlement in
+        item = await browser.wait_for(f'#feed li[data-setl-id="{setl_id}"][data-type="settled"]', timeout=90)
+        text_ = await browser.text(item)
+        assert "结算" in text_ and setl_id in text_ and CODE in text_, text_
+        assert money(answer["medfee_sumamt"]) in text_ and money(answer["fund_pay_sumamt"]) in text_, text_
+        assert "新冠确诊" in text_, text_
+        feed = await browser.text(await browser.find("#feed"))
+        assert psn_no not in feed and certno not in feed  # the feed shows no personal data
+
+        if await browser.script("return document.getElementById('day').value;") != day.isoformat():
+            # the settlement fell on the other side of midnight from the page's "today"
+            await browser.script("const d = document.getElementById('day'); d.value = arguments[0];"
+                                 "d.dispatchEvent(new Event('change'));", day.isoformat())
+        await wait_text(browser, "#c-count", "1")  # the summary refreshes after a settlement event
+        assert await browser.text(await browser.find("#c-medfee")) == money(answer["medfee_sumamt"])
+        assert await browser.text(await browser.find("#c-fund")) == money(answer["fund_pay_sumamt"])
+        assert await browser.text(await browser.find("#c-covid")) == f"1 笔 / {money(answer['medfee_sumamt'])} 元"
+        hour = datetime.fromisoformat(answer["setl_time"]).astimezone(BUSINESS_TZ).hour
+        assert await browser.find(f'#hour-chart rect[data-hour="{hour}"][data-count="1"]')
         await browser.screenshot(tmp_path / "dashboard.png")
 
         await browser.click(await browser.find("#dl-daily-xlsx"))
         target = downloads / f"daily-{day.isoformat()}.xlsx"
-        deadline = time.monotonic() + 20
-        while not target.exists() and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-        assert target.exists(), f"no download; found {[p.name for p in downloads.iterdir()]}"
+
+        async def downloaded():
+            return target.exists() and target.stat().st_size > 0
+        try:
+            await eventually(downloaded, timeout=30, what="the xlsx download")
+        except AssertionError:
+            raise AssertionError(f"no download; found {[p.name for p in downloads.iterdir()]}") from None
 
     sheet = load_workbook(target).active
+    assert sheet.title == "附件2 日报"
     assert sheet["A1"].value.endswith("参保患者门诊和住院医疗费用情况表")
-    assert "A4:C4" in {str(r) for r in sheet.merged_cells.ranges}
-    assert sheet["D4"].value == "当日结算人数"
     filed = day + timedelta(days=1)
     assert sheet["E2"].value == f"填报日期:{filed.year}年{filed.month}月{filed.day}日"
+    assert sheet["A3"].value == f"数据时间段:{day.year}年{day.month}月{day.day}日当日结算"
+    assert [sheet.cell(row=4, column=c).value for c in range(1, 10)] == DAILY_HEADER
+    assert "A4:C4" in {str(r) for r in sheet.merged_cells.ranges}
+
+    medfee, hifp, hifmi, maf, tilt = (Decimal(answer[k]) for k in ("medfee_sumamt", "hifp_pay", "hifmi_pay",
+                                                                    "maf_pay", "tilt_aid_pay"))
+    figures = [1, wan(medfee), wan(hifp), wan(hifmi), wan(maf), wan(medfee - hifp - hifmi - maf - tilt)]
+    assert figures[1] == 0.2137
     # 确诊 · 本市 · 居民 is row 6; 万元 with four decimals
-    assert [sheet.cell(row=6, column=c).value for c in range(3, 10)] == [
-        "居民医保", 1, 2.3457, 1.5, 0.3, 0.0457, 0.5]
-    assert [sheet.cell(row=17, column=c).value for c in range(4, 10)] == [1, 2.3457, 1.5, 0.3, 0.0457, 0.5]
+    assert [sheet.cell(row=6, column=c).value for c in range(3, 10)] == ["居民医保", *figures]
+    assert sheet["A17"].value == "合 计"
+    assert [sheet.cell(row=17, column=c).value for c in range(4, 10)] == figures
+    assert all(sheet.cell(row=17, column=c).number_format == "0.0000" for c in range(5, 10))
+    for row in (5, *range(7, 17)):  # this settlement is the day's only one: every other row is zero
+        assert [sheet.cell(row=row, column=c).value for c in range(4, 10)] == [0] * 6, row
