@@ -21,14 +21,12 @@ import asyncio
 import os
 import random
 import socket
-import time
 import uuid
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-import asyncpg
 import httpx
 import pytest
 import uvicorn
@@ -44,6 +42,7 @@ from shared.events.consumer import Consumer
 from shared.events.envelope import BUSINESS_TZ
 from shared.service import create_app
 from shared.testing import ADMIN_KEY, HIS_KEYS, OPS_KEY, make_settings, running_app
+from tests.integration.conftest import create_database, eventually
 from webdriver import Browser, available
 
 if not available():
@@ -82,32 +81,10 @@ def money(yuan: str | Decimal) -> str:
     return f"{Decimal(yuan):,.2f}"
 
 
-async def eventually(check, *, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"{what} not reached within {timeout} s (last: {last!r})")
-
-
 async def ok(response: httpx.Response, *codes: int) -> dict:
     assert response.status_code in (codes or (200, 201)), \
         f"{response.request.method} {response.request.url}: {response.status_code} {response.text[:500]}"
     return response.json()
-
-
-async def create_database(pg, prefix: str) -> str:
-    """A fresh database on the session's PostgreSQL; returns its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(pg.url.replace(f"/{pg.database}", "/postgres"))
-    try:
-        await conn.execute(f'create database "{name}"')
-    finally:
-        await conn.close()
-    return pg.url.replace(f"/{pg.database}", f"/{name}")
 
 
 @asynccontextmanager
