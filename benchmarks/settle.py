@@ -15,6 +15,7 @@ It also prints the CPU each process spent per settlement (and per baseline read)
 sum is the ceiling, e.g. ~6.5 ms of CPU per settlement (settlement ~3.2, PostgreSQL ~2.1,
 eligibility ~0.9) means at most ~300 settlements/s with nothing else running. `--statements N` adds
 PostgreSQL's own account (pg_stat_statements): statements per settlement and the N costliest.
+After the 3 s warm-up it runs ANALYZE, as autovacuum would on a live database within a minute.
 One settlement worker is the default: a second one competes for the same two cores (try --workers 2).
 16 loops in flight keep both cores busy; more only lengthen the queue (and the latency).
 """
@@ -230,6 +231,17 @@ async def read_loop(port: int, ids: list, until: float, latencies: list[float], 
         latencies.append(time.monotonic() - started)
 
 
+async def analyze(url: str) -> None:
+    """Statistics for the planner after the warm-up, as autovacuum gives any live database within a minute
+    (services/settlement/pgconn.py: plans made from an empty database's statistics scan whole tables)."""
+    import asyncpg
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+
+
 async def statement_stats(url: str, *, reset: bool = False, count: int = 1, limit: int = 0) -> list[str]:
     """pg_stat_statements: reset it, or the statements by total time with calls and ms per settlement."""
     import asyncpg
@@ -289,6 +301,7 @@ async def main() -> None:
         warm = {"loop": [], "settle": [], "ids": [], "errors": []}
         await asyncio.gather(*(settle_loop(ports["settlement"], people, time.monotonic() + 3, warm, [0])
                                for _ in range(args.concurrency)))
+        await analyze(pg.url)
         results = {"loop": [], "settle": [], "ids": [], "errors": []}
         if args.statements:
             await statement_stats(pg.url, reset=True)

@@ -4,13 +4,12 @@ Settling is a handful of statements; through the ORM session each costs a pool p
 of read-only transactions and a compile step. Here a visit, its fee lines and its settlement take
 one statement per step and no ping (asyncpg drops a broken connection itself).
 
-Plans are made for each execution (`plan_cache_mode=force_custom_plan`): asyncpg prepares every
-statement once per connection, and a generic plan made while the tables were small (a fresh
-database, before autovacuum's first ANALYZE) kept scanning fee_lines sequentially as they grew. Measured in
-benchmarks/settle.py --statements: loading a visit took 3.7 ms with cached plans, 0.12 ms planned each
-time; PostgreSQL's CPU per settlement fell from 5.1 to 3.5 ms, planning included. The same SQL runs on
-the connection behind a SQLAlchemy session (`driver`), so the claim consumer shares the code while
-staying inside its inbox transaction.
+Statements are prepared once per connection and PostgreSQL soon settles on a generic plan. Such a
+plan is only as good as the statistics it was made from: in a brand-new database, before
+autovacuum's first ANALYZE, loading a visit scanned fee_lines sequentially (3.7 ms instead of
+0.12 ms in benchmarks/settle.py --statements) until the next ANALYZE replaced the plan, within
+a minute. Planning every execution (plan_cache_mode=force_custom_plan) avoids that window but costs
+PostgreSQL 0.4-0.5 ms of CPU per settlement for good, so we keep the generic plans.
 """
 
 from __future__ import annotations
@@ -88,7 +87,7 @@ async def open_pool(database_url: str, *, size: int) -> asyncpg.Pool:
     dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
     return await asyncpg.create_pool(dsn, min_size=1, max_size=size, init=_init, reset=_no_reset,
                                      command_timeout=30, max_inactive_connection_lifetime=60,
-                                     server_settings={"timezone": "Asia/Shanghai", "plan_cache_mode": "force_custom_plan",
+                                     server_settings={"timezone": "Asia/Shanghai",
                                                       "application_name": "settlement-hot-path"})
 
 
