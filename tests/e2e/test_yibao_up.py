@@ -20,8 +20,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _port_base() -> int:
+    """A base whose ports (B+1..B+4, B+32, B+92) are free and below the kernel's ephemeral range (32768 up):
+    above it, a client connection of this very stack could take B+2 before settlement binds it."""
     for _ in range(50):
-        base = random.randrange(20000, 60000, 100)
+        base = random.randrange(20000, 32600, 100)
         if not any(port_open(base + off) for off in (1, 2, 3, 4, 32, 92)):
             return base
     raise RuntimeError("no free port base")
@@ -52,8 +54,13 @@ def _wait_all_ready(proc: subprocess.Popen, base: int, log: Path, timeout: float
 
 
 def _stop(proc: subprocess.Popen) -> list[int]:
-    family = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
-    proc.send_signal(signal.SIGINT)
+    """Ctrl-C to `yibao up`; the pids of its children at that moment (none if it already exited)."""
+    try:
+        family = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        family = []
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
     proc.wait(60)
     return family
 
