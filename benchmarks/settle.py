@@ -28,6 +28,7 @@ import json
 import os
 import psutil
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -274,18 +275,20 @@ async def main() -> None:
     parser.add_argument("--durable", action="store_true", help="PostgreSQL with fsync and synchronous_commit on")
     parser.add_argument("--statements", type=int, default=0, metavar="N",
                         help="also print the N statements that took PostgreSQL the most time (pg_stat_statements)")
+    parser.add_argument("--tcp", action="store_true", help="services reach PostgreSQL over TCP, not its Unix socket")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="yibao-bench-"))
     pg = EmbeddedPostgres(work / "pg", free_port(), fast=not args.durable,
-                          settings={"shared_preload_libraries": "pg_stat_statements"} if args.statements else None)
+                          settings={"shared_preload_libraries": "pg_stat_statements"} if args.statements else None,
+                          unix_socket=not args.tcp)
     broker = EmbeddedBroker(free_port(), log_dir=work)
     procs: list[subprocess.Popen] = []
     try:
         pg.start()
         broker.start()
         ports = {"eligibility": free_port(), "settlement": free_port()}
-        env = service_env(database_url=pg.url, bootstrap=broker.bootstrap,
+        env = service_env(database_url=pg.local_url, bootstrap=broker.bootstrap,
                           ELIGIBILITY_URL=f"http://127.0.0.1:{ports['eligibility']}", DB_POOL_SIZE="10",
                           RELAY_POLL_SECONDS="0.25")
         for name in ("eligibility", "settlement"):
@@ -348,6 +351,7 @@ async def main() -> None:
                 proc.kill()
         broker.stop()
         pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

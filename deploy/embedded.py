@@ -60,8 +60,11 @@ class EmbeddedPostgres:
     """A PostgreSQL server whose data lives in `data_dir` (kept across restarts)."""
 
     def __init__(self, data_dir: Path, port: int, *, database: str = "yibao", fast: bool = False,
-                 settings: dict[str, str] | None = None) -> None:
+                 settings: dict[str, str] | None = None, unix_socket: bool = False) -> None:
         self.data_dir = Path(data_dir).resolve()
+        # Also listen on a Unix socket in the data directory (when its path fits the kernel's 107 bytes):
+        # a round trip costs both sides fewer system calls than loopback TCP.
+        self.unix_socket = unix_socket and len(f"{self.data_dir}/.s.PGSQL.{port}") <= 107
         self.settings = dict(settings or {})  # extra server settings (-c name=value), e.g. for benchmarks
         self.port = port
         self.database = database
@@ -72,6 +75,13 @@ class EmbeddedPostgres:
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    @property
+    def local_url(self) -> str:
+        """The URL for processes on this machine: the Unix socket when there is one, else TCP."""
+        if not self.unix_socket:
+            return self.url
+        return f"postgresql://postgres@/{self.database}?host={self.data_dir}&port={self.port}"
 
     @staticmethod
     def bin_dir() -> Path:
@@ -109,7 +119,7 @@ class EmbeddedPostgres:
                            check=True, user=self.user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         log_file = self.data_dir / "server.log"
         args = [str(self.bin_dir() / "postgres"), "-D", str(self.data_dir), "-h", "127.0.0.1", "-p", str(self.port),
-                "-k", "", "-c", "max_connections=300", "-c", "shared_buffers=128MB", "-c", "log_min_messages=warning"]
+                "-k", str(self.data_dir) if self.unix_socket else "", "-c", "max_connections=300", "-c", "shared_buffers=128MB", "-c", "log_min_messages=warning"]
         if self.fast:
             args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         for name, value in self.settings.items():

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from urllib.parse import quote, urlencode
 
 import httpx
 
 IDLE_SECONDS = 4.0  # below uvicorn's keep-alive (5 s): never reuse a connection the server is about to close
 MAX_IDLE = 128  # idle connections kept per host
+OVERALL_MARGIN = 0.5  # seconds: InternalClient's bound on a whole call, past the transport's own timeouts
 _NO_BODY = {204, 304}
 
 
@@ -186,6 +188,43 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             return b"".join(parts)
         parts.append(await reader.readexactly(size))
         await reader.readline()
+
+
+class InternalClient:
+    """GET calls to one of our services through an httpx transport, without `httpx.AsyncClient`'s layers.
+
+    AsyncClient builds every request by merging the base URL, params, headers and cookies, then runs the
+    auth, redirect and cookie-jar flows: ~70 µs per internal call, measured, where a plain
+    `httpx.Request` costs 20. Our own services need none of it. The transport applies `timeout` to
+    connect and to read (httpx.ConnectTimeout / ReadTimeout); the call as a whole is bounded a little
+    later (TimeoutError), on any transport. Tests pass another transport, e.g. `httpx.ASGITransport`
+    to an in-process app.
+    """
+
+    def __init__(self, base_url: str, *, timeout: float, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.transport = transport if transport is not None else KeepAliveTransport()
+        self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
+
+    async def get(self, path: str, *, params: dict[str, str] | None = None,
+                  headers: dict[str, str] | None = None) -> httpx.Response:
+        """The answer, read to the end; httpx's exceptions (and TimeoutError past `timeout`) on failure."""
+        url = self.base_url + quote(path, safe="/") + ("?" + urlencode(params) if params else "")
+        request = httpx.Request("GET", url, headers=headers, extensions=self._extensions)
+        async with asyncio.timeout(self.timeout + OVERALL_MARGIN):
+            response = await self.transport.handle_async_request(request)
+            await response.aread()
+        return response
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()
+
+    async def __aenter__(self) -> InternalClient:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.aclose()
 
 
 def internal_client(base_url: str, *, timeout: float) -> httpx.AsyncClient:

@@ -1,7 +1,7 @@
 """The settlement service's view of eligibility: one snapshot call per decision, short timeout, clear 503.
 
-`app.state.eligibility` is an `httpx.AsyncClient` built in the composition root (app.py); tests may
-replace it with a client on `httpx.ASGITransport` to an in-process eligibility app.
+`app.state.eligibility` is a `shared.http.InternalClient` built in the composition root (app.py); tests
+may replace it with one on `httpx.ASGITransport` to an in-process eligibility app.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import httpx
 
 from services.settlement.engine import AidIdentity, ChronicQualification, EligibilitySnapshot, OffsiteRegistration
 from services.settlement.engine.errors import ClaimError
-from shared.http import internal_client
+from shared.http import InternalClient
 from shared.problems import Problem
 
 log = logging.getLogger("yibao.settlement.eligibility")
@@ -31,9 +31,9 @@ class EligibilityUnavailable(Problem):
         super().__init__(503, "ELIGIBILITY_UNAVAILABLE", detail, headers={"Retry-After": "2"})
 
 
-def make_client(base_url: str, *, timeout: float = TIMEOUT_SECONDS) -> httpx.AsyncClient:
+def make_client(base_url: str, *, timeout: float = TIMEOUT_SECONDS) -> InternalClient:
     """The one client of the process (keep-alive, bounded time for every call)."""
-    return internal_client(base_url, timeout=timeout)
+    return InternalClient(base_url, timeout=timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,16 +91,15 @@ def parse_snapshot(data: dict) -> Person:
                   gend=data.get("gend"), brdy=data.get("brdy"))
 
 
-async def _get(client: httpx.AsyncClient, path: str, *, api_key: str, params: dict) -> httpx.Response:
+async def _get(client: InternalClient, path: str, *, api_key: str, params: dict) -> httpx.Response:
     try:
-        return await asyncio.wait_for(
-            client.get(path, params=params, headers={"X-Api-Key": api_key}), TIMEOUT_SECONDS + 0.5)
+        return await client.get(path, params=params, headers={"X-Api-Key": api_key})
     except (httpx.HTTPError, asyncio.TimeoutError, OSError) as exc:
         log.warning("eligibility unreachable: %s", type(exc).__name__)
         raise EligibilityUnavailable(f"eligibility did not answer ({type(exc).__name__}); retry later") from None
 
 
-async def fetch_person(client: httpx.AsyncClient, *, api_key: str, psn_no: str, on: date,
+async def fetch_person(client: InternalClient, *, api_key: str, psn_no: str, on: date,
                        cert_type: str | None = None, cert_no: str | None = None) -> Person:
     """GET /v1/persons/{psn_no}/snapshot?on=… (with the credential when given: one call checks both)."""
     params: dict[str, str] = {"on": on.isoformat()}
@@ -121,7 +120,7 @@ async def fetch_person(client: httpx.AsyncClient, *, api_key: str, psn_no: str, 
     return parse_snapshot(data)
 
 
-async def verify_credential(client: httpx.AsyncClient, *, api_key: str, cert_type: str, cert_no: str) -> str | None:
+async def verify_credential(client: InternalClient, *, api_key: str, cert_type: str, cert_no: str) -> str | None:
     """GET /v1/verify: the psn_no a credential resolves to, or None."""
     response = await _get(client, "/v1/verify", api_key=api_key,
                           params={"mdtrt_cert_type": cert_type, "mdtrt_cert_no": cert_no})

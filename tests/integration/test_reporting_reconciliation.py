@@ -17,6 +17,7 @@ from decimal import Decimal
 import httpx
 
 from shared.events.envelope import BUSINESS_TZ
+from shared.http import InternalClient
 from shared.service import create_app
 from shared.testing import ADMIN_KEY, HIS_KEYS, OPS_KEY, make_settings, running_app
 from tests.integration.conftest import create_database, eventually
@@ -94,8 +95,8 @@ async def test_burst_of_settlements_reconciles_to_the_fen(pg, own_broker):
         settlement = await stack.enter_async_context(_app("settlement", url, bootstrap))
         reporting = await stack.enter_async_context(_app("reporting", url, bootstrap))
         settlement_app = settlement._transport.app
-        settlement_app.state.eligibility = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=eligibility._transport.app), base_url="http://eligibility", timeout=10)
+        settlement_app.state.eligibility = InternalClient(
+            "http://eligibility", timeout=10, transport=httpx.ASGITransport(app=eligibility._transport.app))
         settlement_app.state.clock = lambda: datetime(DAY.year, DAY.month, DAY.day, 16, 30, tzinfo=BUSINESS_TZ)
         reporting._transport.app.state.settlement = settlement
 

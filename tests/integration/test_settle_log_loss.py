@@ -26,6 +26,7 @@ import services.eligibility.app as eligibility_module
 import services.prepayment.app as prepayment_module
 import services.settlement.app as settlement_module
 from shared.events.topics import SETTLED, SETTLEMENT_REVERSED
+from shared.http import InternalClient
 from shared.service import create_app
 from shared.testing import ADMIN_KEY, HIS_KEYS, make_settings, running_app
 from tests.integration.conftest import create_database, eventually
@@ -166,8 +167,8 @@ async def test_settled_while_consumer_stopped_broker_restarted_every_settlement_
         return create_app(spec, make_settings("prepayment", database_url=url, bootstrap=bootstrap))
 
     async with running_app(elig_app) as eligibility, running_app(setl_app) as settlement:
-        setl_app.state.eligibility = httpx.AsyncClient(transport=httpx.ASGITransport(app=elig_app),
-                                                       base_url="http://eligibility.internal", timeout=5)
+        setl_app.state.eligibility = InternalClient(
+            "http://eligibility.internal", timeout=5, transport=httpx.ASGITransport(app=elig_app))
         try:
             # 1. the institution reaches settlement's and prepayment's copies
             async with running_app(prepayment_app()):

@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 import services.eligibility.app as eligibility_module
 import services.settlement.app as settlement_module
+from shared.http import InternalClient
 from shared.service import create_app
 from shared.testing import ADMIN_KEY, HIS_KEYS, make_settings, running_app
 
@@ -46,8 +47,8 @@ async def stack(pg, broker):
     setl_app = create_app(settlement_module.spec, make_settings("settlement", database_url=pg.url,
                                                                 bootstrap=broker.bootstrap))
     async with running_app(elig_app) as eligibility, running_app(setl_app) as settlement:
-        setl_app.state.eligibility = httpx.AsyncClient(transport=httpx.ASGITransport(app=elig_app),
-                                                       base_url="http://eligibility.internal", timeout=2)
+        setl_app.state.eligibility = InternalClient(
+            "http://eligibility.internal", timeout=2, transport=httpx.ASGITransport(app=elig_app))
         for code, spec in INSTITUTIONS.items():
             response = await eligibility.post("/v1/institutions", headers=ADMIN, json={
                 "fixmedins_code": code, "fixmedins_name": f"测试{code}", "kind": "hospital", **spec})

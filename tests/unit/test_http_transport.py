@@ -1,5 +1,6 @@
 """shared.http.KeepAliveTransport against a scripted server: reuse, chunked bodies, close, stale
-connections, timeouts and refusals, each mapped to what httpx's own transport would answer."""
+connections, timeouts and refusals, each mapped to what httpx's own transport would answer; and
+InternalClient, the lean GET of the settlement hot path, over it and over an ASGI app."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import json
 import httpx
 import pytest
 
-from shared.http import internal_client
+from fastapi import FastAPI, Request
+
+from shared.http import InternalClient, internal_client
 
 
 class Server:
@@ -124,3 +127,48 @@ async def test_a_cut_answer_is_a_read_error():
     async with server as url, internal_client(url, timeout=2) as client:
         with pytest.raises(httpx.ReadError):
             await client.post("/", json={})
+
+
+async def test_internal_client_sends_the_path_quoted_with_query_and_headers_on_one_connection():
+    server = Server([ok({"n": 1}), ok({"n": 2})])
+    async with server as url, InternalClient(url + "/", timeout=2) as client:
+        first = await client.get("/v1/persons/P 1/snapshot", params={"on": "2024-06-01", "mdtrt_cert_no": "a&b=c"},
+                                 headers={"X-Api-Key": "k"})
+        second = await client.get("/v1/x")
+    assert (first.status_code, first.json(), second.json()) == (200, {"n": 1}, {"n": 2})
+    assert server.connections == 1
+    assert server.requests[0].startswith(
+        b"GET /v1/persons/P%201/snapshot?on=2024-06-01&mdtrt_cert_no=a%26b%3Dc HTTP/1.1\r\n")
+    assert b"x-api-key: k\r\n" in server.requests[0].lower()
+    assert server.requests[1].startswith(b"GET /v1/x HTTP/1.1\r\n")
+
+
+async def test_internal_client_maps_failures_to_httpx_errors():
+    server = Server([None])
+    async with server as url, InternalClient(url, timeout=0.3) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get("/slow")
+    async with InternalClient("http://127.0.0.1:9", timeout=1) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get("/")
+
+
+async def test_internal_client_bounds_the_whole_call_on_any_transport():
+    app = FastAPI()
+
+    @app.get("/slow")
+    async def slow() -> dict:
+        await asyncio.sleep(5)
+        return {}
+
+    @app.get("/echo")
+    async def echo(request: Request) -> dict:
+        return {"query": dict(request.query_params), "key": request.headers.get("x-api-key")}
+
+    async with InternalClient("http://svc.test", timeout=0.2, transport=httpx.ASGITransport(app=app)) as client:
+        answer = await client.get("/echo", params={"on": "2024-06-01"}, headers={"X-Api-Key": "k"})
+        assert answer.json() == {"query": {"on": "2024-06-01"}, "key": "k"}
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError):
+            await client.get("/slow")
+        assert asyncio.get_running_loop().time() - started < 0.2 + 0.5 + 0.3

@@ -15,6 +15,8 @@ import httpx
 from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse
 
+from shared.http import InternalClient
+
 
 @dataclass
 class FakePerson:
@@ -87,8 +89,8 @@ class FakeEligibility:
 
         return app
 
-    def client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=_Switch(self), base_url="http://eligibility.test", timeout=2.0)
+    def client(self) -> InternalClient:
+        return InternalClient("http://eligibility.test", timeout=2.0, transport=_Switch(self))
 
 
 class _Switch(httpx.AsyncBaseTransport):
