@@ -19,7 +19,7 @@ from services.eligibility.schemas import (AidIdentityIn, AidIdentityPatch, Arrea
 from services.eligibility.uow import as_problem, business_today, transaction
 from shared.auth import Admin, Principal, Reader, authenticate
 from shared.db import Sessions
-from shared.events.envelope import dumps
+from shared.events.envelope import dumpb
 from shared.problems import Problem, not_found
 from shared.service import wake_relay
 
@@ -142,7 +142,7 @@ async def get_snapshot(request: Request, psn_no: PsnNoPath, _: HotReader, on: An
         raise as_problem(exc) from None
     if found is None:
         raise not_found("person", psn_no, "PERSON_NOT_FOUND")
-    return Response(dumps(found).encode(), media_type="application/json")
+    return Response(dumpb(found), media_type="application/json")
 
 
 @router.get("/verify")

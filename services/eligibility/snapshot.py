@@ -8,11 +8,11 @@ one prepared statement outside a transaction that assembles the whole answer as 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from datetime import date
 
 import asyncpg
+import orjson
 from fastapi import FastAPI, Request
 
 from services.eligibility import domain
@@ -137,7 +137,7 @@ def credential(cert_type: str | None, cert_no: str | None) -> tuple[str | None, 
 
 def assemble(raw: str, *, on: date, with_credential: bool) -> dict:
     """The contract's snapshot from the row PostgreSQL built: add the benefit status, drop the inputs."""
-    data = json.loads(raw)
+    data = orjson.loads(raw)
     arrears = [(date.fromisoformat(since), None if settled is None else date.fromisoformat(settled))
                for since, settled in data.pop("arrears")]
     deferred = [(date.fromisoformat(start), date.fromisoformat(end)) for start, end in data.pop("deferrals")]

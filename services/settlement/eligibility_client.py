@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 import httpx
+import orjson
 
 from services.settlement.engine import AidIdentity, ChronicQualification, EligibilitySnapshot, OffsiteRegistration
 from services.settlement.engine.errors import ClaimError
@@ -112,7 +113,7 @@ async def fetch_person(client: InternalClient, *, api_key: str, psn_no: str, on:
     if response.status_code != 200:
         raise EligibilityUnavailable(f"eligibility answered {response.status_code}")
     try:
-        data = response.json()
+        data = orjson.loads(response.content)
     except ValueError:
         raise EligibilityUnavailable("eligibility answered something that is not JSON") from None
     if not isinstance(data, dict):

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from services.settlement.pgconn import Sql, connection, execute, fetchrow
 from shared.auth import Principal
-from shared.events.envelope import dumps
+from shared.events.envelope import dumpb
 from shared.problems import Problem
 
 MAX_KEY_LENGTH = 200
@@ -39,7 +39,7 @@ class IdempotencyKey:
 
 def json_response(body: dict, status: int) -> Response:
     """The exact bytes we send (and store for replays)."""
-    return Response(content=dumps(body).encode(), status_code=status, media_type="application/json")
+    return Response(content=dumpb(body), status_code=status, media_type="application/json")
 
 
 def key_for(request: Request, principal: Principal, body: BaseModel | dict) -> IdempotencyKey | None:

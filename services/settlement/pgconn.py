@@ -15,7 +15,6 @@ PostgreSQL 0.4-0.5 ms of CPU per settlement for good, so we keep the generic pla
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, TypeVar
 
 import asyncpg
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -76,7 +76,7 @@ async def execute(conn: asyncpg.Connection, q: Sql, **params: Any) -> str:
 async def _init(conn: asyncpg.Connection) -> None:
     # Parameters are passed as JSON text (as on SQLAlchemy's connections); results come back decoded.
     for name in ("json", "jsonb"):
-        await conn.set_type_codec(name, encoder=lambda value: value, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec(name, encoder=lambda value: value, decoder=orjson.loads, schema="pg_catalog")
 
 
 async def _no_reset(conn: asyncpg.Connection) -> None:

@@ -17,7 +17,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.events.envelope import dumps
+from shared.events.envelope import dumpb
 from shared.events.kafka import ensure_topics, make_consumer, make_producer
 
 log = logging.getLogger("yibao.relay")
@@ -125,7 +125,7 @@ class Relay:
             if not rows:
                 PENDING.set(0)
                 return 0
-            futures = [await self._producer.send(row.topic, dumps(row.envelope).encode(), key=row.key.encode())
+            futures = [await self._producer.send(row.topic, dumpb(row.envelope), key=row.key.encode())
                        for row in rows]
             results = await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT)
             await self.after_publish(rows)

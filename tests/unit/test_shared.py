@@ -7,9 +7,11 @@ import logging
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from shared.events.envelope import Envelope, new_event
+from shared.events.envelope import BUSINESS_TZ, Envelope, _default, dumpb, dumps, new_event
 from shared.logs import JsonFormatter, mask_certno, mask_name, scrub
 from shared.money import Money, to_fen
 
@@ -56,3 +58,20 @@ def test_envelope_round_trip_keeps_money_as_strings():
     assert again.payload == {"hifp_pay": "106.00", "n": 1}
     assert set(json.loads(event.to_json())) == {"event_id", "type", "version", "occurred_at", "producer", "key",
                                                 "payload"}
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.text()
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.dates() | st.datetimes(timezones=st.sampled_from([None, BUSINESS_TZ])),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8) | st.integers(0, 99), inner,
+                                                                 max_size=4),
+    max_leaves=20)
+
+
+@given(_JSON_VALUES)
+def test_dumps_writes_what_the_standard_library_wrote(value):
+    """orjson behind dumps: byte for byte what json.dumps(default=_default) wrote, which is what is stored."""
+    expected = json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
+    assert dumps(value) == expected
+    assert dumpb(value) == expected.encode()
