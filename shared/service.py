@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -103,6 +104,18 @@ async def _stop_task(task: asyncio.Task | None, timeout: float = 5.0) -> None:
         pass
 
 
+GC_THRESHOLDS = (20_000, 20, 20)
+
+
+def _tune_gc() -> None:
+    """What startup built (modules, routes, pools, policy) lives as long as the process: freeze it out of
+    the collector's scans. And collect the youngest generation every 20,000 allocations instead of 700:
+    a request allocates a few thousand short-lived objects, almost all freed by reference counting."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     """Build a service's FastAPI app; everything long-lived is created in its lifespan."""
 
@@ -134,6 +147,8 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
             tasks.append(asyncio.create_task(consumer.run(), name=f"{spec.name}-consumer"))
         if spec.on_startup is not None:
             await spec.on_startup(app)
+        if settings is None:  # a service process of its own (tests build many apps in one process)
+            _tune_gc()
         log.info("%s started", spec.name)
         try:
             yield
