@@ -3,8 +3,8 @@
 Before the transaction: one query loads the visit, its institution, its fee lines (and those of
 outpatient visits merged into it), the person's admissions and balance; one eligibility call.
 In the transaction (retried on deadlock): idempotency key → lock accumulators (psn_no, year) →
-[lock payer account] → engine → move visits to `settled` (guarded by their line versions) →
-settlement row, accumulators, account movement and outbox rows → stored answer. Commit.
+[lock payer account] → engine → one statement: visits to `settled` (guarded by their line versions),
+settlement row, accumulators and outbox rows → account movement → stored answer. Commit.
 """
 
 from __future__ import annotations
@@ -27,9 +27,16 @@ from services.settlement.claim_input import (
     with_violations_as_warnings,
 )
 from services.settlement.engine import Claim, EngineError, Institution, accumulator_year, rule_date
-from services.settlement.ledger import lock_account, lock_accumulators, new_id, read_accumulators, write_settlement
+from services.settlement.ledger import (
+    VisitsChanged,
+    lock_account,
+    lock_accumulators,
+    new_id,
+    read_accumulators,
+    write_settlement,
+)
 from services.settlement.payloads import VisitFacts, breakdown
-from services.settlement.pgconn import Sql, connection, fetch, fetchrow, fetchval, run_in_transaction
+from services.settlement.pgconn import Sql, connection, fetchrow, fetchval, run_in_transaction
 from services.settlement.runtime import Ctx, engine_problem
 from services.settlement.schemas import SettleIn
 from shared.auth import Principal
@@ -58,12 +65,6 @@ SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.med_type, v.begndate, v.enddate
               AS merged
          FROM settlement.visits x WHERE x.merged_into = v.mdtrt_id) m ON true
  WHERE v.mdtrt_id = :mdtrt_id
-""")
-_TRANSITION = Sql("""
-UPDATE settlement.visits
-   SET status = CASE WHEN mdtrt_id = :main THEN 'settled' ELSE status END, setl_id = :setl_id
- WHERE mdtrt_id = ANY(:ids) AND (mdtrt_id || ':' || lines_version || ':' || status) = ANY(:expected)
-RETURNING mdtrt_id
 """)
 _BALANCE = Sql("SELECT balc FROM settlement.accounts WHERE psn_no = :psn_no")
 _STATUS = Sql("SELECT status FROM settlement.visits WHERE mdtrt_id = :mdtrt_id")
@@ -178,19 +179,20 @@ async def presettle(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: S
     return with_violations_as_warnings(body, result)
 
 
-async def _transition(conn: asyncpg.Connection, *, prepared: PreparedVisit, setl_id: str) -> None:
+def _expected(prepared: PreparedVisit) -> dict[str, str]:
+    """What each visit to settle must still be: the lines loaded, the main one open, the others merged."""
     main = prepared.claim.mdtrt_id
-    expected = [f"{m}:{ver}:{'open' if m == main else 'merged'}" for m, ver in prepared.versions.items()]
-    moved = await fetch(conn, _TRANSITION, main=main, setl_id=setl_id, ids=list(prepared.versions),
-                        expected=expected)
-    if len(moved) == len(prepared.versions):
-        return
+    return {m: f"{m}:{ver}:{'open' if m == main else 'merged'}" for m, ver in prepared.versions.items()}
+
+
+async def _changed(conn: asyncpg.Connection, *, main: str) -> Problem:
+    """Why the visits could not be moved to settled."""
     status = await fetchval(conn, _STATUS, mdtrt_id=main)
     if status == "settled":
-        raise Problem(409, "ALREADY_SETTLED", f"visit {main} is already settled")
+        return Problem(409, "ALREADY_SETTLED", f"visit {main} is already settled")
     if status == "merged":
-        raise Problem(409, "MERGED_INTO_ADMISSION", f"visit {main} is merged into an admission")
-    raise Problem(409, "VISIT_CHANGED", f"fee lines of visit {main} changed during settlement; settle again")
+        return Problem(409, "MERGED_INTO_ADMISSION", f"visit {main} is merged into an admission")
+    return Problem(409, "VISIT_CHANGED", f"fee lines of visit {main} changed during settlement; settle again")
 
 
 async def settle(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: SettleIn,
@@ -221,10 +223,12 @@ async def settle(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: Sett
                             policy=policy)
         reject_violations(result)
         setl_id, setl_time = new_id("S"), ctx.now()
-        await _transition(conn, prepared=prepared, setl_id=setl_id)
-        body = await write_settlement(conn, result=result, before=before, setl_id=setl_id, setl_time=setl_time,
-                                      facts=prepared.facts, person=person, institution=prepared.institution,
-                                      policy=policy, payer_psn_no=payer)
+        try:
+            body = await write_settlement(conn, result=result, before=before, setl_id=setl_id, setl_time=setl_time,
+                                          facts=prepared.facts, person=person, institution=prepared.institution,
+                                          policy=policy, payer_psn_no=payer, visits=_expected(prepared))
+        except VisitsChanged:
+            raise await _changed(conn, main=claim.mdtrt_id) from None
         response = idem.json_response(body, 201)
         await idem.remember(conn, key, response)
         return response

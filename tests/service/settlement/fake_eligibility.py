@@ -33,12 +33,15 @@ class FakePerson:
 
 
 class FakeEligibility:
-    """Persons in memory; `down` makes every call fail to connect, `slow` makes it time out."""
+    """Persons in memory; `down` makes every call fail to connect, `slow` makes it time out, `gate` (an
+    asyncio.Event) holds every call until it is set (`waiting` counts the calls held)."""
 
     def __init__(self) -> None:
         self.persons: dict[str, FakePerson] = {}
         self.down = False
         self.slow = False
+        self.gate: asyncio.Event | None = None
+        self.waiting = 0
         self.calls = 0
         self.app = self._build()
 
@@ -103,4 +106,7 @@ class _Switch(httpx.AsyncBaseTransport):
             raise httpx.ConnectError("connection refused", request=request)
         if self.fake.slow:
             await asyncio.sleep(5)
+        if self.fake.gate is not None:
+            self.fake.waiting += 1
+            await self.fake.gate.wait()
         return await self.inner.handle_async_request(request)

@@ -76,3 +76,29 @@ async def test_settle_reverse_races_keep_accumulators_equal_to_live_settlements(
     stored = {k: Decimal(v) for k, v in (await db.accumulators(person.psn_no)).items()}
     assert stored == await _live_deltas(db, person.psn_no)
     assert stored.get("outpatient.fund_paid", Decimal(0)) <= Decimal("2000.00")
+
+
+async def test_fees_uploaded_while_a_settle_waits_make_it_409_visit_changed_and_nothing_written(api, fake, db):
+    """The settle loaded the visit and waits on eligibility; a line arrives meanwhile. Its write finds the
+    visit's lines changed: 409, nothing written; settling again takes both lines."""
+    person = fake.add()
+    mdtrt_id = await open_visit(api, person, items=[item("TA1", "100.00")])
+    fake.gate, fake.waiting = asyncio.Event(), 0
+    try:
+        settling = asyncio.create_task(settle(api, mdtrt_id))
+        for _ in range(200):
+            if fake.waiting:
+                break
+            await asyncio.sleep(0.01)
+        added = await api.post(f"/v1/visits/{mdtrt_id}/fees", json={"items": [item("TA1", "20.00")]}, headers=his())
+        assert added.status_code == 201, added.text
+        fake.gate.set()
+        answer = await settling
+    finally:
+        fake.gate = None
+    assert answer.status_code == 409 and answer.json()["code"] == "VISIT_CHANGED", answer.text
+    assert await db.written(person.psn_no) == (0, 0, {}, 0)
+    visit = (await api.get(f"/v1/visits/{mdtrt_id}", headers=his())).json()
+    assert (visit["status"], visit["setl_id"], len(visit["items"])) == ("open", None, 2)
+    again = await settle(api, mdtrt_id)
+    assert again.status_code == 201 and again.json()["medfee_sumamt"] == "120.00", again.text
