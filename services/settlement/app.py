@@ -14,10 +14,12 @@ from services.settlement.api_channels import router as channels_router
 from services.settlement.catalogue_store import CatalogueCache, load_reference, seed
 from services.settlement.eligibility_client import make_client
 from services.settlement.engine import PolicyBook
+from services.settlement.institution_cache import InstitutionCache
 from services.settlement.models import SCHEMA, events, metadata
 from services.settlement.pgconn import open_pool
 from shared.db import unit_of_work
-from shared.events.envelope import now
+from shared.events.envelope import Envelope, now
+from shared.events.topics import INSTITUTION_CHANGED
 from shared.service import ServiceSpec, create_app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +42,7 @@ async def on_startup(app: FastAPI) -> None:
     app.state.own_eligibility = make_client(app.state.settings.eligibility_url)
     app.state.eligibility = app.state.own_eligibility  # tests may swap in a client on an ASGI transport
     app.state.clock = now
+    app.state.institutions = InstitutionCache()
     settings = app.state.settings
     app.state.pg_pool = await open_pool(settings.database_url, size=settings.db_pool_size)
     consumers.bind(app)
@@ -66,8 +69,10 @@ async def on_shutdown(app: FastAPI) -> None:
             pool.terminate()
 
 
-async def after_event(app: FastAPI, event: object) -> None:
-    """A processed claim wrote outbox rows: publish them now."""
+async def after_event(app: FastAPI, event: Envelope) -> None:
+    """An institution changed: forget the cached copies. A processed claim wrote outbox rows: publish them now."""
+    if event.type == INSTITUTION_CHANGED:
+        app.state.institutions.clear()
     relay = getattr(app.state, "relay", None)
     if relay is not None:
         relay.wake()

@@ -8,13 +8,14 @@ from datetime import date, datetime
 from typing import Annotated
 
 import asyncpg
-import httpx
 from fastapi import Depends, FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.settlement.engine import Catalogue, EngineError, InvariantViolation, Policy, PolicyBook, PolicyNotFound
+from services.settlement.institution_cache import InstitutionCache
 from shared.auth import Principal, authenticate, require
 from shared.events.envelope import BUSINESS_TZ
+from shared.http import InternalClient
 from shared.problems import Problem
 
 PRODUCER = "settlement"
@@ -22,14 +23,15 @@ PRODUCER = "settlement"
 
 @dataclass(frozen=True, slots=True)
 class Ctx:
-    """Sessions, the eligibility client, the policy book, the catalogue in force and the clock."""
+    """Sessions, the eligibility client, the policy book, the catalogue in force, institutions and the clock."""
 
     sessions: async_sessionmaker[AsyncSession]
     pool: asyncpg.Pool  # the hot path's asyncpg pool (pgconn)
-    eligibility: httpx.AsyncClient
+    eligibility: InternalClient
     api_key: str
     book: PolicyBook
     catalogue: Catalogue
+    institutions: InstitutionCache
     clock: Callable[[], datetime]
 
     def now(self) -> datetime:
@@ -48,8 +50,9 @@ class Ctx:
 
 def ctx_from_app(app: FastAPI) -> Ctx:
     state = app.state
-    return Ctx(sessions=state.sessions, pool=state.pg_pool, eligibility=state.eligibility, api_key=state.settings.internal_api_key,
-               book=state.policy_book, catalogue=state.catalogue.current, clock=state.clock)
+    return Ctx(sessions=state.sessions, pool=state.pg_pool, eligibility=state.eligibility,
+               api_key=state.settings.internal_api_key, book=state.policy_book, catalogue=state.catalogue.current,
+               institutions=state.institutions, clock=state.clock)
 
 
 async def get_ctx(request: Request) -> Ctx:

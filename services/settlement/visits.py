@@ -61,21 +61,34 @@ class _Attrs:
         return self._record[name]
 
 
-_INSTITUTION = Sql("SELECT kind, level, affiliation, admdvs, suspended FROM settlement.institutions "
-                   "WHERE fixmedins_code = :code")
-_INSERT_VISIT = Sql("""
-INSERT INTO settlement.visits (mdtrt_id, psn_no, fixmedins_code, med_type, mdtrt_cert_type, begntime, begndate,
-                               diagnoses, chronic_disease, referral_compliant)
-VALUES (:mdtrt_id, :psn_no, :code, :med_type, :cert_type, :begntime, :begndate, CAST(:diagnoses AS jsonb),
-        :chronic_disease, :referral_compliant)
-RETURNING *,
-  (SELECT coalesce(json_agg(json_build_array(o.mdtrt_id, o.med_type, o.begndate) ORDER BY o.begndate), '[]'::json)
+# Open visits of the person at the institution that the new one may merge with (DOMAIN §3): outpatient
+# visits up to :days before a new admission, an admission up to :days after a new outpatient visit.
+_NEIGHBOURS = """
      FROM settlement.visits o
     WHERE o.psn_no = :psn_no AND o.fixmedins_code = :code AND o.status = 'open'
       AND ((CAST(:med_type AS text) = '21' AND o.med_type = '11'
             AND o.begndate BETWEEN CAST(:begndate AS date) - CAST(:days AS int) AND :begndate)
         OR (CAST(:med_type AS text) = '11' AND o.med_type = '21'
-            AND o.begndate BETWEEN :begndate AND CAST(:begndate AS date) + CAST(:days AS int)))) AS neighbours
+            AND o.begndate BETWEEN :begndate AND CAST(:begndate AS date) + CAST(:days AS int)))"""
+_VISIT_COLUMNS = """settlement.visits (mdtrt_id, psn_no, fixmedins_code, med_type, mdtrt_cert_type, begntime, begndate,
+                               diagnoses, chronic_disease, referral_compliant)"""
+_INSERT_VISIT = Sql(f"""
+INSERT INTO {_VISIT_COLUMNS}
+VALUES (:mdtrt_id, :psn_no, :code, :med_type, :cert_type, :begntime, :begndate, CAST(:diagnoses AS jsonb),
+        :chronic_disease, :referral_compliant)
+RETURNING *,
+  (SELECT coalesce(json_agg(json_build_array(o.mdtrt_id, o.med_type, o.begndate) ORDER BY o.begndate), '[]'::json)
+   {_NEIGHBOURS}) AS neighbours
+""")
+# The common case in one statement, committed by itself: the visit is inserted only when it has nothing to
+# merge with; otherwise nothing is written and the visit is made in a transaction with the merge.
+_INSERT_LONE_VISIT = Sql(f"""
+INSERT INTO {_VISIT_COLUMNS}
+SELECT CAST(:mdtrt_id AS text), CAST(:psn_no AS text), CAST(:code AS text), CAST(:med_type AS text),
+       CAST(:cert_type AS text), CAST(:begntime AS timestamptz), CAST(:begndate AS date), CAST(:diagnoses AS jsonb),
+       CAST(:chronic_disease AS text), CAST(:referral_compliant AS boolean)
+ WHERE NOT EXISTS (SELECT 1 {_NEIGHBOURS})
+RETURNING *
 """)
 _MERGE = Sql("UPDATE settlement.visits SET status = 'merged', merged_into = :admission "
              "WHERE mdtrt_id = ANY(:ids) AND status = 'open' RETURNING mdtrt_id")
@@ -107,9 +120,7 @@ async def create_visit(ctx: Ctx, *, body: VisitIn, principal: Principal, key: id
     replay = await idem.stored_answer(ctx.pool, key)
     if replay is not None:
         return replay
-    async with connection(ctx.pool) as conn:
-        inst_row = await fetchrow(conn, _INSTITUTION, code=body.fixmedins_code)
-    institution = institution_of(_Attrs(inst_row) if inst_row else None, code=body.fixmedins_code)
+    institution = institution_of(await ctx.institutions.get(ctx.pool, body.fixmedins_code), code=body.fixmedins_code)
     if institution.kind != "hospital":
         raise Problem(422, "INSTITUTION_NOT_DESIGNATED",
                       f"{body.fixmedins_code} is a pharmacy: it settles prescriptions (POST /v1/pharmacy/settlements)")
@@ -118,16 +129,21 @@ async def create_visit(ctx: Ctx, *, body: VisitIn, principal: Principal, key: id
     person = await checked_person(ctx, psn_no=body.psn_no, on=begndate, cert_type=body.mdtrt_cert_type,
                                   cert_no=body.mdtrt_cert_no)
     policy = ctx.policy_for(insuplc_admdvs=person.insuplc_admdvs, institution_admdvs=institution.admdvs, on=begndate)
+    values = dict(mdtrt_id=new_id("M"), psn_no=body.psn_no, code=body.fixmedins_code, med_type=body.med_type,
+                  cert_type=body.mdtrt_cert_type, begntime=begntime, begndate=begndate,
+                  diagnoses=dumps([d.upper() for d in body.diagnoses]), chronic_disease=body.chronic_disease,
+                  referral_compliant=body.referral_compliant, days=policy.pre_admission_merge_days)
+    if key is None:
+        async with connection(ctx.pool) as conn:
+            row = await fetchrow(conn, _INSERT_LONE_VISIT, **values)
+        if row is not None:
+            return idem.json_response(visit_json(row), 201)
 
     async def work(conn: asyncpg.Connection) -> Response:
         first = await idem.claim(conn, key)
         if first is not None:
             return first
-        row = await fetchrow(conn, _INSERT_VISIT, mdtrt_id=new_id("M"), psn_no=body.psn_no, code=body.fixmedins_code,
-                             med_type=body.med_type, cert_type=body.mdtrt_cert_type, begntime=begntime,
-                             begndate=begndate, diagnoses=dumps([d.upper() for d in body.diagnoses]),
-                             chronic_disease=body.chronic_disease, referral_compliant=body.referral_compliant,
-                             days=policy.pre_admission_merge_days)
+        row = await fetchrow(conn, _INSERT_VISIT, **values)
         answer = visit_json(row)
         joined = await _merge(conn, row=row, policy=policy)
         if joined:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 import pytest
 
 from settlement_support import ADMIN, his, item, open_visit, pharmacy, settle, visit_body
@@ -33,6 +36,32 @@ async def test_institution_must_be_designated_and_not_suspended(api, fake, db, c
     response = await api.post("/v1/visits", json=visit_body(person, code=code), headers=ADMIN)
     assert response.status_code == 422 and response.json()["code"] == expected
     assert await _visit_count(db, person.psn_no) == 0
+
+
+async def test_a_suspension_applied_here_stops_new_visits_at_once(api, fake, db, eligibility, settlement_app):
+    """Visit creation reads institutions through a short cache; the consumer applying institution-changed
+    clears it, so the first visit after the suspension reached this service's copy is refused."""
+    code = "HC" + uuid.uuid4().hex[:6].upper()
+    registered = await eligibility.post("/v1/institutions", headers=ADMIN, json={
+        "fixmedins_code": code, "fixmedins_name": "缓存测试医院", "kind": "hospital", "level": 2,
+        "affiliation": "city", "admdvs": "621000"})
+    assert registered.status_code == 201, registered.text
+    person = fake.add()
+    for _ in range(400):  # the registration reaches settlement's copy through the broker
+        opened = await api.post("/v1/visits", json=visit_body(person, code=code), headers=ADMIN)
+        if opened.status_code == 201:
+            break
+        await asyncio.sleep(0.05)
+    assert opened.status_code == 201, opened.text  # and the institution is in the cache now
+    assert (await eligibility.post(f"/v1/institutions/{code}/suspend", headers=ADMIN)).status_code == 200
+    for _ in range(400):
+        if await db.scalar("SELECT suspended FROM settlement.institutions WHERE fixmedins_code = :c", c=code):
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.05)  # the consumer clears the cache right after its commit
+    refused = await api.post("/v1/visits", json=visit_body(person, code=code), headers=ADMIN)
+    assert refused.status_code == 422 and refused.json()["code"] == "INSTITUTION_SUSPENDED", refused.text
+    assert await _visit_count(db, person.psn_no) == 1
 
 
 async def test_his_key_acts_only_for_its_institution(api, fake, db):
@@ -212,6 +241,21 @@ async def test_three_day_pre_admission_merge(api, fake, db):
     assert done["act_pay_dedc"] == "500.00" and done["hifp_pay"] == "525.00"  # (1200 − 500) × 75 %
     assert (await settle(api, too_early, code="H2")).status_code == 201
     assert (await settle(api, elsewhere, code="H3")).status_code == 201
+
+
+async def test_an_outpatient_visit_opened_after_its_admission_joins_it(api, fake, db):
+    """The other direction of the merge: the admission is open first; an outpatient visit dated within its three
+    days before, at the same hospital, joins it when it is created (in the same statement as its row)."""
+    person = fake.add(insutype="390", insuplc_admdvs="621022")
+    admission = await open_visit(api, person, code="H2", med_type="21", day="2024-09-20")
+    created = [await api.post("/v1/visits", json=visit_body(person, code=code, day=day), headers=his(code))
+               for code, day in (("H2", "2024-09-18"), ("H2", "2024-09-16"), ("H3", "2024-09-19"))]
+    assert [c.status_code for c in created] == [201, 201, 201], [c.text for c in created]
+    assert [(c.json()["status"], c.json()["merged_into"]) for c in created] == [
+        ("merged", admission), ("open", None), ("open", None)]
+    stored = await db.scalar("SELECT string_agg(status || ':' || coalesce(merged_into, '-'), ',' ORDER BY begndate) "
+                             "FROM settlement.visits WHERE psn_no = :p", p=person.psn_no)
+    assert stored == f"open:-,merged:{admission},open:-,open:-"
 
 
 async def test_outpatient_during_an_admission_gets_no_pooling(api, fake):

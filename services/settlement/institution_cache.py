@@ -1,0 +1,55 @@
+"""The local copy's institutions, read through a cache with a short time to live.
+
+Every visit creation checks its institution (designated, not suspended, its area for the policy).
+Reading the row each time cost a round trip and a pool checkout per visit. A change applied by this
+process's consumer clears the cache at once; another worker sees it within TTL_SECONDS, a delay of
+the same order as the event's own way through the broker. Settling reads the institution afresh
+(settle.load_visit), so a visit opened in that window at a just-suspended institution still cannot be
+settled. Unknown codes are not cached.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.settlement.pgconn import Sql, connection, fetchrow
+
+TTL_SECONDS = 2.0
+_INSTITUTION = Sql("SELECT kind, level, affiliation, admdvs, suspended FROM settlement.institutions "
+                   "WHERE fixmedins_code = :code")
+
+
+@dataclass(frozen=True, slots=True)
+class InstitutionRow:
+    kind: str
+    level: int | None
+    affiliation: str
+    admdvs: str
+    suspended: bool
+
+
+class InstitutionCache:
+    def __init__(self, ttl: float = TTL_SECONDS) -> None:
+        self.ttl = ttl
+        self._rows: dict[str, tuple[float, InstitutionRow]] = {}
+
+    async def get(self, pool: asyncpg.Pool, code: str) -> InstitutionRow | None:
+        """The institution as the local copy has it (at most `ttl` seconds old), None when unknown."""
+        cached = self._rows.get(code)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
+        async with connection(pool) as conn:
+            record = await fetchrow(conn, _INSTITUTION, code=code)
+        if record is None:
+            self._rows.pop(code, None)
+            return None
+        row = InstitutionRow(**dict(record))
+        self._rows[code] = (now, row)
+        return row
+
+    def clear(self) -> None:
+        self._rows.clear()
