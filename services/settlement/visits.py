@@ -164,19 +164,21 @@ def line_hash(item: FeeItemIn) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-_INSERT_LINES = Sql("""
-INSERT INTO settlement.fee_lines (mdtrt_id, feedetl_sn, med_list_codg, med_list_name, item_class, pric, cnt,
-                                  det_item_fee_sumamt, preselfpay_prop, days_supply, fee_ocur_time, line_hash)
-SELECT CAST(:mdtrt_id AS text), * FROM unnest(
+_LINE_ROWS = """unnest(
        CAST(:sn AS text[]), CAST(:codg AS text[]), CAST(:name AS text[]), CAST(:cls AS text[]),
        CAST(:pric AS numeric[]), CAST(:cnt AS numeric[]), CAST(:det AS numeric[]), CAST(:prop AS numeric[]),
-       CAST(:days AS int[]), CAST(:ocur AS timestamptz[]), CAST(:hash AS text[]))
+       CAST(:days AS int[]), CAST(:ocur AS timestamptz[]), CAST(:hash AS text[]))"""
+_LINE_COLUMNS = """settlement.fee_lines (mdtrt_id, feedetl_sn, med_list_codg, med_list_name, item_class, pric, cnt,
+                                  det_item_fee_sumamt, preselfpay_prop, days_supply, fee_ocur_time, line_hash)"""
+_INSERT_LINES = Sql(f"""
+INSERT INTO {_LINE_COLUMNS}
+SELECT CAST(:mdtrt_id AS text), * FROM {_LINE_ROWS}
 ON CONFLICT DO NOTHING RETURNING feedetl_sn
 """)
 
 
-async def insert_lines(conn: asyncpg.Connection, *, mdtrt_id: str, items: list[tuple[FeeItemIn, str]]) -> set[str]:
-    """Insert (item, line_hash) pairs in one fixed statement; returns the feedetl_sn actually inserted."""
+def _line_columns(items: list[tuple[FeeItemIn, str]]) -> dict[str, list]:
+    """(item, line_hash) pairs as the column arrays of _LINE_ROWS."""
     columns: dict[str, list] = {k: [] for k in ("sn", "codg", "name", "cls", "pric", "cnt", "det", "prop", "days",
                                                 "ocur", "hash")}
     for item, digest in items:
@@ -187,7 +189,13 @@ async def insert_lines(conn: asyncpg.Connection, *, mdtrt_id: str, items: list[t
                            ("ocur", as_business_time(item.fee_ocur_time) if item.fee_ocur_time else None),
                            ("hash", digest)):
             columns[key].append(value)
-    return {row["feedetl_sn"] for row in await fetch(conn, _INSERT_LINES, mdtrt_id=mdtrt_id, **columns)}
+    return columns
+
+
+async def insert_lines(conn: asyncpg.Connection, *, mdtrt_id: str, items: list[tuple[FeeItemIn, str]]) -> set[str]:
+    """Insert (item, line_hash) pairs in one fixed statement; returns the feedetl_sn actually inserted."""
+    return {row["feedetl_sn"] for row in await fetch(conn, _INSERT_LINES, mdtrt_id=mdtrt_id,
+                                                      **_line_columns(items))}
 
 
 def _check_lines(ctx: Ctx, items: list[FeeItemIn], *, max_days_supply: int) -> list[tuple[FeeItemIn, str]]:
@@ -217,16 +225,40 @@ def _check_lines(ctx: Ctx, items: list[FeeItemIn], *, max_days_supply: int) -> l
     return unique
 
 
-_LOCK_FOR_UPLOAD = Sql("""
-UPDATE settlement.visits v SET lines_version = v.lines_version + 1 WHERE v.mdtrt_id = :mdtrt_id
-RETURNING v.fixmedins_code, v.status, v.begndate,
-          (SELECT i.admdvs FROM settlement.institutions i WHERE i.fixmedins_code = v.fixmedins_code) AS admdvs,
-          (SELECT count(*) FROM settlement.fee_lines l WHERE l.mdtrt_id = :mdtrt_id) AS line_count
+_VISIT_FOR_UPLOAD = """
+SELECT v.fixmedins_code, v.status, v.begndate, v.lines_version,
+       (SELECT i.admdvs FROM settlement.institutions i WHERE i.fixmedins_code = v.fixmedins_code) AS admdvs
+  FROM settlement.visits v WHERE v.mdtrt_id = :mdtrt_id"""
+_READ_FOR_UPLOAD = Sql(_VISIT_FOR_UPLOAD)
+_LOCK_FOR_UPLOAD = Sql(_VISIT_FOR_UPLOAD + " FOR UPDATE OF v")
+# One statement: the lines new to the visit are inserted and its lines_version raised, only if the visit is
+# still open and as read (:version), no line conflicts with a stored one (same feedetl_sn, other content)
+# and the visit stays within :max_lines. It answers what it found either way.
+_UPLOAD_LINES = Sql(f"""
+WITH incoming AS (
+  SELECT * FROM {_LINE_ROWS}
+      AS r(sn, codg, name, cls, pric, cnt, det, prop, days, ocur, hash)),
+conflicts AS (
+  SELECT l.feedetl_sn FROM settlement.fee_lines l JOIN incoming r ON r.sn = l.feedetl_sn
+   WHERE l.mdtrt_id = :mdtrt_id AND l.line_hash <> r.hash),
+fresh AS (
+  SELECT r.* FROM incoming r
+   WHERE NOT EXISTS (SELECT 1 FROM settlement.fee_lines l WHERE l.mdtrt_id = :mdtrt_id AND l.feedetl_sn = r.sn)),
+locked AS (
+  UPDATE settlement.visits SET lines_version = lines_version + 1
+   WHERE mdtrt_id = :mdtrt_id AND status = 'open' AND lines_version = :version
+     AND NOT EXISTS (SELECT 1 FROM conflicts)
+     AND (SELECT count(*) FROM settlement.fee_lines l WHERE l.mdtrt_id = :mdtrt_id)
+         + (SELECT count(*) FROM fresh) <= :max_lines
+  RETURNING mdtrt_id),
+inserted AS (
+  INSERT INTO {_LINE_COLUMNS}
+  SELECT CAST(:mdtrt_id AS text), f.* FROM fresh f WHERE EXISTS (SELECT 1 FROM locked)
+  ON CONFLICT DO NOTHING RETURNING feedetl_sn)
+SELECT (SELECT count(*) FROM locked) AS locked, ARRAY(SELECT feedetl_sn FROM conflicts) AS conflicts,
+       (SELECT count(*) FROM settlement.fee_lines l WHERE l.mdtrt_id = :mdtrt_id) AS stored,
+       (SELECT count(*) FROM fresh) AS fresh, ARRAY(SELECT feedetl_sn FROM inserted) AS inserted
 """)
-
-
-_LINE_HASHES = Sql("SELECT feedetl_sn, line_hash FROM settlement.fee_lines "
-                   "WHERE mdtrt_id = :mdtrt_id AND feedetl_sn = ANY(:sns)")
 
 
 def _upload_policy(ctx: Ctx, *, admdvs: str | None, on) -> Policy | None:
@@ -240,39 +272,52 @@ def _upload_policy(ctx: Ctx, *, admdvs: str | None, on) -> Policy | None:
 
 
 async def add_fees(ctx: Ctx, *, mdtrt_id: str, body: FeesIn, principal: Principal) -> Response:
-    """Store fee lines; the same line again is a no-op, the same feedetl_sn with another body 409."""
+    """Store fee lines; the same line again is a no-op, the same feedetl_sn with another body 409.
 
-    async def work(conn: asyncpg.Connection) -> Response:
-        record = await fetchrow(conn, _LOCK_FOR_UPLOAD, mdtrt_id=mdtrt_id)
-        if record is None:
-            raise not_found("visit", mdtrt_id, "VISIT_NOT_FOUND")
-        visit = _Attrs(record)
-        principal.require_institution(visit.fixmedins_code)
-        if visit.status in _UPLOAD_STATUS:
-            code, why = _UPLOAD_STATUS[visit.status]
-            raise Problem(409, code, f"visit {mdtrt_id} {why}")
-        policy = _upload_policy(ctx, admdvs=visit.admdvs, on=visit.begndate)
-        max_lines = policy.max_lines_per_claim if policy else 1000
-        max_days = policy.prescription.max_days_supply_chronic if policy else 366
-        unique = _check_lines(ctx, body.items, max_days_supply=max_days)
-        inserted = await insert_lines(conn, mdtrt_id=mdtrt_id, items=unique)
-        if visit.line_count + len(inserted) > max_lines:
-            raise Problem(422, "TOO_MANY_LINES", f"a visit holds at most {max_lines} fee lines")
-        repeated = {item.feedetl_sn: digest for item, digest in unique if item.feedetl_sn not in inserted}
-        if repeated:
-            stored = {r["feedetl_sn"]: r["line_hash"] for r in await fetch(
-                conn, _LINE_HASHES, mdtrt_id=mdtrt_id, sns=list(repeated))}
-            conflicts = [sn for sn, digest in repeated.items() if stored.get(sn) != digest]
-            if conflicts:
-                raise Problem(409, "FEE_LINE_CONFLICT",
-                              f"feedetl_sn {', '.join(conflicts[:5])} already uploaded with other content",
-                              errors=[{"field": f"items[{sn}]", "code": "FEE_LINE_CONFLICT", "detail": "differs",
-                                       "feedetl_sn": sn} for sn in conflicts])
-        return idem.json_response({"mdtrt_id": mdtrt_id, "accepted": sorted(inserted),
-                                   "duplicates": sorted(repeated), "line_count": visit.line_count + len(inserted)},
-                                  201 if inserted else 200)
+    Read the visit, check the lines against its policy, then one guarded statement (_UPLOAD_LINES),
+    committed by itself. When another upload or a settle changed the visit in between, once more in a
+    transaction that holds the visit's row from the read on."""
+    async with connection(ctx.pool) as conn:
+        answer = await _upload(ctx, conn, mdtrt_id=mdtrt_id, body=body, principal=principal, read=_READ_FOR_UPLOAD)
+        if answer is None:
+            async with conn.transaction():
+                answer = await _upload(ctx, conn, mdtrt_id=mdtrt_id, body=body, principal=principal,
+                                       read=_LOCK_FOR_UPLOAD)
+    if answer is None:
+        raise AssertionError(f"visit {mdtrt_id} changed while its row was locked")
+    return answer
 
-    return await run_in_transaction(ctx.pool, work)
+
+async def _upload(ctx: Ctx, conn: asyncpg.Connection, *, mdtrt_id: str, body: FeesIn, principal: Principal,
+                  read: Sql) -> Response | None:
+    """The answer, or None when the visit changed between the read and the write."""
+    record = await fetchrow(conn, read, mdtrt_id=mdtrt_id)
+    if record is None:
+        raise not_found("visit", mdtrt_id, "VISIT_NOT_FOUND")
+    visit = _Attrs(record)
+    principal.require_institution(visit.fixmedins_code)
+    if visit.status in _UPLOAD_STATUS:
+        code, why = _UPLOAD_STATUS[visit.status]
+        raise Problem(409, code, f"visit {mdtrt_id} {why}")
+    policy = _upload_policy(ctx, admdvs=visit.admdvs, on=visit.begndate)
+    max_lines = policy.max_lines_per_claim if policy else 1000
+    max_days = policy.prescription.max_days_supply_chronic if policy else 366
+    unique = _check_lines(ctx, body.items, max_days_supply=max_days)
+    found = await fetchrow(conn, _UPLOAD_LINES, mdtrt_id=mdtrt_id, version=visit.lines_version, max_lines=max_lines,
+                           **_line_columns(unique))
+    if conflicts := sorted(found["conflicts"]):
+        raise Problem(409, "FEE_LINE_CONFLICT",
+                      f"feedetl_sn {', '.join(conflicts[:5])} already uploaded with other content",
+                      errors=[{"field": f"items[{sn}]", "code": "FEE_LINE_CONFLICT", "detail": "differs",
+                               "feedetl_sn": sn} for sn in conflicts])
+    if found["stored"] + found["fresh"] > max_lines:
+        raise Problem(422, "TOO_MANY_LINES", f"a visit holds at most {max_lines} fee lines")
+    if not found["locked"]:
+        return None
+    inserted = set(found["inserted"])
+    repeated = sorted(item.feedetl_sn for item, _ in unique if item.feedetl_sn not in inserted)
+    return idem.json_response({"mdtrt_id": mdtrt_id, "accepted": sorted(inserted), "duplicates": repeated,
+                               "line_count": found["stored"] + len(inserted)}, 201 if inserted else 200)
 
 
 async def discharge(ctx: Ctx, *, mdtrt_id: str, body: DischargeIn, principal: Principal) -> dict:

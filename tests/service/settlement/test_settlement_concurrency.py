@@ -102,3 +102,33 @@ async def test_fees_uploaded_while_a_settle_waits_make_it_409_visit_changed_and_
     assert (visit["status"], visit["setl_id"], len(visit["items"])) == ("open", None, 2)
     again = await settle(api, mdtrt_id)
     assert again.status_code == 201 and again.json()["medfee_sumamt"] == "120.00", again.text
+
+
+async def _upload(api, mdtrt_id: str, items: list[dict]):
+    return await api.post(f"/v1/visits/{mdtrt_id}/fees", json={"items": items}, headers=his())
+
+
+async def test_simultaneous_uploads_to_one_visit_keep_every_line_once(api, fake, db):
+    person = fake.add()
+    mdtrt_id = await open_visit(api, person)
+    batches = [[item("TA1", "1.00") for _ in range(5)] for _ in range(12)]
+    answers = await asyncio.gather(*(_upload(api, mdtrt_id, batch) for batch in batches))
+    assert [a.status_code for a in answers] == [201] * 12, [a.text for a in answers if a.status_code != 201][:2]
+    assert sorted(sn for a in answers for sn in a.json()["accepted"]) == sorted(
+        line["feedetl_sn"] for batch in batches for line in batch)
+    assert await db.scalar("SELECT count(*) FROM settlement.fee_lines WHERE mdtrt_id = :m", m=mdtrt_id) == 60
+    again = await asyncio.gather(*(_upload(api, mdtrt_id, batch) for batch in batches[:4]))
+    assert {a.status_code for a in again} == {200} and all(a.json()["line_count"] == 60 for a in again)
+
+
+async def test_simultaneous_uploads_never_pass_the_line_limit(api, fake, db):
+    """max_lines_per_claim is 1000 (deploy/policy): 990 stored, then four uploads of 5 lines at once."""
+    person = fake.add()
+    mdtrt_id = await open_visit(api, person)
+    for start in range(0, 990, 330):
+        assert (await _upload(api, mdtrt_id, [item("TA1", "1.00") for _ in range(330)])).status_code == 201
+    answers = await asyncio.gather(*(_upload(api, mdtrt_id, [item("TA1", "1.00") for _ in range(5)])
+                                     for _ in range(4)))
+    assert sorted(a.status_code for a in answers) == [201, 201, 422, 422], [a.text for a in answers]
+    assert {a.json()["code"] for a in answers if a.status_code == 422} == {"TOO_MANY_LINES"}
+    assert await db.scalar("SELECT count(*) FROM settlement.fee_lines WHERE mdtrt_id = :m", m=mdtrt_id) == 1000
