@@ -15,7 +15,7 @@ import asyncpg
 from services.settlement.engine import Accumulators, Adjudication, Institution, InvariantViolation, Policy
 from services.settlement.eligibility_client import Person
 from services.settlement.payloads import VisitFacts, breakdown, settled_payload, subsidy_payload
-from services.settlement.pgconn import Sql, execute, fetchrow, fetchval
+from services.settlement.pgconn import Sql, execute, fetchval
 from services.settlement.runtime import PRODUCER
 from shared.events.envelope import Envelope, dumps, new_event
 from shared.events.topics import SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE
@@ -35,15 +35,23 @@ _MOVE_ACCOUNT = Sql(
     "INSERT INTO settlement.account_movements (psn_no, kind, amount, setl_id, for_psn_no) "
     "SELECT CAST(:psn_no AS text), CAST(:kind AS text), CAST(:amount AS numeric), CAST(:setl_id AS text), "
     "CAST(:for_psn_no AS text) FROM moved RETURNING id")
-# One statement: the visits moved to settled (when the caller's lines are still those settled), the
-# settlement row, the person-year accumulators and the outbox rows. It answers one row of counts; the
-# caller's transaction is rolled back unless every part was written.
+# One statement: the person-year accumulators (when still at :acc_version, unless the caller holds their
+# row; taken first, as in the lock order above), the visits moved to settled (when their lines are still
+# those settled), the settlement row and the outbox rows. Unless every part is written it raises (settlement.refuse), which undoes all of it, whether
+# the statement runs by itself or in the caller's transaction.
 _WRITE_SETTLEMENT = Sql("""
-WITH moved AS (
+WITH accumulated AS (
+  INSERT INTO settlement.accumulators AS a (psn_no, year, amounts, version)
+  VALUES (:psn_no, :year, CAST(:amounts AS jsonb), 1)
+  ON CONFLICT (psn_no, year) DO UPDATE SET amounts = EXCLUDED.amounts, version = a.version + 1, updated_at = now()
+   WHERE CAST(:acc_version AS int) IS NULL OR a.version = :acc_version
+  RETURNING a.version),
+moved AS (
   UPDATE settlement.visits
      SET status = CASE WHEN mdtrt_id = :mdtrt_id THEN 'settled' ELSE status END, setl_id = :setl_id
    WHERE mdtrt_id = ANY(CAST(:visit_ids AS text[]))
      AND (mdtrt_id || ':' || lines_version || ':' || status) = ANY(CAST(:expected AS text[]))
+     AND EXISTS (SELECT 1 FROM accumulated)
   RETURNING mdtrt_id),
 settlement AS (
   INSERT INTO settlement.settlements (setl_id, mdtrt_id, psn_no, fixmedins_code, med_type, year, status, declared,
@@ -52,20 +60,23 @@ settlement AS (
   SELECT :setl_id, :mdtrt_id, :psn_no, :fixmedins_code, :med_type, :year, 'settled', :declared, :setl_time,
          :setl_date, :medfee, :fund, :fin, :psn_pay, :acct_pay, :payer, CAST(:delta AS jsonb),
          CAST(:breakdown AS jsonb), CAST(:event AS jsonb), CAST(:subsidy AS jsonb)
-   WHERE (SELECT count(*) FROM moved) = cardinality(CAST(:visit_ids AS text[]))
+   WHERE EXISTS (SELECT 1 FROM accumulated)
+     AND (SELECT count(*) FROM moved) = cardinality(CAST(:visit_ids AS text[]))
   RETURNING setl_id),
-accumulated AS (
-  UPDATE settlement.accumulators SET amounts = CAST(:amounts AS jsonb), version = version + 1, updated_at = now()
-   WHERE psn_no = :psn_no AND year = :year AND EXISTS (SELECT 1 FROM settlement) RETURNING version),
 published AS (
   INSERT INTO settlement.outbox (event_id, topic, key, type, envelope)
   SELECT CAST(e.event_id AS uuid), e.topic, CAST(:psn_no AS text), e.topic, e.envelope
     FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS e(event_id text, topic text, envelope jsonb)
-   WHERE EXISTS (SELECT 1 FROM accumulated)
+   WHERE EXISTS (SELECT 1 FROM settlement)
   RETURNING id)
-SELECT (SELECT count(*) FROM moved) AS moved, (SELECT count(*) FROM settlement) AS settled,
-       (SELECT count(*) FROM accumulated) AS accumulated, (SELECT count(*) FROM published) AS published
+SELECT CASE
+  WHEN (SELECT count(*) FROM accumulated) <> 1 THEN settlement.refuse('ACCUMULATORS_CHANGED')
+  WHEN (SELECT count(*) FROM moved) <> cardinality(CAST(:visit_ids AS text[])) THEN settlement.refuse('VISIT_CHANGED')
+  WHEN (SELECT count(*) FROM settlement) <> 1 OR (SELECT count(*) FROM published) <> :event_count
+       THEN settlement.refuse('NOT_WRITTEN')
+  ELSE true END AS written
 """)
+REFUSAL_HINT = "yibao-refusal"  # migrations/versions/0003_refuse.py
 _ADD_OUTBOX = Sql("""
 INSERT INTO settlement.outbox (event_id, topic, key, type, envelope)
 VALUES (CAST(:event_id AS uuid), :topic, :key, :topic, CAST(:envelope AS jsonb))
@@ -144,16 +155,22 @@ def assert_amounts(result: Adjudication) -> None:
 
 
 class VisitsChanged(Exception):
-    """The visits to settle are no longer as loaded (lines added, settled or merged meanwhile): nothing written
-    that the caller's rollback would not undo."""
+    """The visits to settle are no longer as loaded (lines added, settled or merged meanwhile): nothing written."""
+
+
+class AccumulatorsChanged(Exception):
+    """Another settlement or reversal of the person-year came first: nothing written; settle again."""
 
 
 async def write_settlement(conn: asyncpg.Connection, *, result: Adjudication, before: Accumulators, setl_id: str,
                            setl_time: datetime, facts: VisitFacts, person: Person, institution: Institution,
-                           policy: Policy, payer_psn_no: str, visits: dict[str, str] | None = None) -> dict:
+                           policy: Policy, payer_psn_no: str, visits: dict[str, str] | None = None,
+                           acc_version: int | None = None) -> dict:
     """Visits moved to settled, settlement row, accumulators, account payment and outbox rows; returns the
     breakdown answered. `visits`: mdtrt_id → the "mdtrt_id:lines_version:status" each must still have
-    (VisitsChanged otherwise); the main visit (facts.mdtrt_id) becomes settled, the others keep their status."""
+    (VisitsChanged otherwise); the main visit (facts.mdtrt_id) becomes settled, the others keep their status.
+    `acc_version`: the version `before` was read at, when the caller does not hold the accumulators' row
+    (AccumulatorsChanged unless it is still that; 0 for a row that did not exist)."""
     assert_amounts(result)
     try:
         after = before.apply(result.accumulator_delta)
@@ -167,18 +184,24 @@ async def write_settlement(conn: asyncpg.Connection, *, result: Adjudication, be
     if subsidy is not None:
         outgoing.append(new_event(type=SUBSIDY_DUE, key=result.psn_no, payload=subsidy, producer=PRODUCER))
     visits = visits or {}
-    written = await fetchrow(conn, _WRITE_SETTLEMENT, visit_ids=list(visits), expected=list(visits.values()),
-        setl_id=setl_id, mdtrt_id=facts.mdtrt_id, psn_no=result.psn_no, fixmedins_code=facts.fixmedins_code,
-        med_type=result.med_type, year=result.year, declared=facts.declared, setl_time=setl_time,
-        setl_date=setl_time.date(), medfee=result.medfee_sumamt, fund=result.fund_pay_sumamt,
-        fin=result.fin_subsidy_pay, psn_pay=result.psn_pay, acct_pay=result.acct_pay,
-        payer=payer_psn_no if result.acct_pay > 0 else None, delta=_dump(result.accumulator_delta.to_strings()),
-        breakdown=_dump(body), event=_dump(event), subsidy=_dump(subsidy), amounts=_dump(after.to_strings()),
-        events=_dump([{"event_id": e.event_id, "topic": e.type, "envelope": _envelope(e)} for e in outgoing]))
-    if written["moved"] != len(visits):
-        raise VisitsChanged(facts.mdtrt_id)
-    if (written["settled"], written["accumulated"], written["published"]) != (1, 1, len(outgoing)):
-        raise InvariantViolation(f"settlement {setl_id}: accumulator row of {result.psn_no}/{result.year} not locked")
+    try:
+        await fetchval(
+            conn, _WRITE_SETTLEMENT, visit_ids=list(visits), expected=list(visits.values()), acc_version=acc_version,
+            event_count=len(outgoing), setl_id=setl_id, mdtrt_id=facts.mdtrt_id, psn_no=result.psn_no,
+            fixmedins_code=facts.fixmedins_code, med_type=result.med_type, year=result.year, declared=facts.declared,
+            setl_time=setl_time, setl_date=setl_time.date(), medfee=result.medfee_sumamt,
+            fund=result.fund_pay_sumamt, fin=result.fin_subsidy_pay, psn_pay=result.psn_pay, acct_pay=result.acct_pay,
+            payer=payer_psn_no if result.acct_pay > 0 else None, delta=_dump(result.accumulator_delta.to_strings()),
+            breakdown=_dump(body), event=_dump(event), subsidy=_dump(subsidy), amounts=_dump(after.to_strings()),
+            events=_dump([{"event_id": e.event_id, "topic": e.type, "envelope": _envelope(e)} for e in outgoing]))
+    except asyncpg.RaiseError as exc:
+        if exc.hint != REFUSAL_HINT:
+            raise
+        if exc.message == "VISIT_CHANGED":
+            raise VisitsChanged(facts.mdtrt_id) from None
+        if exc.message == "ACCUMULATORS_CHANGED" and acc_version is not None:
+            raise AccumulatorsChanged(f"{result.psn_no}/{result.year}") from None
+        raise InvariantViolation(f"settlement {setl_id}: {exc.message} for {result.psn_no}/{result.year}") from None
     if result.acct_pay > 0:
         await move_account(conn, psn_no=payer_psn_no, amount=-result.acct_pay, kind="payment", setl_id=setl_id,
                            for_psn_no=result.psn_no)

@@ -5,8 +5,9 @@ of read-only transactions and a compile step. Here a visit, its fee lines and it
 one statement per step and no ping (asyncpg drops a broken connection itself). Round trips are what
 a settlement costs most (each is a system call and a wake-up on both sides), so a step that is one
 statement runs by itself, without BEGIN/COMMIT: a new visit with nothing to merge, an upload of fee
-lines (its guards in the statement). A settle is load, BEGIN, lock, write, COMMIT: 11.5 statements
-per settlement in all (benchmarks/settle.py --statements), down from 17.6.
+lines (its guards in the statement), a settle on the accumulators as loaded (their version checked in
+the write). 8.5 statements per settlement in all, eligibility's two included (benchmarks/settle.py
+--statements), down from 17.6.
 
 Statements are prepared once per connection and PostgreSQL soon settles on a generic plan. Such a
 plan is only as good as the statistics it was made from: in a brand-new database, before

@@ -2,9 +2,12 @@
 
 Before the transaction: one query loads the visit, its institution, its fee lines (and those of
 outpatient visits merged into it), the person's admissions and balance; one eligibility call.
-In the transaction (retried on deadlock): idempotency key → lock accumulators (psn_no, year) →
-[lock payer account] → engine → one statement: visits to `settled` (guarded by their line versions),
-settlement row, accumulators and outbox rows → account movement → stored answer. Commit.
+Without an Idempotency-Key or a personal account, the engine runs on the accumulators as loaded and one
+statement commits everything if they are still at the version read (_settle_as_loaded). Otherwise, or
+when another settlement of the person-year came first, in a transaction (retried on deadlock):
+idempotency key → lock accumulators (psn_no, year) → [lock payer account] → engine → the same
+statement: accumulators, visits to `settled` (guarded by their line versions), settlement row and
+outbox rows → account movement → stored answer. Commit.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from services.settlement.claim_input import (
     run_engine,
     with_violations_as_warnings,
 )
-from services.settlement.engine import Claim, EngineError, Institution, accumulator_year, rule_date
+from services.settlement.engine import Accumulators, Claim, EngineError, Institution, accumulator_year, rule_date
 from services.settlement.ledger import (
+    AccumulatorsChanged,
     VisitsChanged,
     lock_account,
     lock_accumulators,
@@ -36,7 +40,7 @@ from services.settlement.ledger import (
     write_settlement,
 )
 from services.settlement.payloads import VisitFacts, breakdown
-from services.settlement.pgconn import Sql, connection, fetchrow, fetchval, run_in_transaction
+from services.settlement.pgconn import RETRYABLE, Sql, connection, fetchrow, fetchval, run_in_transaction
 from services.settlement.runtime import Ctx, engine_problem
 from services.settlement.schemas import SettleIn
 from shared.auth import Principal
@@ -57,7 +61,12 @@ SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.med_type, v.begndate, v.enddate
        (SELECT coalesce(json_agg(json_build_array(a.begndate, a.enddate)), '[]'::json)
           FROM settlement.visits a
          WHERE a.psn_no = v.psn_no AND a.med_type = '21' AND a.mdtrt_id <> v.mdtrt_id) AS admissions,
-       (SELECT c.balc::text FROM settlement.accounts c WHERE c.psn_no = v.psn_no) AS balc
+       (SELECT c.balc::text FROM settlement.accounts c WHERE c.psn_no = v.psn_no) AS balc,
+       (SELECT coalesce(json_agg(json_build_array(a.year, a.version, a.amounts)), '[]'::json)
+          FROM settlement.accumulators a
+         WHERE a.psn_no = v.psn_no
+           AND a.year IN (CAST(extract(year FROM v.begndate) AS int),
+                          CAST(extract(year FROM coalesce(v.enddate, v.begndate)) AS int))) AS accumulators
   FROM settlement.visits v
   LEFT JOIN settlement.institutions i ON i.fixmedins_code = v.fixmedins_code
   LEFT JOIN LATERAL (
@@ -81,6 +90,11 @@ class PreparedVisit:
     merged_ids: tuple[str, ...]
     institution: Institution
     balance: Decimal  # the person's own balance (unlocked read, for display)
+    accumulators: dict[int, tuple[int, Accumulators]]  # year → (version, amounts), unlocked read
+
+    def accumulators_of(self, year: int) -> tuple[int, Accumulators]:
+        """The person-year's accumulators as loaded and their version (0: no row yet)."""
+        return self.accumulators.get(year, (0, Accumulators({})))
 
     @property
     def facts(self) -> VisitFacts:
@@ -119,7 +133,9 @@ async def load_visit(conn: asyncpg.Connection, *, mdtrt_id: str, principal: Prin
         raise engine_problem(exc) from None
     return PreparedVisit(claim=claim, psn_no=row.psn_no, status=row.status, versions=versions,
                          merged_ids=tuple(m for m, _ in row.merged), institution=institution,
-                         balance=Decimal(row.balc) if row.balc is not None else ZERO)
+                         balance=Decimal(row.balc) if row.balc is not None else ZERO,
+                         accumulators={year: (version, Accumulators({k: Decimal(v) for k, v in amounts.items()}))
+                                       for year, version, amounts in row.accumulators})
 
 
 class _Row:
@@ -195,6 +211,10 @@ async def _changed(conn: asyncpg.Connection, *, main: str) -> Problem:
     return Problem(409, "VISIT_CHANGED", f"fee lines of visit {main} changed during settlement; settle again")
 
 
+class Rejected(Exception):
+    """The engine refused the claim on data read without a lock: decide again holding the lock."""
+
+
 async def settle(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: SettleIn,
                  key: idem.IdempotencyKey | None) -> Response:
     """Settle a visit (201 breakdown), or replay the first answer for the same Idempotency-Key."""
@@ -209,28 +229,53 @@ async def settle(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: Sett
         if replay is not None:
             return replay
         raise
+    try:
+        if key is None and not options.acct_used_flag:
+            try:
+                return await _settle_as_loaded(ctx, prepared=prepared, claim=claim, person=person, payer=payer,
+                                               policy=policy)
+            except (AccumulatorsChanged, Rejected, *RETRYABLE):
+                pass  # settled in the transaction below, holding the person-year's row
 
-    async def work(conn: asyncpg.Connection) -> Response:
-        first = await idem.claim(conn, key)
-        if first is not None:
-            return first
-        before = await lock_accumulators(conn, psn_no=prepared.psn_no, year=accumulator_year(claim))
-        if options.acct_used_flag:
-            balance = await lock_account(conn, psn_no=payer)
-        else:
-            balance = prepared.balance
-        result = run_engine(ctx, claim=replace(claim, account_balance=balance), person=person, accumulators=before,
-                            policy=policy)
-        reject_violations(result)
-        setl_id, setl_time = new_id("S"), ctx.now()
-        try:
+        async def work(conn: asyncpg.Connection) -> Response:
+            first = await idem.claim(conn, key)
+            if first is not None:
+                return first
+            before = await lock_accumulators(conn, psn_no=prepared.psn_no, year=accumulator_year(claim))
+            if options.acct_used_flag:
+                balance = await lock_account(conn, psn_no=payer)
+            else:
+                balance = prepared.balance
+            result = run_engine(ctx, claim=replace(claim, account_balance=balance), person=person,
+                                accumulators=before, policy=policy)
+            reject_violations(result)
+            setl_id, setl_time = new_id("S"), ctx.now()
             body = await write_settlement(conn, result=result, before=before, setl_id=setl_id, setl_time=setl_time,
                                           facts=prepared.facts, person=person, institution=prepared.institution,
                                           policy=policy, payer_psn_no=payer, visits=_expected(prepared))
-        except VisitsChanged:
-            raise await _changed(conn, main=claim.mdtrt_id) from None
-        response = idem.json_response(body, 201)
-        await idem.remember(conn, key, response)
-        return response
+            response = idem.json_response(body, 201)
+            await idem.remember(conn, key, response)
+            return response
 
-    return await run_in_transaction(ctx.pool, work)
+        return await run_in_transaction(ctx.pool, work)
+    except VisitsChanged:
+        async with connection(ctx.pool) as conn:
+            raise await _changed(conn, main=claim.mdtrt_id) from None
+
+
+async def _settle_as_loaded(ctx: Ctx, *, prepared: PreparedVisit, claim, person, payer: str, policy) -> Response:
+    """Most settlements: no key, no personal account. The engine runs on the accumulators as loaded, and one
+    statement, committed by itself, writes everything if they are still at the version read
+    (AccumulatorsChanged otherwise: nothing written). Three round trips fewer than holding the row."""
+    version, before = prepared.accumulators_of(accumulator_year(claim))
+    result = run_engine(ctx, claim=replace(claim, account_balance=prepared.balance), person=person,
+                        accumulators=before, policy=policy)
+    if result.violations:
+        raise Rejected
+    setl_id, setl_time = new_id("S"), ctx.now()
+    async with connection(ctx.pool) as conn:
+        body = await write_settlement(conn, result=result, before=before, setl_id=setl_id, setl_time=setl_time,
+                                      facts=prepared.facts, person=person, institution=prepared.institution,
+                                      policy=policy, payer_psn_no=payer, visits=_expected(prepared),
+                                      acc_version=version)
+    return idem.json_response(body, 201)
