@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from deploy.embedded import EmbeddedPostgres
 from deploy.launcher import SERVICES
 from shared.config import Settings
 
@@ -96,3 +97,14 @@ def test_missing_required_settings_fail_fast(monkeypatch):
 def test_bad_api_keys_fail_fast(keys):
     with pytest.raises(ValueError):
         Settings(DATABASE_URL="postgresql://a@b/c", KAFKA_BOOTSTRAP="k:9092", API_KEYS=keys)
+
+
+def test_local_services_reach_embedded_postgres_on_its_unix_socket_when_the_path_fits():
+    near = EmbeddedPostgres(Path("/tmp/yb/pg"), 54321, unix_socket=True)
+    assert near.local_url == "postgresql://postgres@/yibao?host=/tmp/yb/pg&port=54321"
+    settings = Settings(DATABASE_URL=near.local_url, KAFKA_BOOTSTRAP="k:9092",
+                        API_KEYS='{"local-admin-key-00000000": {"role": "admin", "fixmedins_code": null}}')
+    assert settings.database_url == "postgresql+asyncpg://postgres@/yibao?host=/tmp/yb/pg&port=54321"
+    far = EmbeddedPostgres(Path("/tmp/" + "d" * 100), 54321, unix_socket=True)  # beyond the 107-byte socket path
+    assert not far.unix_socket and far.local_url == far.url == "postgresql://postgres@127.0.0.1:54321/yibao"
+    assert EmbeddedPostgres(Path("/tmp/yb/pg"), 54321).local_url == "postgresql://postgres@127.0.0.1:54321/yibao"
