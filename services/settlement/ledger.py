@@ -1,5 +1,6 @@
-"""Inside the settle/reverse transaction: lock the person-year accumulators and the paying account,
-write the settlement, the new accumulators, the account movement and the outbox rows together.
+"""Lock the person-year accumulators and the paying account; write the settlement, the new accumulators,
+the account movement and the outbox rows together (in the settle/reverse transaction, or as one
+statement that checks the accumulators' version).
 
 Lock order (always): accumulators (psn_no, year) → visit rows → prescription → account of the payer.
 """
@@ -37,8 +38,9 @@ _MOVE_ACCOUNT = Sql(
     "CAST(:for_psn_no AS text) FROM moved RETURNING id")
 # One statement: the person-year accumulators (when still at :acc_version, unless the caller holds their
 # row; taken first, as in the lock order above), the visits moved to settled (when their lines are still
-# those settled), the settlement row and the outbox rows. Unless every part is written it raises (settlement.refuse), which undoes all of it, whether
-# the statement runs by itself or in the caller's transaction.
+# those settled), the settlement row and the outbox rows. Unless every part is written it raises
+# (settlement.refuse), which undoes all of it, whether the statement runs by itself or in the caller's
+# transaction.
 _WRITE_SETTLEMENT = Sql("""
 WITH accumulated AS (
   INSERT INTO settlement.accumulators AS a (psn_no, year, amounts, version)
@@ -108,15 +110,6 @@ async def add_outbox(conn: asyncpg.Connection, *, topic: str, key: str, payload:
 async def lock_accumulators(conn: asyncpg.Connection, *, psn_no: str, year: int) -> Accumulators:
     """Create the person-year row if needed and lock it (one round trip: an upsert takes the row lock)."""
     amounts = await fetchval(conn, _LOCK_ACCUMULATORS, psn_no=psn_no, year=year)
-    return Accumulators({key: Decimal(value) for key, value in (amounts or {}).items()})
-
-
-_READ_ACCUMULATORS = Sql("SELECT amounts FROM settlement.accumulators WHERE psn_no = :psn_no AND year = :year")
-
-
-async def read_accumulators(conn: asyncpg.Connection, *, psn_no: str, year: int) -> Accumulators:
-    """Without a lock (presettle)."""
-    amounts = await fetchval(conn, _READ_ACCUMULATORS, psn_no=psn_no, year=year)
     return Accumulators({key: Decimal(value) for key, value in (amounts or {}).items()})
 
 

@@ -62,6 +62,18 @@ class Sql:
         return [params[name] for name in self.names]
 
 
+class Attrs:
+    """Attribute access to an asyncpg record (the engine's adapters read attributes)."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: asyncpg.Record) -> None:
+        self._record = record
+
+    def __getattr__(self, name: str) -> Any:
+        return self._record[name]
+
+
 async def fetchrow(conn: asyncpg.Connection, q: Sql, **params: Any) -> asyncpg.Record | None:
     return await conn.fetchrow(q.sql, *q.args(params))
 

@@ -23,7 +23,7 @@ from services.settlement.eligibility_client import Person, fetch_person, require
 from services.settlement.engine import Claim, EngineError, accumulator_year, prescription_is_valid
 from services.settlement.ledger import lock_account, lock_accumulators, new_id, write_settlement
 from services.settlement.payloads import VisitFacts
-from services.settlement.pgconn import Sql, connection, execute, fetchrow, fetchval, run_in_transaction
+from services.settlement.pgconn import Attrs, Sql, connection, execute, fetchrow, fetchval, run_in_transaction
 from services.settlement.runtime import Ctx, business_date, engine_problem
 from services.settlement.schemas import FeeItemIn, PharmacySettleIn
 from services.settlement.visits import insert_lines, line_hash
@@ -55,16 +55,6 @@ _USE = Sql("""
 UPDATE settlement.prescriptions SET used_setl_id = :setl_id, used_at = :at
  WHERE rx_no = :rx_no AND used_setl_id IS NULL RETURNING rx_no
 """)
-
-
-class _Attrs:
-    __slots__ = ("_record",)
-
-    def __init__(self, record) -> None:
-        self._record = record
-
-    def __getattr__(self, name: str):
-        return self._record[name]
 
 
 class _Hospital:
@@ -129,7 +119,7 @@ async def settle_prescription(ctx: Ctx, *, body: PharmacySettleIn, principal: Pr
 
 async def _settle(ctx: Ctx, *, body: PharmacySettleIn, key: idem.IdempotencyKey | None) -> Response:
     async with connection(ctx.pool) as conn:
-        rx = _Attrs(await fetchrow(conn, _LOAD, pharmacy=body.fixmedins_code, rx_no=body.rx_no))
+        rx = Attrs(await fetchrow(conn, _LOAD, pharmacy=body.fixmedins_code, rx_no=body.rx_no))
     pharmacy = institution_of(rx, code=body.fixmedins_code)
     if pharmacy.kind != "pharmacy":
         raise Problem(422, "INSTITUTION_NOT_DESIGNATED", f"{body.fixmedins_code} is not a designated pharmacy")

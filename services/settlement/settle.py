@@ -36,11 +36,10 @@ from services.settlement.ledger import (
     lock_account,
     lock_accumulators,
     new_id,
-    read_accumulators,
     write_settlement,
 )
 from services.settlement.payloads import VisitFacts, breakdown
-from services.settlement.pgconn import RETRYABLE, Sql, connection, fetchrow, fetchval, run_in_transaction
+from services.settlement.pgconn import RETRYABLE, Attrs, Sql, connection, fetchrow, fetchval, run_in_transaction
 from services.settlement.runtime import Ctx, engine_problem
 from services.settlement.schemas import SettleIn
 from shared.auth import Principal
@@ -106,7 +105,7 @@ class PreparedVisit:
 async def load_visit(conn: asyncpg.Connection, *, mdtrt_id: str, principal: Principal) -> PreparedVisit:
     """One query; 404 unknown visit, 403 another institution's visit, 409 not settleable, 422 bad institution."""
     record = await fetchrow(conn, _LOAD_VISIT, mdtrt_id=mdtrt_id)
-    row = _Row(record) if record is not None else None
+    row = Attrs(record) if record is not None else None
     if row is None:
         raise not_found("visit", mdtrt_id, "VISIT_NOT_FOUND")
     principal.require_institution(row.fixmedins_code)
@@ -136,18 +135,6 @@ async def load_visit(conn: asyncpg.Connection, *, mdtrt_id: str, principal: Prin
                          balance=Decimal(row.balc) if row.balc is not None else ZERO,
                          accumulators={year: (version, Accumulators({k: Decimal(v) for k, v in amounts.items()}))
                                        for year, version, amounts in row.accumulators})
-
-
-class _Row:
-    """Attribute access to an asyncpg record (institution_of reads attributes)."""
-
-    __slots__ = ("_record",)
-
-    def __init__(self, record) -> None:
-        self._record = record
-
-    def __getattr__(self, name: str):
-        return self._record[name]
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,12 +170,12 @@ async def presettle(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: S
     """What settle would answer now, with warnings (violations included as warnings); writes nothing."""
     prepared, claim, person, payer, policy = await _prepare(ctx, mdtrt_id=mdtrt_id, principal=principal,
                                                             options=options, final=False)
-    async with connection(ctx.pool) as conn:
-        before = await read_accumulators(conn, psn_no=prepared.psn_no, year=accumulator_year(claim))
-        balance = prepared.balance
-        if payer != prepared.psn_no:
+    _, before = prepared.accumulators_of(accumulator_year(claim))
+    balance = prepared.balance
+    if payer != prepared.psn_no:
+        async with connection(ctx.pool) as conn:
             found = await fetchval(conn, _BALANCE, psn_no=payer)
-            balance = ZERO if found is None else Decimal(found)
+        balance = ZERO if found is None else Decimal(found)
     result = run_engine(ctx, claim=replace(claim, account_balance=balance), person=person, accumulators=before,
                         policy=policy)
     body = breakdown(result, setl_id=None, setl_time=None, facts=prepared.facts, status="presettled")

@@ -25,7 +25,7 @@ from services.settlement.engine import (
 )
 from services.settlement.ledger import new_id
 from services.settlement.models import fee_lines, visits
-from services.settlement.pgconn import Sql, connection, execute, fetch, fetchrow, run_in_transaction
+from services.settlement.pgconn import Attrs, Sql, connection, execute, fetch, fetchrow, run_in_transaction
 from services.settlement.runtime import Ctx, as_business_time, business_date
 from services.settlement.schemas import DischargeIn, FeeItemIn, FeesIn, VisitIn
 from shared.auth import Principal
@@ -47,18 +47,6 @@ def visit_json(row) -> dict:
             "enddate": row["enddate"].isoformat() if row["enddate"] else None, "diagnoses": list(row["diagnoses"]),
             "chronic_disease": row["chronic_disease"], "referral_compliant": row["referral_compliant"],
             "status": row["status"], "merged_into": row["merged_into"], "setl_id": row["setl_id"]}
-
-
-class _Attrs:
-    """Attribute access to an asyncpg record."""
-
-    __slots__ = ("_record",)
-
-    def __init__(self, record) -> None:
-        self._record = record
-
-    def __getattr__(self, name: str):
-        return self._record[name]
 
 
 # Open visits of the person at the institution that the new one may merge with (DOMAIN §3): outpatient
@@ -294,7 +282,7 @@ async def _upload(ctx: Ctx, conn: asyncpg.Connection, *, mdtrt_id: str, body: Fe
     record = await fetchrow(conn, read, mdtrt_id=mdtrt_id)
     if record is None:
         raise not_found("visit", mdtrt_id, "VISIT_NOT_FOUND")
-    visit = _Attrs(record)
+    visit = Attrs(record)
     principal.require_institution(visit.fixmedins_code)
     if visit.status in _UPLOAD_STATUS:
         code, why = _UPLOAD_STATUS[visit.status]
