@@ -204,7 +204,10 @@ def run_stack(*, data_dir: Path, port_base: int, say: Callable[[str], None],
         stop_requested.append(signum)
         raise KeyboardInterrupt
 
+    # SIGINT too: a process started in the background of a script (CI, nohup) inherits SIGINT ignored, and
+    # Python then never turns Ctrl-C into KeyboardInterrupt.
     signal.signal(signal.SIGTERM, _request_stop)
+    signal.signal(signal.SIGINT, _request_stop)
     started = time.monotonic()
     try:
         stack.start()

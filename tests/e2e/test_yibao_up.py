@@ -29,11 +29,12 @@ def _port_base() -> int:
     raise RuntimeError("no free port base")
 
 
-def _start(data_dir: Path, base: int, log: Path) -> subprocess.Popen:
+def _start(data_dir: Path, base: int, log: Path, *, sigint_ignored: bool = False) -> subprocess.Popen:
     out = open(log, "ab")
     return subprocess.Popen([sys.executable, "-m", "deploy.cli", "up", "--data-dir", str(data_dir),
                              "--port-base", str(base), "--no-demo"],
-                            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None)
 
 
 def _wait_all_ready(proc: subprocess.Popen, base: int, log: Path, timeout: float = 60) -> float:
@@ -128,11 +129,12 @@ def test_up_ready_stop_and_restart_keeps_data(tmp_path):
     assert "ready in" in log.read_text()
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM])
-def test_sigterm_stops_everything(tmp_path, signum):
+@pytest.mark.parametrize("signum, sigint_ignored", [(signal.SIGTERM, False), (signal.SIGINT, True)])
+def test_sigterm_stops_everything(tmp_path, signum, sigint_ignored):
+    """SIGTERM; and Ctrl-C even when started from a script's background, which starts it with SIGINT ignored."""
     base = _port_base()
     log = tmp_path / "up.log"
-    proc = _start(tmp_path / "data", base, log)
+    proc = _start(tmp_path / "data", base, log, sigint_ignored=sigint_ignored)
     try:
         _wait_all_ready(proc, base, log)
     finally:
