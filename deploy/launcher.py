@@ -111,10 +111,11 @@ class Stack:
         self.api_keys, generated = local_api_keys(self.data_dir)
         database_url = os.environ.get("DATABASE_URL")
         if not database_url:
-            self.pg = EmbeddedPostgres(self.data_dir / "pgdata", self.port_base + PG_OFFSET)
+            self.pg = EmbeddedPostgres(self.data_dir / "pgdata", self.port_base + PG_OFFSET, unix_socket=True)
             self.pg.start()
-            database_url = self.pg.url
-            self.say(f"postgres     {database_url}  (embedded, data in {self.pg.data_dir})")
+            database_url = self.pg.local_url  # the services use the Unix socket; tools may use TCP
+            self.say(f"postgres     {self.pg.url}  (embedded, data in {self.pg.data_dir}"
+                     f"{', services on its Unix socket' if self.pg.unix_socket else ''})")
         else:
             self.say("postgres     external DATABASE_URL")
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP")
