@@ -225,8 +225,3 @@ class InternalClient:
 
     async def __aexit__(self, *exc_info) -> None:
         await self.aclose()
-
-
-def internal_client(base_url: str, *, timeout: float) -> httpx.AsyncClient:
-    """The process's client of one of our services: keep-alive, bounded time for every call."""
-    return httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout), transport=KeepAliveTransport())

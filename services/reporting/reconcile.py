@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 import httpx
 
 from services.reporting.daily import RECONCILED
-from shared.http import internal_client
+from shared.http import InternalClient
 from shared.money import fmt
 from shared.problems import Problem
 
@@ -16,9 +16,9 @@ TIMEOUT_SECONDS = 3.0
 FIELDS = ("count", *RECONCILED)
 
 
-def make_client(base_url: str) -> httpx.AsyncClient:
+def make_client(base_url: str) -> InternalClient:
     """The process's client of the settlement service (bounded time for every call)."""
-    return internal_client(base_url, timeout=TIMEOUT_SECONDS)
+    return InternalClient(base_url, timeout=TIMEOUT_SECONDS)
 
 
 def _unavailable(detail: str) -> Problem:
@@ -39,11 +39,11 @@ def _normalise(body: object) -> dict:
     return out
 
 
-async def settlement_totals(client: httpx.AsyncClient, *, day: date, api_key: str) -> dict:
+async def settlement_totals(client: InternalClient | httpx.AsyncClient, *, day: date, api_key: str) -> dict:
     """GET {SETTLEMENT_URL}/v1/totals?date= with the internal key; 503 SETTLEMENT_UNAVAILABLE when it fails."""
     try:
         response = await client.get("/v1/totals", params={"date": day.isoformat()}, headers={"X-Api-Key": api_key})
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, TimeoutError) as exc:
         raise _unavailable(f"the settlement service did not answer ({type(exc).__name__})") from None
     if response.status_code != 200:
         raise _unavailable(f"the settlement service answered {response.status_code}")

@@ -12,7 +12,12 @@ import pytest
 
 from fastapi import FastAPI, Request
 
-from shared.http import InternalClient, internal_client
+from shared.http import InternalClient, KeepAliveTransport
+
+
+def internal_client(base_url: str, *, timeout: float) -> httpx.AsyncClient:
+    """The transport under httpx's own client, for the methods InternalClient does not have (POST)."""
+    return httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout), transport=KeepAliveTransport())
 
 
 class Server:

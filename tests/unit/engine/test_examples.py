@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from engine_support import CATALOGUE, REPO_ROOT, build_claim, build_eligibility, example_institutions, settle
