@@ -236,10 +236,8 @@ async def settle(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: Sett
             result = run_engine(ctx, claim=replace(claim, account_balance=balance), person=person,
                                 accumulators=before, policy=policy)
             reject_violations(result)
-            setl_id, setl_time = new_id("S"), ctx.now()
-            body = await write_settlement(conn, result=result, before=before, setl_id=setl_id, setl_time=setl_time,
-                                          facts=prepared.facts, person=person, institution=prepared.institution,
-                                          policy=policy, payer_psn_no=payer, visits=_expected(prepared))
+            body = await _write(ctx, conn, prepared=prepared, result=result, before=before, person=person,
+                                policy=policy, payer=payer)
             response = idem.json_response(body, 201)
             await idem.remember(conn, key, response)
             return response
@@ -259,10 +257,16 @@ async def _settle_as_loaded(ctx: Ctx, *, prepared: PreparedVisit, claim, person,
                         accumulators=before, policy=policy)
     if result.violations:
         raise Rejected
-    setl_id, setl_time = new_id("S"), ctx.now()
     async with connection(ctx.pool) as conn:
-        body = await write_settlement(conn, result=result, before=before, setl_id=setl_id, setl_time=setl_time,
-                                      facts=prepared.facts, person=person, institution=prepared.institution,
-                                      policy=policy, payer_psn_no=payer, visits=_expected(prepared),
-                                      acc_version=version)
+        body = await _write(ctx, conn, prepared=prepared, result=result, before=before, person=person,
+                            policy=policy, payer=payer, acc_version=version)
     return idem.json_response(body, 201)
+
+
+async def _write(ctx: Ctx, conn: asyncpg.Connection, *, prepared: PreparedVisit, result, before: Accumulators,
+                 person, policy, payer: str, acc_version: int | None = None) -> dict:
+    """A new setl_id: the visits, the settlement, the accumulators and the events (ledger.write_settlement)."""
+    return await write_settlement(conn, result=result, before=before, setl_id=new_id("S"), setl_time=ctx.now(),
+                                  facts=prepared.facts, person=person, institution=prepared.institution,
+                                  policy=policy, payer_psn_no=payer, visits=_expected(prepared),
+                                  acc_version=acc_version)
