@@ -1,4 +1,4 @@
-"""Every worked example of shared/examples/settlements.json over HTTP against the launched stack, to the fen.
+"""Every worked example of tests/fixtures/settlements.json over HTTP against the launched stack, to the fen.
 
 Persons are registered with valid resident IDs through eligibility's API (aid identities, chronic
 qualifications), accounts credited through settlement's, then visit → fee lines → (discharge) →
@@ -14,7 +14,7 @@ import pytest
 
 from shared.testing import ADMIN_KEY, HIS_KEYS
 
-EXAMPLES_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "examples" / "settlements.json"
+EXAMPLES_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "settlements.json"
 DATA = json.loads(EXAMPLES_FILE.read_text(encoding="utf-8"))
 CASES = DATA["cases"]
 ADMIN = {"X-Api-Key": ADMIN_KEY}

@@ -1,4 +1,4 @@
-"""Every worked example of shared/examples/settlements.json, to the fen, accumulators carried forward."""
+"""Every worked example of tests/fixtures/settlements.json, to the fen, accumulators carried forward."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from engine_support import CATALOGUE, REPO_ROOT, build_claim, build_eligibility,
 
 from services.settlement.engine import Accumulators
 
-EXAMPLES = REPO_ROOT.parent / "shared" / "examples" / "settlements.json"
+EXAMPLES = REPO_ROOT / "tests" / "fixtures" / "settlements.json"
 MONEY_FIELDS = (
     "medfee_sumamt",
     "fulamt_ownpay_amt",
@@ -29,22 +29,14 @@ MONEY_FIELDS = (
 )
 
 
-def _load() -> dict:
-    if not EXAMPLES.is_file():
-        return {"cases": [], "institutions": {}}
-    return json.loads(EXAMPLES.read_text(encoding="utf-8"))
-
-
-DATA = _load()
+DATA = json.loads(EXAMPLES.read_text(encoding="utf-8"))
 CASES = DATA["cases"]
 
 
-@pytest.mark.skipif(not EXAMPLES.is_file(), reason=f"worked examples not found at {EXAMPLES}")
 def test_examples_file_has_cases() -> None:
     assert len(CASES) >= 10
 
 
-@pytest.mark.skipif(not EXAMPLES.is_file(), reason=f"worked examples not found at {EXAMPLES}")
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_example(case: dict) -> None:
     institutions = example_institutions(DATA["institutions"])
