@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 log = logging.getLogger("yibao.migrate")
 
@@ -25,7 +27,7 @@ def alembic_config(*, schema: str, migrations_dir: Path) -> Config:
     return cfg
 
 
-def run_env(context, target_metadata) -> None:
+def run_env(context: Any, target_metadata: Any) -> None:
     """Body of every service's env.py: migrate on the connection handed over by `migrate`."""
     schema = context.config.attributes["schema"]
     connection: Connection = context.config.attributes["connection"]
@@ -40,23 +42,30 @@ def run_env(context, target_metadata) -> None:
         context.run_migrations()
 
 
-async def migrate(engine: AsyncEngine, *, schema: str, migrations_dir: Path) -> None:
-    """Create the schema if needed and upgrade it to head, under an advisory lock."""
+async def migrate(database_url: str, *, schema: str, migrations_dir: Path, revision: str = "head") -> None:
+    """Create the schema if needed and upgrade it to `revision`, under an advisory lock.
+
+    Alembic runs on a SQLAlchemy engine of its own, disposed of afterwards (the services use shared.db)."""
     lock = _LOCK_BASE + sum(schema.encode())
+    url = database_url.replace("postgresql://", "postgresql+asyncpg://", 1)
 
     def _upgrade(connection: Connection) -> None:
         cfg = alembic_config(schema=schema, migrations_dir=migrations_dir)
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
 
-    async with engine.connect() as conn:
-        await conn.execute(text("select pg_advisory_lock(:k)"), {"k": lock})
-        try:
-            await conn.execute(text(f'create schema if not exists "{schema}"'))
-            await conn.commit()
-            await conn.run_sync(_upgrade)
-            await conn.commit()
-        finally:
-            await conn.execute(text("select pg_advisory_unlock(:k)"), {"k": lock})
-            await conn.commit()
-    log.info("schema %s is at head", schema)
+    engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": 10})
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("select pg_advisory_lock(:k)"), {"k": lock})
+            try:
+                await conn.execute(text(f'create schema if not exists "{schema}"'))
+                await conn.commit()
+                await conn.run_sync(_upgrade)
+                await conn.commit()
+            finally:
+                await conn.execute(text("select pg_advisory_unlock(:k)"), {"k": lock})
+                await conn.commit()
+    finally:
+        await engine.dispose()
+    log.info("schema %s is at %s", schema, revision)

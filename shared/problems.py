@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("yibao.problems")
@@ -103,22 +102,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(exc.status_code, code, str(exc.detail), instance=request.url.path,
                                 headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
     @app.exception_handler(ConnectionError)
     @app.exception_handler(OSError)
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("storage unavailable: %s", type(exc).__name__)
         return problem_response(503, "DATABASE_UNAVAILABLE", "the database is not reachable; retry later",
                                 headers={"Retry-After": "2"}, instance=request.url.path)
-
-    @app.exception_handler(DBAPIError)
-    async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
-        if getattr(exc, "connection_invalidated", False):
-            return problem_response(503, "DATABASE_UNAVAILABLE", "the database is not reachable; retry later",
-                                    headers={"Retry-After": "2"}, instance=request.url.path)
-        log.exception("database error")
-        return problem_response(500, "INTERNAL", "internal error", instance=request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, case, Column, DateTime, Integer, MetaData, SmallInteger, String, Table, func
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from collections.abc import Callable
+from typing import Any
 
+from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, SmallInteger, String, Table, func
+
+from shared.db import Sql, Unit
 from shared.events.envelope import Envelope
+
+INSTITUTION_FIELDS = ("fixmedins_code", "fixmedins_name", "kind", "level", "affiliation", "admdvs", "suspended",
+                      "version")
 
 
 def institution_copy(metadata: MetaData) -> Table:
@@ -26,7 +31,7 @@ def institution_copy(metadata: MetaData) -> Table:
     )
 
 
-def create_institution_copy(op, schema: str) -> None:
+def create_institution_copy(op: Any, schema: str) -> None:
     """Migration step for `institution_copy`."""
     import sqlalchemy as sa
 
@@ -46,20 +51,25 @@ def create_institution_copy(op, schema: str) -> None:
     )
 
 
-def institution_changed_handler(table: Table):
-    """Handler for `institution-changed`: keep the newest version (events may arrive out of order)."""
+def _newer(column: str) -> str:
+    return f"{column} = CASE WHEN EXCLUDED.version > t.version THEN EXCLUDED.{column} ELSE t.{column} END"
 
-    async def handle(session: AsyncSession, event: Envelope) -> None:
-        p = event.payload
-        values = {k: p[k] for k in ("fixmedins_code", "fixmedins_name", "kind", "level", "affiliation",
-                                    "admdvs", "suspended", "version")}
-        stmt = insert(table).values(**values, applied=1)
-        is_newer = stmt.excluded.version > table.c.version
-        columns = [k for k in values if k != "fixmedins_code"]
-        await session.execute(stmt.on_conflict_do_update(
-            index_elements=["fixmedins_code"],
-            set_={**{k: case((is_newer, stmt.excluded[k]), else_=table.c[k]) for k in columns},
-                  "applied": table.c.applied + 1, "updated_at": func.now()},
-        ))
+
+# The newest version wins (events may arrive out of order); every application is counted.
+_APPLY_INSTITUTION = Sql(f"""
+INSERT INTO institutions AS t ({", ".join(INSTITUTION_FIELDS)}, applied)
+VALUES ({", ".join(":" + f for f in INSTITUTION_FIELDS)}, 1)
+ON CONFLICT (fixmedins_code) DO UPDATE SET
+  {", ".join(_newer(f) for f in INSTITUTION_FIELDS[1:])}, applied = t.applied + 1, updated_at = now()
+""")
+
+
+def institution_changed_handler(*, after_commit: Callable[[], None] | None = None):  # type: ignore[no-untyped-def]
+    """Handler for `institution-changed` into the local copy; `after_commit` runs once the change is committed."""
+
+    async def handle(unit: Unit, event: Envelope) -> None:
+        await unit.execute(_APPLY_INSTITUTION, **{k: event.payload[k] for k in INSTITUTION_FIELDS})
+        if after_commit is not None:
+            unit.after_commit(after_commit)
 
     return handle

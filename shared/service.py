@@ -1,4 +1,10 @@
-"""The composition root every service shares: settings, database, migrations, events, errors, probes."""
+"""The composition root every service shares: settings, database, migrations, events, errors, probes, lifecycle.
+
+`create_app(spec)` builds a service's FastAPI app. Its lifespan, in order: settings and logging; migrations;
+the database (`app.state.db`); the relay, woken by every commit that published; the service's own start-up
+(`spec.on_startup`); the event handlers, built by `spec.handlers(app)` with what start-up made, and the consumer
+that runs them. Every background task is started through `app.state.tasks` and stopped in one place at shutdown.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +12,23 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
-from sqlalchemy import MetaData
 
+from shared.auth import Principal
 from shared.config import Settings, load_settings
-from shared.db import make_engine, make_sessionmaker, ping
+from shared.db import Database
 from shared.events.consumer import Consumer, Handler
 from shared.events.relay import Relay
-from shared.events.tables import EventTables
 from shared.events.topics import ALL_TOPICS
+from shared.idempotency import Answer, IdempotencyKey, key_for
 from shared.logs import configure_logging
 from shared.migrate import migrate
 from shared.problems import install_problem_handlers, problem_response
@@ -32,23 +39,65 @@ LATENCY = Histogram("yibao_http_request_seconds", "HTTP request latency", ["meth
                     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 
 Hook = Callable[[FastAPI], Awaitable[None]]
+HandlerFactory = Callable[[FastAPI], dict[str, Handler]]
 
 
 @dataclass
 class ServiceSpec:
-    """What makes one service: its name (= schema), routes, tables, migrations and event handlers."""
+    """What makes one service: its name (= schema), routes, migrations and the handlers of its events."""
 
     name: str
     title: str
     routers: list[APIRouter]
-    metadata: MetaData
-    events: EventTables
     migrations_dir: Path
-    handlers: dict[str, Handler] = field(default_factory=dict)
+    handlers: HandlerFactory | None = None
     on_startup: Hook | None = None
     on_shutdown: Hook | None = None
-    after_event: Callable[[FastAPI, object], Awaitable[None]] | None = None
     publishes: bool = True
+
+
+async def stop_task(task: asyncio.Task[Any], timeout: float = 5.0) -> None:
+    """Cancel a task and wait (bounded) until it has ended."""
+    task.cancel()
+    try:
+        await asyncio.wait_for(task, timeout)
+    except (asyncio.CancelledError, asyncio.TimeoutError, Exception):
+        pass
+
+
+@dataclass
+class Tasks:
+    """The app's background tasks: started here, all stopped together at shutdown."""
+
+    running: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    def start(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(work, name=name)
+        self.running.append(task)
+        return task
+
+    async def stop_all(self) -> None:
+        while self.running:
+            await stop_task(self.running.pop())
+
+
+def get_db(request: Request) -> Database:
+    """The service's database (from the composition root)."""
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+Db = Annotated[Database, Depends(get_db)]
+
+
+def idempotency_key(request: Request, principal: Principal, body: Any) -> IdempotencyKey | None:
+    """The request's Idempotency-Key (shared.idempotency), scoped by the caller."""
+    return key_for(request.headers, method=request.method, path=request.url.path, principal=principal, body=body)
+
+
+def respond(answer: Answer) -> Response:
+    """An Answer as the HTTP response (its bytes as stored; replays say so)."""
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
+    return Response(content=answer.body, status_code=answer.status, media_type="application/json", headers=headers)
 
 
 class BodyLimit:
@@ -57,11 +106,11 @@ class BodyLimit:
     Plain ASGI on purpose: Starlette's BaseHTTPMiddleware runs the app in a task of its own and streams the
     response through a memory channel, which cost about a fifth of a small request's CPU."""
 
-    def __init__(self, app, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -73,7 +122,7 @@ class BodyLimit:
         started = time.perf_counter()
         status = 500
 
-        async def timed_send(message) -> None:
+        async def timed_send(message: Any) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -85,23 +134,6 @@ class BodyLimit:
             route = scope.get("route")
             LATENCY.labels(scope["method"], getattr(route, "path", "unmatched"), status).observe(
                 time.perf_counter() - started)
-
-
-def wake_relay(request: Request) -> None:
-    """Tell the relay that the transaction just committed has events to publish."""
-    relay = getattr(request.app.state, "relay", None)
-    if relay is not None:
-        relay.wake()
-
-
-async def _stop_task(task: asyncio.Task | None, timeout: float = 5.0) -> None:
-    if task is None:
-        return
-    task.cancel()
-    try:
-        await asyncio.wait_for(task, timeout)
-    except (asyncio.CancelledError, asyncio.TimeoutError, Exception):
-        pass
 
 
 GC_THRESHOLDS = (20_000, 20, 20)
@@ -120,47 +152,45 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     """Build a service's FastAPI app; everything long-lived is created in its lifespan."""
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         cfg = settings or load_settings(spec.name)
         configure_logging(spec.name, cfg.log_level)
-        engine = make_engine(cfg.database_url, pool_size=cfg.db_pool_size)
         app.state.settings = cfg
-        app.state.engine = engine
-        app.state.sessions = make_sessionmaker(engine)
-        app.state.tables = spec.events
         app.state.service = spec.name
-        await migrate(engine, schema=spec.name, migrations_dir=spec.migrations_dir)
-        tasks: list[asyncio.Task] = []
+        await migrate(cfg.database_url, schema=spec.name, migrations_dir=spec.migrations_dir)
+        db = await Database.open(cfg.database_url, schema=spec.name, size=cfg.db_pool_size)
+        tasks = Tasks()
+        app.state.db = db
+        app.state.tasks = tasks
         app.state.relay = None
         app.state.consumer = None
-        if spec.publishes and cfg.relay_enabled:
-            relay = Relay(sessions=app.state.sessions, outbox=spec.events.outbox, bootstrap=cfg.kafka_bootstrap,
-                          topics=ALL_TOPICS, partitions=cfg.kafka_partitions, poll_seconds=cfg.relay_poll_seconds,
-                          batch=cfg.relay_batch, retention_hours=cfg.outbox_retention_hours)
-            app.state.relay = relay
-            tasks.append(asyncio.create_task(relay.run(), name=f"{spec.name}-relay"))
-        if spec.handlers and cfg.consumers_enabled:
-            consumer = Consumer(sessions=app.state.sessions, tables=spec.events, bootstrap=cfg.kafka_bootstrap,
-                                group_id=spec.name, handlers=spec.handlers, partitions=cfg.kafka_partitions,
-                                after_commit=(lambda event: spec.after_event(app, event)) if spec.after_event else None)
-            app.state.consumer = consumer
-            tasks.append(asyncio.create_task(consumer.run(), name=f"{spec.name}-consumer"))
-        if spec.on_startup is not None:
-            await spec.on_startup(app)
-        if settings is None:  # a service process of its own (tests build many apps in one process)
-            _tune_gc()
-        log.info("%s started", spec.name)
         try:
+            if spec.publishes and cfg.relay_enabled:
+                relay = Relay(db=db, bootstrap=cfg.kafka_bootstrap, topics=ALL_TOPICS,
+                              partitions=cfg.kafka_partitions, poll_seconds=cfg.relay_poll_seconds,
+                              batch=cfg.relay_batch, retention_hours=cfg.outbox_retention_hours)
+                db.on_publish = relay.wake
+                app.state.relay = relay
+                tasks.start(relay.run(), name=f"{spec.name}-relay")
+            if spec.on_startup is not None:
+                await spec.on_startup(app)
+            if spec.handlers is not None and cfg.consumers_enabled:
+                consumer = Consumer(db=db, bootstrap=cfg.kafka_bootstrap, group_id=spec.name,
+                                    handlers=spec.handlers(app), partitions=cfg.kafka_partitions)
+                app.state.consumer = consumer
+                tasks.start(consumer.run(), name=f"{spec.name}-consumer")
+            if settings is None:  # a service process of its own (tests build many apps in one process)
+                _tune_gc()
+            log.info("%s started", spec.name)
             yield
         finally:
             if spec.on_shutdown is not None:
                 await spec.on_shutdown(app)
-            for task in tasks:
-                await _stop_task(task)
+            await tasks.stop_all()
             for part in (app.state.relay, app.state.consumer):
                 if part is not None:
                     await part.stop()
-            await engine.dispose()
+            await db.close()
             log.info("%s stopped", spec.name)
 
     app = FastAPI(title=spec.title, version="0.1.0", lifespan=lifespan)
@@ -168,14 +198,14 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=(settings.max_body_bytes if settings else 2_000_000))
 
     @app.get("/healthz", tags=["probes"])
-    async def healthz() -> dict:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": spec.name}
 
     @app.get("/readyz", tags=["probes"])
     async def readyz(request: Request) -> Response:
         checks = {"database": "ok", "broker": "ok"}
         try:
-            await asyncio.wait_for(ping(request.app.state.engine), 2)
+            await asyncio.wait_for(request.app.state.db.ping(), 2)
         except Exception as exc:
             checks["database"] = f"down: {type(exc).__name__}"
         parts = [p for p in (request.app.state.relay, request.app.state.consumer) if p is not None]

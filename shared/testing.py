@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from shared.config import Settings
+from shared.db import Row, Sql
 
 ADMIN_KEY = "test-admin-key-0000000000"
 OPS_KEY = "test-ops-key-000000000000"
@@ -30,10 +31,6 @@ def api_keys_json() -> str:
     return json.dumps(keys)
 
 
-def admin_headers() -> dict[str, str]:
-    return {"X-Api-Key": ADMIN_KEY}
-
-
 def service_env(*, database_url: str, bootstrap: str, **extra: str) -> dict[str, str]:
     """Environment variables for a service process."""
     env = {"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP": bootstrap, "API_KEYS": api_keys_json(),
@@ -47,6 +44,18 @@ def make_settings(service: str, *, database_url: str, bootstrap: str, **extra) -
     env = service_env(database_url=database_url, bootstrap=bootstrap)
     return Settings(YIBAO_SERVICE=service, DATABASE_URL=env["DATABASE_URL"], KAFKA_BOOTSTRAP=bootstrap,
                     API_KEYS=env["API_KEYS"], RELAY_POLL_SECONDS=0.02, **extra)
+
+
+async def fetch(app, statement: str, **params) -> list[Row]:
+    """Rows of a statement run on an in-process app's database (for a test's assertions)."""
+    async with app.state.db.connect() as unit:
+        return await unit.fetch(Sql(statement), **params)
+
+
+async def fetchval(app, statement: str, **params):
+    """The first column of the first row of a statement run on an in-process app's database."""
+    async with app.state.db.connect() as unit:
+        return await unit.fetchval(Sql(statement), **params)
 
 
 async def wait_ready(client: httpx.AsyncClient, timeout: float = 30) -> None:

@@ -1,7 +1,11 @@
 """The consumer: apply each event once, recording its id in the inbox in the same transaction.
 
+What one poll returns is applied in one transaction (inbox rows and effects together); when that fails for
+a reason other than the database being away, the events are applied one at a time, so that a poison
+message is isolated (retried, then dead-lettered) and the others still take effect.
+
 Offsets are committed after the database commit ({tp: offset + 1}); a crash between the two
-means the event is delivered again and the inbox turns the repeat into a no-op.
+means the events are delivered again and the inbox turns the repeats into no-ops.
 """
 
 from __future__ import annotations
@@ -9,53 +13,51 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiokafka import TopicPartition
 from prometheus_client import Counter
-from sqlalchemy import insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.db import Database, Sql, Unit, is_outage
 from shared.events.envelope import Envelope
 from shared.events.kafka import ensure_topics, make_consumer
-from shared.events.tables import EventTables
 
 log = logging.getLogger("yibao.consumer")
 
-Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
-AfterCommit = Callable[[Envelope], Awaitable[None]]
+Handler = Callable[[Unit, Envelope], Awaitable[None]]
 
 APPLIED = Counter("yibao_events_applied_total", "events applied by a consumer", ["topic"])
 DUPLICATES = Counter("yibao_events_duplicate_total", "redelivered events dropped by the inbox", ["topic"])
 DEAD = Counter("yibao_events_dead_letter_total", "events that failed every attempt", ["topic"])
 
-
-def _is_outage(exc: BaseException) -> bool:
-    """True when the failure is the database being unreachable, not the event being bad."""
-    from sqlalchemy.exc import InterfaceError, OperationalError
-    return isinstance(exc, (OperationalError, InterfaceError, ConnectionError, OSError)) or bool(
-        getattr(exc, "connection_invalidated", False))
+UNREADABLE_ID = "00000000-0000-0000-0000-000000000000"
+_RECEIVE = Sql("""
+INSERT INTO inbox (event_id, topic, type)
+SELECT CAST(e.id AS uuid), e.topic, e.type
+  FROM unnest(CAST(:ids AS text[]), CAST(:topics AS text[]), CAST(:types AS text[])) AS e(id, topic, type)
+ON CONFLICT (event_id) DO NOTHING RETURNING CAST(event_id AS text)
+""")
+_DEAD_LETTER = Sql("""
+INSERT INTO dead_letter (event_id, topic, envelope, error) VALUES (CAST(:event_id AS uuid), :topic, :envelope, :error)
+""")
 
 
 class Consumer:
     """Consumes topics for one service's consumer group and applies handlers through the inbox."""
 
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], tables: EventTables, bootstrap: str,
-                 group_id: str, handlers: dict[str, Handler], partitions: int = 3, max_attempts: int = 5,
-                 after_commit: AfterCommit | None = None) -> None:
-        self.sessions = sessions
-        self.tables = tables
+    def __init__(self, *, db: Database, bootstrap: str, group_id: str, handlers: dict[str, Handler],
+                 partitions: int = 3, max_attempts: int = 5) -> None:
+        self.db = db
         self.bootstrap = bootstrap
         self.group_id = group_id
         self.handlers = handlers
         self.partitions = partitions
         self.max_attempts = max_attempts
-        self.after_commit = after_commit
         self.connected = False
-        self._consumer = None
+        self._consumer: Any = None
 
     async def run(self) -> None:
-        """Consume until cancelled; reconnect with backoff when the broker goes away."""
+        """Consume until cancelled; reconnect with backoff when the broker or the database goes away."""
         backoff = 0.2
         while True:
             try:
@@ -87,57 +89,84 @@ class Consumer:
     async def _loop(self) -> None:
         while True:
             batches = await self._consumer.getmany(timeout_ms=500, max_records=500)
-            for tp, messages in batches.items():
-                for message in messages:
-                    await self.apply(message.topic, message.value)
-                try:
-                    await self._consumer.commit({TopicPartition(tp.topic, tp.partition): messages[-1].offset + 1})
-                except Exception as exc:  # a rebalance or a lost broker: the inbox absorbs the redelivery
-                    log.info("offset commit failed (%s); events will be redelivered and deduplicated",
-                             type(exc).__name__)
+            if not batches:
+                continue
+            await self.apply_batch([(m.topic, m.value) for messages in batches.values() for m in messages])
+            try:
+                await self._consumer.commit({TopicPartition(tp.topic, tp.partition): messages[-1].offset + 1
+                                             for tp, messages in batches.items()})
+            except Exception as exc:  # a rebalance or a lost broker: the inbox absorbs the redelivery
+                log.info("offset commit failed (%s); events will be redelivered and deduplicated",
+                         type(exc).__name__)
+
+    async def apply_batch(self, messages: list[tuple[str, bytes]]) -> int:
+        """Apply messages (topic, raw) in one transaction; one at a time if that fails. Returns how many took effect."""
+        events: list[tuple[str, Envelope]] = []
+        for topic, raw in messages:
+            try:
+                events.append((topic, Envelope.from_json(raw)))
+            except Exception as exc:  # poison message: keep it for a human, move on
+                await self._dead_letter(topic, UNREADABLE_ID, raw, f"unreadable: {exc}")
+        events = [(topic, event) for topic, event in events if topic in self.handlers]
+        if not events:
+            return 0
+        try:
+            return await self._apply(events)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if is_outage(exc):
+                raise  # the database is away: stop, reconnect, and get the events again
+            if len(events) == 1:
+                return await self._apply_alone(*events[0])
+            log.info("batch of %d failed (%s); applying one at a time", len(events), type(exc).__name__)
+            applied = 0
+            for topic, event in events:
+                applied += await self._apply_alone(topic, event)
+            return applied
 
     async def apply(self, topic: str, raw: bytes) -> bool:
         """Apply one message exactly once in effect; True if it took effect now."""
-        try:
-            event = Envelope.from_json(raw)
-        except Exception as exc:  # poison message: keep it for a human, move on
-            await self._dead_letter(topic, "00000000-0000-0000-0000-000000000000", raw, f"unreadable: {exc}")
-            return False
-        handler = self.handlers.get(topic)
-        if handler is None:
-            return False
+        return await self.apply_batch([(topic, raw)]) == 1
+
+    async def _apply(self, events: list[tuple[str, Envelope]]) -> int:
+        async with self.db.begin() as unit:
+            received = await unit.fetch(_RECEIVE, ids=[e.event_id for _, e in events],
+                                        topics=[t for t, _ in events], types=[e.type for _, e in events])
+            fresh = {row[0] for row in received}
+            applied = []
+            for topic, event in events:
+                if event.event_id in fresh:
+                    fresh.discard(event.event_id)  # the same event twice in one poll: once
+                    await self.handlers[topic](unit, event)
+                    applied.append(topic)
+                else:
+                    DUPLICATES.labels(topic).inc()
+        for topic in applied:
+            APPLIED.labels(topic).inc()
+        return len(applied)
+
+    async def _apply_alone(self, topic: str, event: Envelope) -> int:
+        """One event in its own transaction, retried with backoff, then dead-lettered."""
         for attempt in range(1, self.max_attempts + 1):
             try:
-                async with self.sessions() as session, session.begin():
-                    inserted = await session.scalar(
-                        pg_insert(self.tables.inbox).values(event_id=event.event_id, topic=topic, type=event.type)
-                        .on_conflict_do_nothing(index_elements=["event_id"])
-                        .returning(self.tables.inbox.c.event_id))
-                    if inserted is None:
-                        DUPLICATES.labels(topic).inc()
-                        return False
-                    await handler(session, event)
-                APPLIED.labels(topic).inc()
-                if self.after_commit is not None:
-                    await self.after_commit(event)
-                return True
+                return await self._apply([(topic, event)])
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if _is_outage(exc):
-                    raise  # the database is away: stop, reconnect, and get the event again
+                if is_outage(exc):
+                    raise
                 if attempt == self.max_attempts:
                     log.exception("event %s on %s failed %d times; dead-lettered", event.event_id, topic, attempt)
-                    await self._dead_letter(topic, event.event_id, raw, f"{type(exc).__name__}: {exc}")
-                    return False
+                    await self._dead_letter(topic, event.event_id, event.to_json(), f"{type(exc).__name__}: {exc}")
+                    return 0
                 await asyncio.sleep(0.05 * 2**attempt)
-        return False
+        return 0
 
     async def _dead_letter(self, topic: str, event_id: str, raw: bytes, error: str) -> None:
         DEAD.labels(topic).inc()
-        async with self.sessions() as session, session.begin():
-            await session.execute(insert(self.tables.dead_letter).values(
-                event_id=event_id, topic=topic, envelope=raw.decode("utf-8", "replace")[:100_000], error=error[:4000]))
-            if event_id != "00000000-0000-0000-0000-000000000000":
-                await session.execute(pg_insert(self.tables.inbox).values(event_id=event_id, topic=topic, type=topic)
-                                      .on_conflict_do_nothing(index_elements=["event_id"]))
+        async with self.db.begin() as unit:
+            await unit.execute(_DEAD_LETTER, event_id=event_id, topic=topic,
+                               envelope=raw.decode("utf-8", "replace")[:100_000], error=error[:4000])
+            if event_id != UNREADABLE_ID:
+                await unit.fetch(_RECEIVE, ids=[event_id], topics=[topic], types=[topic])

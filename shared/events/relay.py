@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 from aiokafka import TopicPartition
 from prometheus_client import Counter, Gauge
-from sqlalchemy import Table, bindparam, func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.db import Database, Sql, Unit
 from shared.events.envelope import dumpb
 from shared.events.kafka import ensure_topics, make_consumer, make_producer
 
@@ -29,15 +29,34 @@ PENDING = Gauge("yibao_outbox_pending", "outbox rows not yet published")
 SEND_TIMEOUT = 10.0
 LINGER_SECONDS = 0.005  # after a wake-up: under load, one batch a few ms late instead of a batch per commit
 
+_NEXT = Sql("""
+SELECT id, topic, key, envelope FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT :batch
+   FOR UPDATE SKIP LOCKED
+""")
+_MARK_SENT = Sql("""
+UPDATE outbox SET published_at = now(), partition = :partition, "offset" = :offset, attempts = attempts + 1
+ WHERE id = :id
+""")
+_REQUEUE = Sql("""
+UPDATE outbox SET published_at = NULL, partition = NULL, "offset" = NULL
+ WHERE published_at IS NOT NULL AND published_at > now() - make_interval(hours => :hours)
+   AND NOT (id = ANY(CAST(:exclude AS bigint[])))
+""")
+_HIGH_MARKS = Sql("""
+SELECT topic, partition, max("offset") AS high FROM outbox
+ WHERE published_at IS NOT NULL AND partition IS NOT NULL GROUP BY topic, partition
+""")
+_PURGE = Sql("DELETE FROM outbox WHERE published_at < now() - make_interval(hours => :hours)")
+_PENDING = Sql("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+
 
 class Relay:
     """Publishes one service's outbox to Kafka."""
 
-    def __init__(self, *, sessions: async_sessionmaker[AsyncSession], outbox: Table, bootstrap: str,
-                 topics: tuple[str, ...], partitions: int = 3, poll_seconds: float = 0.05,
-                 batch: int = 200, retention_hours: int = 168, check_seconds: float = 3.0) -> None:
-        self.sessions = sessions
-        self.outbox = outbox
+    def __init__(self, *, db: Database, bootstrap: str, topics: tuple[str, ...], partitions: int = 3,
+                 poll_seconds: float = 0.05, batch: int = 200, retention_hours: int = 168,
+                 check_seconds: float = 3.0) -> None:
+        self.db = db
         self.bootstrap = bootstrap
         self.topics = topics
         self.partitions = partitions
@@ -48,8 +67,8 @@ class Relay:
         self.high: dict[tuple[str, int], int] = {}
         self.seen_ends: dict[tuple[str, int], int] = {}
         self.connected = False
-        self._producer = None
-        self._watcher = None
+        self._producer: Any = None
+        self._watcher: Any = None
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -116,12 +135,8 @@ class Relay:
 
     async def publish_batch(self) -> int:
         """Publish the oldest unpublished rows; mark them sent only after every ack."""
-        o = self.outbox
-        async with self.sessions() as session, session.begin():
-            rows = (await session.execute(
-                select(o.c.id, o.c.topic, o.c.key, o.c.envelope)
-                .where(o.c.published_at.is_(None)).order_by(o.c.id).limit(self.batch)
-                .with_for_update(skip_locked=True))).all()
+        async with self.db.begin() as unit:
+            rows = await unit.fetch(_NEXT, batch=self.batch)
             if not rows:
                 PENDING.set(0)
                 return 0
@@ -131,15 +146,11 @@ class Relay:
             await self.after_publish(rows)
             lost = any(meta.offset <= self.high.get((row.topic, meta.partition), -1)
                        for row, meta in zip(rows, results))
-            await session.execute(  # one executemany: asyncpg sends the batch in one round trip
-                update(o).where(o.c.id == bindparam("row_id")).values(
-                    published_at=func.now(), partition=bindparam("row_partition"), offset=bindparam("row_offset"),
-                    attempts=o.c.attempts + 1),
-                [{"row_id": row.id, "row_partition": meta.partition, "row_offset": meta.offset}
-                 for row, meta in zip(rows, results)])
+            await unit.executemany(_MARK_SENT, [{"id": row.id, "partition": meta.partition, "offset": meta.offset}
+                                                for row, meta in zip(rows, results)])
             if lost:
                 log.warning("broker offsets went back: it lost its log")
-                await self._requeue(session, exclude_ids=[r.id for r in rows])
+                await self._requeue(unit, exclude_ids=[r.id for r in rows])
                 self.high = {}
                 self.seen_ends = {}
             for row, meta in zip(rows, results):
@@ -149,7 +160,7 @@ class Relay:
                 PUBLISHED.labels(row.topic).inc()
             return len(rows)
 
-    async def after_publish(self, rows) -> None:
+    async def after_publish(self, rows: list[Any]) -> None:
         """Hook between the broker's ack and marking the rows sent (a crash here means redelivery)."""
 
     async def check_for_lost_log(self) -> None:
@@ -177,36 +188,26 @@ class Relay:
             log.warning("broker lost its log (%s partitions went back); publishing retained events again",
                         len(behind))
             await ensure_topics(self.bootstrap, self.topics, self.partitions)
-            async with self.sessions() as session, session.begin():
-                await self._requeue(session)
+            async with self.db.begin() as unit:
+                await self._requeue(unit)
             self.high.clear()
             self.seen_ends.clear()
 
-    async def _requeue(self, session: AsyncSession, *, exclude_ids: list[int] | None = None) -> None:
-        o = self.outbox
-        stmt = update(o).where(o.c.published_at.is_not(None),
-                               o.c.published_at > func.now() - text(f"interval '{int(self.retention_hours)} hours'"))
-        if exclude_ids:
-            stmt = stmt.where(o.c.id.not_in(exclude_ids))
-        result = await session.execute(stmt.values(published_at=None, partition=None, offset=None))
-        REPUBLISHED.inc(result.rowcount or 0)
-        log.warning("requeued %d retained events for publishing again", result.rowcount or 0)
+    async def _requeue(self, unit: Unit, *, exclude_ids: list[int] | None = None) -> None:
+        status = await unit.execute(_REQUEUE, hours=self.retention_hours, exclude=exclude_ids or [])
+        count = int(status.split()[-1])
+        REPUBLISHED.inc(count)
+        log.warning("requeued %d retained events for publishing again", count)
 
     async def _load_high_marks(self) -> None:
-        o = self.outbox
-        async with self.sessions() as session:
-            rows = (await session.execute(
-                select(o.c.topic, o.c.partition, func.max(o.c.offset))
-                .where(o.c.published_at.is_not(None), o.c.partition.is_not(None))
-                .group_by(o.c.topic, o.c.partition))).all()
-        self.high = {(t, p): int(off) for t, p, off in rows}
+        async with self.db.connect() as unit:
+            rows = await unit.fetch(_HIGH_MARKS)
+        self.high = {(row.topic, row.partition): int(row.high) for row in rows}
 
     async def purge(self) -> int:
         """Forget published events older than the retention window."""
-        o = self.outbox
-        async with self.sessions() as session, session.begin():
-            result = await session.execute(o.delete().where(
-                o.c.published_at < func.now() - text(f"interval '{int(self.retention_hours)} hours'")))
-            pending = await session.scalar(select(func.count()).select_from(o).where(o.c.published_at.is_(None)))
+        async with self.db.begin() as unit:
+            status = await unit.execute(_PURGE, hours=self.retention_hours)
+            pending = await unit.fetchval(_PENDING)
         PENDING.set(pending or 0)
-        return result.rowcount or 0
+        return int(status.split()[-1])
