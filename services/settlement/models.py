@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.events import event_tables
+from shared.idempotency import idempotency_table
 from shared.readmodels import institution_copy
 
 SCHEMA = "settlement"
@@ -167,15 +168,7 @@ claims = Table(
     Column("processed_at", DateTime(timezone=True)),
 )
 
-idempotency_keys = Table(
-    "idempotency_keys", metadata,
-    Column("scope", String(80), primary_key=True),
-    Column("idem_key", String(200), primary_key=True),
-    Column("request_hash", String(64), nullable=False),
-    Column("status_code", SmallInteger),
-    Column("response", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-)
+idempotency_keys = idempotency_table(metadata)
 
 __all__ = [
     "SCHEMA", "metadata", "events", "institutions", "catalogue", "visits", "fee_lines", "settlements",

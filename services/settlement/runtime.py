@@ -7,26 +7,22 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated
 
-import asyncpg
 from fastapi import Depends, FastAPI, Request
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.settlement.engine import Catalogue, EngineError, InvariantViolation, Policy, PolicyBook, PolicyNotFound
-from services.settlement.institution_cache import InstitutionCache
+from services.settlement.store.institutions import InstitutionCache
 from shared.auth import Principal, authenticate, require
+from shared.db import Database
 from shared.events.envelope import BUSINESS_TZ
 from shared.http import InternalClient
 from shared.problems import Problem
 
-PRODUCER = "settlement"
-
 
 @dataclass(frozen=True, slots=True)
 class Ctx:
-    """Sessions, the eligibility client, the policy book, the catalogue in force, institutions and the clock."""
+    """The database, the eligibility client, the policy book, the catalogue in force, institutions and the clock."""
 
-    sessions: async_sessionmaker[AsyncSession]
-    pool: asyncpg.Pool  # the hot path's asyncpg pool (pgconn)
+    db: Database
     eligibility: InternalClient
     api_key: str
     book: PolicyBook
@@ -50,7 +46,7 @@ class Ctx:
 
 def ctx_from_app(app: FastAPI) -> Ctx:
     state = app.state
-    return Ctx(sessions=state.sessions, pool=state.pg_pool, eligibility=state.eligibility,
+    return Ctx(db=state.db, eligibility=state.eligibility,
                api_key=state.settings.internal_api_key, book=state.policy_book, catalogue=state.catalogue.current,
                institutions=state.institutions, clock=state.clock)
 

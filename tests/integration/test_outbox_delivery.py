@@ -88,16 +88,14 @@ async def test_relay_killed_after_publish_is_redelivered_and_deduplicated(pg, ow
         for i in range(20):
             assert (await elig.post("/v1/institutions", json=institution(f"RK{i:03d}"), headers=HEADERS)).status_code == 201
         app = elig._transport.app
-        crashing = CrashingRelay(sessions=app.state.sessions, outbox=eligibility_spec.events.outbox,
-                                 bootstrap=own_broker.bootstrap, topics=ALL_TOPICS)
+        crashing = CrashingRelay(db=app.state.db, bootstrap=own_broker.bootstrap, topics=ALL_TOPICS)
         await crashing._connect()
         with pytest.raises(CrashAfterPublish):
             await crashing.publish_batch()
         await crashing.stop()
         assert await unpublished(url) == 20  # the broker has them, the outbox does not know
 
-        relay = Relay(sessions=app.state.sessions, outbox=eligibility_spec.events.outbox,
-                      bootstrap=own_broker.bootstrap, topics=ALL_TOPICS)
+        relay = Relay(db=app.state.db, bootstrap=own_broker.bootstrap, topics=ALL_TOPICS)
         await relay._connect()
         assert await relay.publish_batch() == 20
         await relay.stop()

@@ -160,10 +160,15 @@ async def test_settled_while_consumer_stopped_broker_restarted_every_settlement_
         run: list[tuple[str, str | None, str]] = []
         took_effect.append(run)
 
-        async def record(app, event) -> None:
-            run.append((event.type, event.payload.get("setl_id"), event.event_id))
+        def recording(app):
+            def wrap(handle):
+                async def handle_and_record(unit, event) -> None:
+                    await handle(unit, event)
+                    unit.after_commit(lambda: run.append((event.type, event.payload.get("setl_id"), event.event_id)))
+                return handle_and_record
+            return {topic: wrap(handle) for topic, handle in prepayment_module.spec.handlers(app).items()}
 
-        spec = dataclasses.replace(prepayment_module.spec, after_event=record)
+        spec = dataclasses.replace(prepayment_module.spec, handlers=recording)
         return create_app(spec, make_settings("prepayment", database_url=url, bootstrap=bootstrap))
 
     async with running_app(elig_app) as eligibility, running_app(setl_app) as settlement:

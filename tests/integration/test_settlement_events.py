@@ -12,13 +12,12 @@ from decimal import Decimal
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from sqlalchemy import text
 
 import services.eligibility.app as eligibility_module
 import services.settlement.app as settlement_module
 from shared.http import InternalClient
 from shared.service import create_app
-from shared.testing import ADMIN_KEY, HIS_KEYS, make_settings, running_app
+from shared.testing import ADMIN_KEY, HIS_KEYS, fetch, make_settings, running_app
 
 ADMIN = {"X-Api-Key": ADMIN_KEY}
 SETTLED_FIELDS = {
@@ -58,9 +57,7 @@ async def stack(pg, broker):
             else:
                 assert response.status_code in (200, 201), response.text
         for _ in range(300):
-            async with setl_app.state.sessions() as session:
-                known = set((await session.execute(text("SELECT fixmedins_code FROM settlement.institutions")))
-                            .scalars())
+            known = {r[0] for r in await fetch(setl_app, "SELECT fixmedins_code FROM settlement.institutions")}
             if set(INSTITUTIONS) <= known:
                 break
             await asyncio.sleep(0.05)

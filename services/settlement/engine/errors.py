@@ -17,7 +17,7 @@ class EngineError(Exception):
 class PolicyError(EngineError):
     """A policy or catalogue file is missing, malformed or inconsistent."""
 
-    code = "POLICY_INVALID"
+    code = "INVALID_POLICY"
 
     def __init__(self, message: str, *, file: str, key: str | None = None) -> None:
         where = f"{file}: {key}: " if key else f"{file}: "
@@ -35,7 +35,7 @@ class PolicyNotFound(EngineError):
 class ClaimError(EngineError):
     """The claim cannot be adjudicated as given (e.g. a pharmacy claim without prescriber)."""
 
-    code = "CLAIM_INVALID"
+    code = "INVALID_CLAIM"
 
 
 class InvariantViolation(EngineError):

@@ -39,15 +39,15 @@ class Institution:
 
     def __post_init__(self) -> None:
         if self.kind not in ("hospital", "pharmacy"):
-            raise ClaimError(f"institution {self.code}: kind {self.kind!r}", code="INSTITUTION_INVALID")
+            raise ClaimError(f"institution {self.code}: kind {self.kind!r}", code="INVALID_INSTITUTION")
         if self.level not in (None, 1, 2, 3):
-            raise ClaimError(f"institution {self.code}: level {self.level!r}", code="INSTITUTION_INVALID")
+            raise ClaimError(f"institution {self.code}: level {self.level!r}", code="INVALID_INSTITUTION")
         if self.affiliation not in ("city", "county"):
             raise ClaimError(
-                f"institution {self.code}: affiliation {self.affiliation!r}", code="INSTITUTION_INVALID"
+                f"institution {self.code}: affiliation {self.affiliation!r}", code="INVALID_INSTITUTION"
             )
         if len(self.admdvs) != 6 or not self.admdvs.isdigit():
-            raise ClaimError(f"institution {self.code}: admdvs {self.admdvs!r}", code="INSTITUTION_INVALID")
+            raise ClaimError(f"institution {self.code}: admdvs {self.admdvs!r}", code="INVALID_INSTITUTION")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,17 +75,17 @@ class FeeLine:
         if self.preselfpay_prop is not None:
             object.__setattr__(self, "preselfpay_prop", as_decimal(self.preselfpay_prop, field="preselfpay_prop"))
         if self.item_class is not None and self.item_class not in ITEM_CLASSES:
-            raise ClaimError(f"line {self.feedetl_sn}: item_class {self.item_class!r}", code="ITEM_CLASS_INVALID")
+            raise ClaimError(f"line {self.feedetl_sn}: item_class {self.item_class!r}", code="INVALID_ITEM_CLASS")
         if not self.pric.is_finite() or self.pric < 0:
-            raise ClaimError(f"line {self.feedetl_sn}: price {self.pric}", code="PRICE_INVALID")
+            raise ClaimError(f"line {self.feedetl_sn}: price {self.pric}", code="INVALID_PRICE")
         if not self.cnt.is_finite() or self.cnt <= 0:
-            raise ClaimError(f"line {self.feedetl_sn}: quantity {self.cnt}", code="QUANTITY_INVALID")
+            raise ClaimError(f"line {self.feedetl_sn}: quantity {self.cnt}", code="INVALID_QUANTITY")
         if self.preselfpay_prop is not None and not (0 <= self.preselfpay_prop <= 1):
             raise ClaimError(
-                f"line {self.feedetl_sn}: preselfpay_prop {self.preselfpay_prop}", code="PRESELFPAY_PROP_INVALID"
+                f"line {self.feedetl_sn}: preselfpay_prop {self.preselfpay_prop}", code="INVALID_PRESELFPAY_PROP"
             )
         if self.days_supply is not None and self.days_supply < 0:
-            raise ClaimError(f"line {self.feedetl_sn}: days_supply {self.days_supply}", code="DAYS_SUPPLY_INVALID")
+            raise ClaimError(f"line {self.feedetl_sn}: days_supply {self.days_supply}", code="INVALID_DAYS_SUPPLY")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +109,13 @@ class Claim:
 
     def __post_init__(self) -> None:
         if self.med_type not in MED_TYPES:
-            raise ClaimError(f"med_type {self.med_type!r} is not one of 11, 14, 21, 41", code="MED_TYPE_INVALID")
+            raise ClaimError(f"med_type {self.med_type!r} is not one of 11, 14, 21, 41", code="INVALID_MED_TYPE")
         object.__setattr__(self, "lines", tuple(self.lines))
         object.__setattr__(self, "diagnoses", tuple(self.diagnoses))
         object.__setattr__(self, "admissions", tuple(tuple(a) for a in self.admissions))
         object.__setattr__(self, "account_balance", as_decimal(self.account_balance, field="account_balance"))
         if self.end_date is not None and self.end_date < self.begin_date:
-            raise ClaimError("end_date is before begin_date", code="DATES_INVALID")
+            raise ClaimError("end_date is before begin_date", code="INVALID_DATES")
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,9 +160,9 @@ class EligibilitySnapshot:
 
     def __post_init__(self) -> None:
         if self.insutype not in INSUTYPES:
-            raise ClaimError(f"insutype {self.insutype!r}", code="INSUTYPE_INVALID")
+            raise ClaimError(f"insutype {self.insutype!r}", code="INVALID_INSUTYPE")
         if self.psn_type is not None and self.psn_type not in PSN_TYPES:
-            raise ClaimError(f"psn_type {self.psn_type!r}", code="PSN_TYPE_INVALID")
+            raise ClaimError(f"psn_type {self.psn_type!r}", code="INVALID_PSN_TYPE")
         object.__setattr__(self, "aid_identities", tuple(self.aid_identities))
         object.__setattr__(self, "chronic_qualifications", tuple(self.chronic_qualifications))
         object.__setattr__(self, "offsite_registrations", tuple(self.offsite_registrations))

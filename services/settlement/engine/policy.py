@@ -169,7 +169,7 @@ class Policy:
         try:
             return self.schemes[insutype]
         except KeyError:
-            raise ClaimError(f"policy {self.version} has no scheme {insutype}", code="INSUTYPE_INVALID") from None
+            raise ClaimError(f"policy {self.version} has no scheme {insutype}", code="INVALID_INSUTYPE") from None
 
     def in_force_on(self, day: date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import pytest
-from sqlalchemy import text
 
 from settlement_support import INSTITUTIONS, Counter
 from fake_eligibility import FakeEligibility
-from shared.testing import ADMIN_KEY
+from shared.testing import ADMIN_KEY, fetch
 
 
 @pytest.fixture(scope="session")
@@ -33,9 +32,7 @@ async def settlement_app(settlement, eligibility, fake):
     suspended = await eligibility.post("/v1/institutions/HSUS/suspend", headers={"X-Api-Key": ADMIN_KEY})
     assert suspended.status_code == 200, suspended.text
     for _ in range(400):
-        async with app.state.sessions() as session:
-            rows = dict((await session.execute(text(
-                "SELECT fixmedins_code, suspended FROM settlement.institutions"))).all())
+        rows = dict(tuple(r) for r in await fetch(app, "SELECT fixmedins_code, suspended FROM settlement.institutions"))
         if set(INSTITUTIONS) <= set(rows) and rows["HSUS"]:
             break
         await asyncio.sleep(0.05)
@@ -52,4 +49,4 @@ async def api(settlement, settlement_app):
 
 @pytest.fixture
 def db(settlement_app) -> Counter:
-    return Counter(settlement_app.state.sessions)
+    return Counter(settlement_app.state.db)

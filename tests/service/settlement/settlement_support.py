@@ -6,12 +6,10 @@ import itertools
 import json
 from pathlib import Path
 
-from sqlalchemy import text
-
+from shared.db import Sql
 from shared.testing import ADMIN_KEY, HIS_KEYS, PHARMACY_KEYS
 
-EXAMPLES = json.loads((Path(__file__).resolve().parents[3].parent / "shared" / "examples" / "settlements.json")
-                      .read_text(encoding="utf-8"))
+EXAMPLES = json.loads((Path(__file__).resolve().parents[2] / "fixtures" / "settlements.json").read_text(encoding="utf-8"))
 INSTITUTIONS = {code: {"kind": "hospital", **spec} for code, spec in EXAMPLES["institutions"].items()}
 INSTITUTIONS.update({
     "P1": {"kind": "pharmacy", "level": None, "affiliation": "county", "admdvs": "621022"},
@@ -63,12 +61,12 @@ async def settle(api, mdtrt_id: str, *, code: str = "H1", body: dict | None = No
 class Counter:
     """Row counts and accumulators straight from the settlement schema (to prove nothing was written)."""
 
-    def __init__(self, sessions) -> None:
-        self.sessions = sessions
+    def __init__(self, db) -> None:
+        self.db = db
 
     async def scalar(self, sql: str, **params):
-        async with self.sessions() as session:
-            return await session.scalar(text(sql), params)
+        async with self.db.connect() as unit:
+            return await unit.fetchval(Sql(sql), **params)
 
     async def settlements(self, psn_no: str, status: str | None = None) -> int:
         sql = "SELECT count(*) FROM settlement.settlements WHERE psn_no = :p"

@@ -9,6 +9,8 @@ from decimal import Decimal
 
 from settlement_support import his, item, open_visit, settle
 
+from shared.db import Sql
+
 
 async def test_32_simultaneous_settlements_of_one_person_never_exceed_the_cap(api, fake, db):
     person = fake.add(insutype="390", insuplc_admdvs="621000")  # outpatient: deductible 50, 50 %, cap 400
@@ -39,14 +41,12 @@ async def test_50_requests_with_one_idempotency_key_make_one_settlement(api, fak
 
 async def _live_deltas(db, psn_no: str) -> dict[str, Decimal]:
     total: dict[str, Decimal] = {}
-    async with db.sessions() as session:
-        from sqlalchemy import text
-        rows = (await session.execute(text(
-            "SELECT accumulator_delta FROM settlement.settlements WHERE psn_no = :p AND status = 'settled'"),
-            {"p": psn_no})).scalars()
-        for delta in rows:
-            for key, value in delta.items():
-                total[key] = total.get(key, Decimal(0)) + Decimal(value)
+    async with db.db.connect() as unit:
+        rows = await unit.fetch(Sql(
+            "SELECT accumulator_delta FROM settlement.settlements WHERE psn_no = :p AND status = 'settled'"), p=psn_no)
+    for (delta,) in rows:
+        for key, value in delta.items():
+            total[key] = total.get(key, Decimal(0)) + Decimal(value)
     return {k: v for k, v in total.items() if v}
 
 

@@ -8,11 +8,7 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
-import asyncpg
-from fastapi.responses import Response
-
-from services.settlement import idempotency as idem
-from services.settlement.claim_input import (
+from services.settlement.settle.inputs import (
     account_payer,
     fee_line,
     institution_of,
@@ -21,13 +17,15 @@ from services.settlement.claim_input import (
 )
 from services.settlement.eligibility_client import Person, fetch_person, require_active, verify_credential
 from services.settlement.engine import Claim, EngineError, accumulator_year, prescription_is_valid
-from services.settlement.ledger import lock_account, lock_accumulators, new_id, write_settlement
-from services.settlement.payloads import VisitFacts
-from services.settlement.pgconn import Attrs, Sql, connection, execute, fetchrow, fetchval, run_in_transaction
 from services.settlement.runtime import Ctx, business_date, engine_problem
 from services.settlement.schemas import FeeItemIn, PharmacySettleIn
-from services.settlement.visits import insert_lines, line_hash
+from services.settlement.settle.payloads import VisitFacts, settlement_record
+from services.settlement.store.ledger import lock_account, lock_accumulators, new_id, write_settlement
+from services.settlement.visits.fees import insert_lines, line_hash
+from shared import idempotency as idem
 from shared.auth import Principal
+from shared.db import Sql, Unit
+from shared.idempotency import Answer
 from shared.money import ZERO
 from shared.problems import Problem, not_found
 
@@ -38,21 +36,21 @@ SELECT p.kind, p.level, p.affiliation, p.admdvs, p.suspended,
        h.kind AS h_kind, h.level AS h_level, h.affiliation AS h_affiliation, h.admdvs AS h_admdvs,
        h.suspended AS h_suspended,
        (SELECT coalesce(json_agg(json_build_array(a.begndate, a.enddate)), '[]'::json)
-          FROM settlement.visits a WHERE a.psn_no = r.psn_no AND a.med_type = '21') AS admissions,
-       (SELECT c.balc::text FROM settlement.accounts c WHERE c.psn_no = r.psn_no) AS balc
+          FROM visits a WHERE a.psn_no = r.psn_no AND a.med_type = '21') AS admissions,
+       (SELECT c.balc::text FROM accounts c WHERE c.psn_no = r.psn_no) AS balc
   FROM (SELECT 1) one
-  LEFT JOIN settlement.institutions p ON p.fixmedins_code = :pharmacy
-  LEFT JOIN settlement.prescriptions r ON r.rx_no = :rx_no
-  LEFT JOIN settlement.institutions h ON h.fixmedins_code = r.fixmedins_code
+  LEFT JOIN institutions p ON p.fixmedins_code = :pharmacy
+  LEFT JOIN prescriptions r ON r.rx_no = :rx_no
+  LEFT JOIN institutions h ON h.fixmedins_code = r.fixmedins_code
 """)
 _INSERT_VISIT = Sql("""
-INSERT INTO settlement.visits (mdtrt_id, psn_no, fixmedins_code, med_type, mdtrt_cert_type, begntime, begndate,
+INSERT INTO visits (mdtrt_id, psn_no, fixmedins_code, med_type, mdtrt_cert_type, begntime, begndate,
                                diagnoses, chronic_disease, status, setl_id, rx_no)
 VALUES (:mdtrt_id, :psn_no, :code, '41', :cert_type, :begntime, :begndate, '[]'::jsonb, :chronic_disease, 'closed',
         :setl_id, :rx_no)
 """)
 _USE = Sql("""
-UPDATE settlement.prescriptions SET used_setl_id = :setl_id, used_at = :at
+UPDATE prescriptions SET used_setl_id = :setl_id, used_at = :at
  WHERE rx_no = :rx_no AND used_setl_id IS NULL RETURNING rx_no
 """)
 
@@ -80,7 +78,7 @@ async def _person(ctx: Ctx, *, rx, body: PharmacySettleIn, today: date) -> Perso
 
 def _check_items(rx, items: list[FeeItemIn]) -> dict[str, dict]:
     """Only the prescribed drugs, never more than prescribed (summed per drug)."""
-    prescribed = {item["med_list_codg"]: item for item in rx.items}
+    prescribed = {item["med_list_codg"]: item for item in rx["items"]}
     wanted: dict[str, Decimal] = defaultdict(Decimal)
     errors = []
     for item in items:
@@ -102,24 +100,24 @@ def _check_items(rx, items: list[FeeItemIn]) -> dict[str, dict]:
 
 
 async def settle_prescription(ctx: Ctx, *, body: PharmacySettleIn, principal: Principal,
-                              key: idem.IdempotencyKey | None) -> Response:
+                              key: idem.IdempotencyKey | None) -> Answer:
     """201 breakdown (med_type 41); the prescription is used once, by its person, within its validity."""
     principal.require_institution(body.fixmedins_code)
-    replay = await idem.stored_answer(ctx.pool, key)
+    replay = await idem.replay(ctx.db, key)
     if replay is not None:
         return replay
     try:
         return await _settle(ctx, body=body, key=key)
     except Problem:
-        replay = await idem.stored_answer(ctx.pool, key)
+        replay = await idem.replay(ctx.db, key)
         if replay is not None:
             return replay
         raise
 
 
-async def _settle(ctx: Ctx, *, body: PharmacySettleIn, key: idem.IdempotencyKey | None) -> Response:
-    async with connection(ctx.pool) as conn:
-        rx = Attrs(await fetchrow(conn, _LOAD, pharmacy=body.fixmedins_code, rx_no=body.rx_no))
+async def _settle(ctx: Ctx, *, body: PharmacySettleIn, key: idem.IdempotencyKey | None) -> Answer:
+    async with ctx.db.connect() as unit:
+        rx = await unit.fetchrow(_LOAD, pharmacy=body.fixmedins_code, rx_no=body.rx_no)
     pharmacy = institution_of(rx, code=body.fixmedins_code)
     if pharmacy.kind != "pharmacy":
         raise Problem(422, "INSTITUTION_NOT_DESIGNATED", f"{body.fixmedins_code} is not a designated pharmacy")
@@ -153,27 +151,27 @@ async def _settle(ctx: Ctx, *, body: PharmacySettleIn, key: idem.IdempotencyKey 
     facts = VisitFacts(mdtrt_id=mdtrt_id, fixmedins_code=body.fixmedins_code, begndate=today, enddate=None,
                        chronic_disease=rx.chronic_disease, rx_no=rx.rx_no)
 
-    async def work(conn: asyncpg.Connection) -> Response:
-        first = await idem.claim(conn, key)
+    async def work(unit: Unit) -> Answer:
+        first = await idem.claim(unit, key)
         if first is not None:
             return first
-        before = await lock_accumulators(conn, psn_no=rx.psn_no, year=accumulator_year(claim))
-        balance = await lock_account(conn, psn_no=payer) if body.acct_used_flag else own_balance
+        before = await lock_accumulators(unit, psn_no=rx.psn_no, year=accumulator_year(claim))
+        balance = await lock_account(unit, psn_no=payer) if body.acct_used_flag else own_balance
         result = run_engine(ctx, claim=replace(claim, account_balance=balance), person=person, accumulators=before,
                             policy=policy)
         reject_violations(result)
         setl_id, now = new_id("S"), ctx.now()
-        if await fetchval(conn, _USE, setl_id=setl_id, at=now, rx_no=rx.rx_no) is None:
+        if await unit.fetchval(_USE, setl_id=setl_id, at=now, rx_no=rx.rx_no) is None:
             raise Problem(409, "PRESCRIPTION_USED", f"prescription {rx.rx_no} was already dispensed")
-        await execute(conn, _INSERT_VISIT, mdtrt_id=mdtrt_id, psn_no=rx.psn_no, code=body.fixmedins_code,
+        await unit.execute(_INSERT_VISIT, mdtrt_id=mdtrt_id, psn_no=rx.psn_no, code=body.fixmedins_code,
                       cert_type=body.mdtrt_cert_type, begntime=now, begndate=today,
                       chronic_disease=rx.chronic_disease, setl_id=setl_id, rx_no=rx.rx_no)
-        await insert_lines(conn, mdtrt_id=mdtrt_id, items=[(i, line_hash(i)) for i in items])
-        body_out = await write_settlement(conn, result=result, before=before, setl_id=setl_id, setl_time=now,
-                                          facts=facts, person=person, institution=pharmacy, policy=policy,
-                                          payer_psn_no=payer)
-        response = idem.json_response(body_out, 201)
-        await idem.remember(conn, key, response)
-        return response
+        await insert_lines(unit, mdtrt_id=mdtrt_id, items=[(i, line_hash(i)) for i in items])
+        record = settlement_record(result, setl_id=setl_id, setl_time=now, facts=facts, person=person,
+                                   institution=pharmacy, policy=policy, payer_psn_no=payer)
+        await write_settlement(unit, record, before=before)
+        answer = Answer.json(record.breakdown, 201)
+        await idem.remember(unit, key, answer)
+        return answer
 
-    return await run_in_transaction(ctx.pool, work)
+    return await ctx.db.transaction(work)

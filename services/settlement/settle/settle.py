@@ -16,11 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
-import asyncpg
-from fastapi.responses import Response
-
-from services.settlement import idempotency as idem
-from services.settlement.claim_input import (
+from services.settlement.settle.inputs import (
     account_payer,
     fee_line,
     institution_of,
@@ -30,7 +26,10 @@ from services.settlement.claim_input import (
     with_violations_as_warnings,
 )
 from services.settlement.engine import Accumulators, Claim, EngineError, Institution, accumulator_year, rule_date
-from services.settlement.ledger import (
+from services.settlement.runtime import Ctx, engine_problem
+from services.settlement.schemas import SettleIn
+from services.settlement.settle.payloads import VisitFacts, breakdown, settlement_record
+from services.settlement.store.ledger import (
     AccumulatorsChanged,
     VisitsChanged,
     lock_account,
@@ -38,11 +37,10 @@ from services.settlement.ledger import (
     new_id,
     write_settlement,
 )
-from services.settlement.payloads import VisitFacts, breakdown
-from services.settlement.pgconn import RETRYABLE, Attrs, Sql, connection, fetchrow, fetchval, run_in_transaction
-from services.settlement.runtime import Ctx, engine_problem
-from services.settlement.schemas import SettleIn
+from shared import idempotency as idem
 from shared.auth import Principal
+from shared.db import RETRYABLE, Sql, Unit
+from shared.idempotency import Answer
 from shared.money import ZERO
 from shared.problems import Problem, not_found
 
@@ -53,29 +51,29 @@ SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.med_type, v.begndate, v.enddate
        (SELECT coalesce(json_agg(json_build_array(l.mdtrt_id, l.feedetl_sn, l.med_list_codg, l.med_list_name,
                    l.item_class, l.pric::text, l.cnt::text, l.det_item_fee_sumamt::text, l.preselfpay_prop::text,
                    l.days_supply) ORDER BY l.mdtrt_id, l.feedetl_sn), '[]'::json)
-          FROM settlement.fee_lines l
+          FROM fee_lines l
          WHERE l.mdtrt_id = ANY(array_append(
-                 ARRAY(SELECT x.mdtrt_id FROM settlement.visits x WHERE x.merged_into = v.mdtrt_id), v.mdtrt_id))
+                 ARRAY(SELECT x.mdtrt_id FROM visits x WHERE x.merged_into = v.mdtrt_id), v.mdtrt_id))
        ) AS lines,
        (SELECT coalesce(json_agg(json_build_array(a.begndate, a.enddate)), '[]'::json)
-          FROM settlement.visits a
+          FROM visits a
          WHERE a.psn_no = v.psn_no AND a.med_type = '21' AND a.mdtrt_id <> v.mdtrt_id) AS admissions,
-       (SELECT c.balc::text FROM settlement.accounts c WHERE c.psn_no = v.psn_no) AS balc,
+       (SELECT c.balc::text FROM accounts c WHERE c.psn_no = v.psn_no) AS balc,
        (SELECT coalesce(json_agg(json_build_array(a.year, a.version, a.amounts)), '[]'::json)
-          FROM settlement.accumulators a
+          FROM accumulators a
          WHERE a.psn_no = v.psn_no
            AND a.year IN (CAST(extract(year FROM v.begndate) AS int),
                           CAST(extract(year FROM coalesce(v.enddate, v.begndate)) AS int))) AS accumulators
-  FROM settlement.visits v
-  LEFT JOIN settlement.institutions i ON i.fixmedins_code = v.fixmedins_code
+  FROM visits v
+  LEFT JOIN institutions i ON i.fixmedins_code = v.fixmedins_code
   LEFT JOIN LATERAL (
        SELECT coalesce(json_agg(json_build_array(x.mdtrt_id, x.lines_version) ORDER BY x.mdtrt_id), '[]'::json)
               AS merged
-         FROM settlement.visits x WHERE x.merged_into = v.mdtrt_id) m ON true
+         FROM visits x WHERE x.merged_into = v.mdtrt_id) m ON true
  WHERE v.mdtrt_id = :mdtrt_id
 """)
-_BALANCE = Sql("SELECT balc FROM settlement.accounts WHERE psn_no = :psn_no")
-_STATUS = Sql("SELECT status FROM settlement.visits WHERE mdtrt_id = :mdtrt_id")
+_BALANCE = Sql("SELECT balc FROM accounts WHERE psn_no = :psn_no")
+_STATUS = Sql("SELECT status FROM visits WHERE mdtrt_id = :mdtrt_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +100,9 @@ class PreparedVisit:
                           enddate=c.end_date, chronic_disease=c.chronic_disease, merged_mdtrt_ids=self.merged_ids)
 
 
-async def load_visit(conn: asyncpg.Connection, *, mdtrt_id: str, principal: Principal) -> PreparedVisit:
+async def load_visit(unit: Unit, *, mdtrt_id: str, principal: Principal) -> PreparedVisit:
     """One query; 404 unknown visit, 403 another institution's visit, 409 not settleable, 422 bad institution."""
-    record = await fetchrow(conn, _LOAD_VISIT, mdtrt_id=mdtrt_id)
-    row = Attrs(record) if record is not None else None
+    row = await unit.fetchrow(_LOAD_VISIT, mdtrt_id=mdtrt_id)
     if row is None:
         raise not_found("visit", mdtrt_id, "VISIT_NOT_FOUND")
     principal.require_institution(row.fixmedins_code)
@@ -152,8 +149,8 @@ class _StoredLine:
 
 
 async def _prepare(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: SettleIn, final: bool):
-    async with connection(ctx.pool) as conn:
-        prepared = await load_visit(conn, mdtrt_id=mdtrt_id, principal=principal)
+    async with ctx.db.connect() as unit:
+        prepared = await load_visit(unit, mdtrt_id=mdtrt_id, principal=principal)
     claim = prepared.claim
     if final and claim.med_type == "21" and claim.end_date is None:
         raise Problem(409, "NOT_DISCHARGED", f"admission {mdtrt_id} is settled at discharge; discharge it first")
@@ -173,8 +170,8 @@ async def presettle(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: S
     _, before = prepared.accumulators_of(accumulator_year(claim))
     balance = prepared.balance
     if payer != prepared.psn_no:
-        async with connection(ctx.pool) as conn:
-            found = await fetchval(conn, _BALANCE, psn_no=payer)
+        async with ctx.db.connect() as unit:
+            found = await unit.fetchval(_BALANCE, psn_no=payer)
         balance = ZERO if found is None else Decimal(found)
     result = run_engine(ctx, claim=replace(claim, account_balance=balance), person=person, accumulators=before,
                         policy=policy)
@@ -188,9 +185,9 @@ def _expected(prepared: PreparedVisit) -> dict[str, str]:
     return {m: f"{m}:{ver}:{'open' if m == main else 'merged'}" for m, ver in prepared.versions.items()}
 
 
-async def _changed(conn: asyncpg.Connection, *, main: str) -> Problem:
+async def _changed(unit: Unit, *, main: str) -> Problem:
     """Why the visits could not be moved to settled."""
-    status = await fetchval(conn, _STATUS, mdtrt_id=main)
+    status = await unit.fetchval(_STATUS, mdtrt_id=main)
     if status == "settled":
         return Problem(409, "ALREADY_SETTLED", f"visit {main} is already settled")
     if status == "merged":
@@ -203,16 +200,16 @@ class Rejected(Exception):
 
 
 async def settle(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: SettleIn,
-                 key: idem.IdempotencyKey | None) -> Response:
+                 key: idem.IdempotencyKey | None) -> Answer:
     """Settle a visit (201 breakdown), or replay the first answer for the same Idempotency-Key."""
-    replay = await idem.stored_answer(ctx.pool, key)
+    replay = await idem.replay(ctx.db, key)
     if replay is not None:
         return replay
     try:
         prepared, claim, person, payer, policy = await _prepare(ctx, mdtrt_id=mdtrt_id, principal=principal,
                                                                 options=options, final=True)
     except Problem:
-        replay = await idem.stored_answer(ctx.pool, key)  # the first request may have finished meanwhile
+        replay = await idem.replay(ctx.db, key)  # the first request may have finished meanwhile
         if replay is not None:
             return replay
         raise
@@ -224,31 +221,30 @@ async def settle(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: Sett
             except (AccumulatorsChanged, Rejected, *RETRYABLE):
                 pass  # settled in the transaction below, holding the person-year's row
 
-        async def work(conn: asyncpg.Connection) -> Response:
-            first = await idem.claim(conn, key)
+        async def work(unit: Unit) -> Answer:
+            first = await idem.claim(unit, key)
             if first is not None:
                 return first
-            before = await lock_accumulators(conn, psn_no=prepared.psn_no, year=accumulator_year(claim))
+            before = await lock_accumulators(unit, psn_no=prepared.psn_no, year=accumulator_year(claim))
             if options.acct_used_flag:
-                balance = await lock_account(conn, psn_no=payer)
+                balance = await lock_account(unit, psn_no=payer)
             else:
                 balance = prepared.balance
             result = run_engine(ctx, claim=replace(claim, account_balance=balance), person=person,
                                 accumulators=before, policy=policy)
             reject_violations(result)
-            body = await _write(ctx, conn, prepared=prepared, result=result, before=before, person=person,
-                                policy=policy, payer=payer)
-            response = idem.json_response(body, 201)
-            await idem.remember(conn, key, response)
-            return response
+            answer = Answer.json(await _write(ctx, unit, prepared=prepared, result=result, before=before,
+                                              person=person, policy=policy, payer=payer), 201)
+            await idem.remember(unit, key, answer)
+            return answer
 
-        return await run_in_transaction(ctx.pool, work)
+        return await ctx.db.transaction(work)
     except VisitsChanged:
-        async with connection(ctx.pool) as conn:
-            raise await _changed(conn, main=claim.mdtrt_id) from None
+        async with ctx.db.connect() as unit:
+            raise await _changed(unit, main=claim.mdtrt_id) from None
 
 
-async def _settle_as_loaded(ctx: Ctx, *, prepared: PreparedVisit, claim, person, payer: str, policy) -> Response:
+async def _settle_as_loaded(ctx: Ctx, *, prepared: PreparedVisit, claim, person, payer: str, policy) -> Answer:
     """Most settlements: no key, no personal account. The engine runs on the accumulators as loaded, and one
     statement, committed by itself, writes everything if they are still at the version read
     (AccumulatorsChanged otherwise: nothing written). Three round trips fewer than holding the row."""
@@ -257,16 +253,16 @@ async def _settle_as_loaded(ctx: Ctx, *, prepared: PreparedVisit, claim, person,
                         accumulators=before, policy=policy)
     if result.violations:
         raise Rejected
-    async with connection(ctx.pool) as conn:
-        body = await _write(ctx, conn, prepared=prepared, result=result, before=before, person=person,
+    async with ctx.db.connect() as unit:
+        body = await _write(ctx, unit, prepared=prepared, result=result, before=before, person=person,
                             policy=policy, payer=payer, acc_version=version)
-    return idem.json_response(body, 201)
+    return Answer.json(body, 201)
 
 
-async def _write(ctx: Ctx, conn: asyncpg.Connection, *, prepared: PreparedVisit, result, before: Accumulators,
-                 person, policy, payer: str, acc_version: int | None = None) -> dict:
-    """A new setl_id: the visits, the settlement, the accumulators and the events (ledger.write_settlement)."""
-    return await write_settlement(conn, result=result, before=before, setl_id=new_id("S"), setl_time=ctx.now(),
-                                  facts=prepared.facts, person=person, institution=prepared.institution,
-                                  policy=policy, payer_psn_no=payer, visits=_expected(prepared),
-                                  acc_version=acc_version)
+async def _write(ctx: Ctx, unit: Unit, *, prepared: PreparedVisit, result, before: Accumulators, person, policy,
+                 payer: str, acc_version: int | None = None) -> dict:
+    """A new setl_id: the visits, the settlement, the accumulators and the events; returns the breakdown."""
+    record = settlement_record(result, setl_id=new_id("S"), setl_time=ctx.now(), facts=prepared.facts,
+                               person=person, institution=prepared.institution, policy=policy, payer_psn_no=payer)
+    await write_settlement(unit, record, before=before, visits=_expected(prepared), acc_version=acc_version)
+    return record.breakdown

@@ -6,21 +6,24 @@ import hashlib
 import json
 from datetime import date, timedelta
 
-from fastapi.responses import Response
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from services.settlement import idempotency as idem
-from services.settlement.claim_input import checked_person, institution_of
 from services.settlement.engine import Claim, max_days_supply_for
-from services.settlement.models import institutions, prescriptions
-from services.settlement.pgconn import driver
 from services.settlement.runtime import Ctx, as_business_time, business_date
 from services.settlement.schemas import PrescriptionIn
+from services.settlement.settle.inputs import checked_person, institution_of
+from shared import idempotency as idem
 from shared.auth import Principal
-from shared.db import run_in_transaction
+from shared.db import Sql, Unit
+from shared.idempotency import Answer
 from shared.problems import Problem, not_found
+
+_INSTITUTION = Sql("SELECT * FROM institutions WHERE fixmedins_code = :code")
+_ISSUE = Sql("""
+INSERT INTO prescriptions (rx_no, psn_no, fixmedins_code, issued_at, issued_on, valid_days, chronic_disease, items,
+                           body_hash)
+VALUES (:rx_no, :psn_no, :code, :issued_at, :issued_on, :valid_days, :chronic_disease, CAST(:items AS jsonb), :hash)
+ON CONFLICT DO NOTHING RETURNING *
+""")
+_PRESCRIPTION = Sql("SELECT * FROM prescriptions WHERE rx_no = :rx_no")
 
 
 def valid_until(issued_on: date, valid_days: int) -> date:
@@ -34,7 +37,7 @@ def prescription_json(row, *, today: date) -> dict:
     return {"rx_no": row.rx_no, "psn_no": row.psn_no, "fixmedins_code": row.fixmedins_code,
             "issued_at": row.issued_at.isoformat(), "issued_on": row.issued_on.isoformat(),
             "valid_days": row.valid_days, "valid_until": until.isoformat(), "chronic_disease": row.chronic_disease,
-            "items": row.items, "status": status, "used_setl_id": row.used_setl_id,
+            "items": row["items"], "status": status, "used_setl_id": row.used_setl_id,
             "used_at": row.used_at.isoformat() if row.used_at else None}
 
 
@@ -43,15 +46,14 @@ def _items_json(body: PrescriptionIn) -> list[dict]:
              "cnt": format(i.cnt.normalize(), "f"), "days_supply": i.days_supply} for i in body.items]
 
 
-async def issue(ctx: Ctx, *, body: PrescriptionIn, principal: Principal, key: idem.IdempotencyKey | None) -> Response:
+async def issue(ctx: Ctx, *, body: PrescriptionIn, principal: Principal, key: idem.IdempotencyKey | None) -> Answer:
     """201 the prescription; the same body again 200; another body under the same rx_no 409."""
     principal.require_institution(body.fixmedins_code)
-    replay = await idem.stored_answer(ctx.pool, key)
+    replay = await idem.replay(ctx.db, key)
     if replay is not None:
         return replay
-    async with ctx.sessions() as session:
-        inst_row = (await session.execute(select(institutions).where(
-            institutions.c.fixmedins_code == body.fixmedins_code))).first()
+    async with ctx.db.connect() as unit:
+        inst_row = await unit.fetchrow(_INSTITUTION, code=body.fixmedins_code)
     hospital = institution_of(inst_row, code=body.fixmedins_code)
     if hospital.kind != "hospital":
         raise Problem(422, "INSTITUTION_NOT_DESIGNATED", f"{body.fixmedins_code} is not a hospital: only hospitals "
@@ -70,32 +72,25 @@ async def issue(ctx: Ctx, *, body: PrescriptionIn, principal: Principal, key: id
     digest = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     today = business_date(ctx.now())
 
-    async def work(session: AsyncSession) -> Response:
-        first = await idem.claim(await driver(session), key)
-        if first is not None:
-            return first
-        row = (await session.execute(insert(prescriptions).values(
-            rx_no=body.rx_no, psn_no=body.psn_no, fixmedins_code=body.fixmedins_code, issued_at=issued_at,
+    async def work(unit: Unit) -> Answer:
+        row = await unit.fetchrow(
+            _ISSUE, rx_no=body.rx_no, psn_no=body.psn_no, code=body.fixmedins_code, issued_at=issued_at,
             issued_on=issued_on, valid_days=body.valid_days or policy.prescription.validity_days,
-            chronic_disease=body.chronic_disease, items=_items_json(body), body_hash=digest)
-            .on_conflict_do_nothing().returning(*prescriptions.c))).first()
-        if row is None:
-            row = (await session.execute(select(prescriptions).where(prescriptions.c.rx_no == body.rx_no))).one()
-            if row.body_hash != digest:
-                raise Problem(409, "PRESCRIPTION_EXISTS", f"prescription {body.rx_no} exists with other content")
-            response = idem.json_response(prescription_json(row, today=today), 200)
-        else:
-            response = idem.json_response(prescription_json(row, today=today), 201)
-        await idem.remember(await driver(session), key, response)
-        return response
+            chronic_disease=body.chronic_disease, items=_items_json(body), hash=digest)
+        if row is not None:
+            return Answer.json(prescription_json(row, today=today), 201)
+        row = await unit.fetchrow(_PRESCRIPTION, rx_no=body.rx_no)
+        if row.body_hash != digest:
+            raise Problem(409, "PRESCRIPTION_EXISTS", f"prescription {body.rx_no} exists with other content")
+        return Answer.json(prescription_json(row, today=today), 200)
 
-    return await run_in_transaction(ctx.sessions, work)
+    return await idem.run(ctx.db, key, work)
 
 
 async def get(ctx: Ctx, *, rx_no: str, principal: Principal) -> dict:
     """Pharmacies look any prescription up; a hospital sees its own."""
-    async with ctx.sessions() as session:
-        row = (await session.execute(select(prescriptions).where(prescriptions.c.rx_no == rx_no))).first()
+    async with ctx.db.connect() as unit:
+        row = await unit.fetchrow(_PRESCRIPTION, rx_no=rx_no)
     if row is None:
         raise not_found("prescription", rx_no, "PRESCRIPTION_NOT_FOUND")
     if principal.role == "his":

@@ -13,12 +13,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import asyncpg
-
-from services.settlement.pgconn import Sql, connection, fetchrow
+from shared.db import Database, Sql
 
 TTL_SECONDS = 2.0
-_INSTITUTION = Sql("SELECT kind, level, affiliation, admdvs, suspended FROM settlement.institutions "
+_INSTITUTION = Sql("SELECT kind, level, affiliation, admdvs, suspended FROM institutions "
                    "WHERE fixmedins_code = :code")
 
 
@@ -36,14 +34,14 @@ class InstitutionCache:
         self.ttl = ttl
         self._rows: dict[str, tuple[float, InstitutionRow]] = {}
 
-    async def get(self, pool: asyncpg.Pool, code: str) -> InstitutionRow | None:
+    async def get(self, db: Database, code: str) -> InstitutionRow | None:
         """The institution as the local copy has it (at most `ttl` seconds old), None when unknown."""
         cached = self._rows.get(code)
         now = time.monotonic()
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
-        async with connection(pool) as conn:
-            record = await fetchrow(conn, _INSTITUTION, code=code)
+        async with db.connect() as unit:
+            record = await unit.fetchrow(_INSTITUTION, code=code)
         if record is None:
             self._rows.pop(code, None)
             return None

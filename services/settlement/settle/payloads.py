@@ -1,12 +1,16 @@
-"""The answers and event payloads of a settlement (CONTRACT "Breakdown", docs/events.md)."""
+"""The answers and event payloads of a settlement and its reversal (CONTRACT "Breakdown", docs/events.md), and the
+record the store keeps of a settlement."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from services.settlement.engine import Adjudication, Institution, Policy
 from services.settlement.eligibility_client import Person
+from services.settlement.engine import Adjudication, Institution, InvariantViolation, Policy
+from services.settlement.store.ledger import SettlementRecord
+from shared.events.topics import SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE
 from shared.admdvs import same_city, same_province
 from shared.money import fmt
 
@@ -96,3 +100,56 @@ def subsidy_payload(result: Adjudication, *, setl_id: str, setl_date: date, fixm
             "amount": fmt(subsidy.amount), "advance_payer": subsidy.advance_payer,
             "shares": [{"payer": payer, "amount": fmt(amount)} for payer, amount in subsidy.shares],
             "psn_no": result.psn_no, "setl_date": setl_date.isoformat(), "reversal": False}
+
+
+def assert_amounts(result: Adjudication) -> None:
+    """DOMAIN §12, checked again right before the settlement is written."""
+    r = result
+    amounts = [r.medfee_sumamt, r.hifp_pay, r.hifmi_pay, r.maf_pay, r.tilt_aid_pay, r.fin_subsidy_pay, r.acct_pay,
+               r.psn_cash_pay, r.fund_pay_sumamt, r.psn_pay]
+    if any(a < 0 for a in amounts):
+        raise InvariantViolation(f"negative amount in settlement of {r.mdtrt_id}")
+    if r.medfee_sumamt != r.hifp_pay + r.hifmi_pay + r.maf_pay + r.tilt_aid_pay + r.fin_subsidy_pay + r.acct_pay \
+            + r.psn_cash_pay:
+        raise InvariantViolation(f"amount identity fails for {r.mdtrt_id}")
+    if r.psn_pay != r.acct_pay + r.psn_cash_pay or r.fund_pay_sumamt != r.hifp_pay + r.hifmi_pay + r.maf_pay \
+            + r.tilt_aid_pay:
+        raise InvariantViolation(f"psn_pay / fund_pay_sumamt identity fails for {r.mdtrt_id}")
+
+
+def settlement_record(result: Adjudication, *, setl_id: str, setl_time: datetime, facts: VisitFacts, person: Person,
+                      institution: Institution, policy: Policy, payer_psn_no: str) -> SettlementRecord:
+    """What the store writes of a settlement: amounts, the answer, the events."""
+    assert_amounts(result)
+    body = breakdown(result, setl_id=setl_id, setl_time=setl_time, facts=facts, status="settled")
+    event = settled_payload(result, setl_id=setl_id, setl_time=setl_time, facts=facts, person=person,
+                            institution=institution, policy=policy)
+    subsidy = subsidy_payload(result, setl_id=setl_id, setl_date=setl_time.date(), fixmedins_code=facts.fixmedins_code)
+    events: list[tuple[str, dict[str, Any]]] = [(SETTLED, event)]
+    if subsidy is not None:
+        events.append((SUBSIDY_DUE, subsidy))
+    return SettlementRecord(
+        setl_id=setl_id, setl_time=setl_time, mdtrt_id=facts.mdtrt_id, psn_no=result.psn_no,
+        fixmedins_code=facts.fixmedins_code, med_type=result.med_type, year=result.year, declared=facts.declared,
+        medfee_sumamt=result.medfee_sumamt, fund_pay_sumamt=result.fund_pay_sumamt,
+        fin_subsidy_pay=result.fin_subsidy_pay, psn_pay=result.psn_pay, acct_pay=result.acct_pay,
+        acct_payer_psn_no=payer_psn_no, accumulator_delta=result.accumulator_delta, breakdown=body, event=event,
+        subsidy=subsidy, events=tuple(events))
+
+
+def reversal_events(row: Any, *, reversed_at: datetime) -> list[tuple[str, dict[str, Any]]]:
+    """`settlement-reversed` (and the `subsidy-due` reversal of a COVID settlement) for a settlement row."""
+    rev_date = reversed_at.date().isoformat()
+    events: list[tuple[str, dict[str, Any]]] = [(SETTLEMENT_REVERSED, {
+        "setl_id": row["setl_id"], "mdtrt_id": row["mdtrt_id"], "psn_no": row["psn_no"],
+        "fixmedins_code": row["fixmedins_code"], "reversed_at": reversed_at.isoformat(), "rev_date": rev_date,
+        "original": row["event"]})]
+    if row["subsidy"]:
+        events.append((SUBSIDY_DUE, {**row["subsidy"], "reversal": True, "rev_date": rev_date}))
+    return events
+
+
+def reversal_answer(row: Any, *, reversed_at: datetime) -> dict[str, Any]:
+    """The answer to a reversal."""
+    return {"setl_id": row["setl_id"], "status": "reversed", "reversed_at": reversed_at.isoformat(),
+            "rev_date": reversed_at.date().isoformat(), "mdtrt_id": row["mdtrt_id"]}

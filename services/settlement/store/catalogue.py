@@ -11,13 +11,9 @@ import logging
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from services.settlement.engine import Catalogue, CatalogueEntry
-from services.settlement.models import catalogue as table
 from services.settlement.schemas import CatalogueIn
+from shared.db import Database, Sql, Unit
 
 log = logging.getLogger("yibao.settlement.catalogue")
 
@@ -28,13 +24,6 @@ def load_reference(folder: Path) -> Catalogue:
     for path in sorted(Path(folder).glob("*.toml")):
         merged = merged.with_entries(Catalogue.load(path))
     return merged
-
-
-def _row_values(entry: CatalogueEntry) -> dict:
-    return {"med_list_codg": entry.med_list_codg, "med_list_name": entry.med_list_name,
-            "item_class": entry.item_class, "preselfpay_prop": entry.preselfpay_prop,
-            "covid_only": entry.covid_only, "price_cap": entry.price_cap,
-            "account_excluded": entry.account_excluded}
 
 
 def _entry(row) -> CatalogueEntry:
@@ -55,37 +44,67 @@ def entry_json(entry: CatalogueEntry) -> dict:
             "account_excluded": entry.account_excluded}
 
 
-async def seed(session: AsyncSession, reference: Catalogue) -> int:
+_COLUMNS = "med_list_codg, med_list_name, item_class, preselfpay_prop, covid_only, price_cap, account_excluded"
+_SEED = Sql(f"""
+INSERT INTO catalogue ({_COLUMNS})
+SELECT * FROM unnest(CAST(:codg AS text[]), CAST(:name AS text[]), CAST(:cls AS text[]), CAST(:prop AS numeric[]),
+                     CAST(:covid AS boolean[]), CAST(:cap AS numeric[]), CAST(:excluded AS boolean[]))
+ON CONFLICT DO NOTHING
+""")
+_STAMP = Sql("SELECT count(*) AS n, max(updated_at) AS at FROM catalogue")
+_ALL = Sql(f"SELECT {_COLUMNS} FROM catalogue")
+_EXISTS = Sql("SELECT med_list_codg FROM catalogue WHERE med_list_codg = :codg FOR UPDATE")
+_PUT = Sql(f"""
+INSERT INTO catalogue ({_COLUMNS}, source)
+VALUES (:codg, :name, :cls, :prop, :covid, :cap, :excluded, 'admin')
+ON CONFLICT (med_list_codg) DO UPDATE SET
+  med_list_name = EXCLUDED.med_list_name, item_class = EXCLUDED.item_class,
+  preselfpay_prop = EXCLUDED.preselfpay_prop, covid_only = EXCLUDED.covid_only, price_cap = EXCLUDED.price_cap,
+  account_excluded = EXCLUDED.account_excluded, source = 'admin', updated_at = clock_timestamp()
+RETURNING {_COLUMNS}
+""")
+_SEARCH = Sql(f"""
+SELECT {_COLUMNS} FROM catalogue
+ WHERE CAST(:pattern AS text) IS NULL OR med_list_codg ILIKE :pattern ESCAPE '\\' OR med_list_name ILIKE :pattern ESCAPE '\\'
+ ORDER BY med_list_codg LIMIT :limit OFFSET :offset
+""")
+_COUNT = Sql("""
+SELECT count(*) FROM catalogue
+ WHERE CAST(:pattern AS text) IS NULL OR med_list_codg ILIKE :pattern ESCAPE '\\' OR med_list_name ILIKE :pattern ESCAPE '\\'
+""")
+
+
+async def seed(unit: Unit, reference: Catalogue) -> int:
     """Insert the reference entries that are not there yet (an admin's edits stay)."""
-    rows = [_row_values(entry) for entry in reference]
-    if not rows:
+    entries = list(reference)
+    if not entries:
         return 0
-    result = await session.execute(insert(table).values(rows).on_conflict_do_nothing())
-    return result.rowcount or 0
-
-
-async def _stamp(session: AsyncSession) -> tuple:
-    return tuple((await session.execute(select(func.count(), func.max(table.c.updated_at)))).one())
+    status = await unit.execute(
+        _SEED, codg=[e.med_list_codg for e in entries], name=[e.med_list_name for e in entries],
+        cls=[e.item_class for e in entries], prop=[e.preselfpay_prop for e in entries],
+        covid=[e.covid_only for e in entries], cap=[e.price_cap for e in entries],
+        excluded=[e.account_excluded for e in entries])
+    return int(status.split()[-1])
 
 
 class CatalogueCache:
     """The catalogue in memory; `current` is what settlements use."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
+    def __init__(self, db: Database) -> None:
+        self.db = db
         self.current = Catalogue({})
         self.stamp: tuple | None = None
 
     async def reload(self) -> None:
-        async with self.sessions() as session:
-            stamp = await _stamp(session)
-            rows = (await session.execute(select(table))).all()
+        async with self.db.connect() as unit:
+            stamp = tuple(await unit.fetchrow(_STAMP))
+            rows = await unit.fetch(_ALL)
         self.current = Catalogue.from_entries(_entry(row) for row in rows)
         self.stamp = stamp
 
     async def refresh_if_changed(self) -> None:
-        async with self.sessions() as session:
-            stamp = await _stamp(session)
+        async with self.db.connect() as unit:
+            stamp = tuple(await unit.fetchrow(_STAMP))
         if stamp != self.stamp:
             await self.reload()
 
@@ -101,29 +120,20 @@ class CatalogueCache:
                 log.info("catalogue refresh skipped: %s", type(exc).__name__)
 
 
-async def put_entry(session: AsyncSession, code: str, body: CatalogueIn) -> tuple[dict, bool]:
+async def put_entry(unit: Unit, code: str, body: CatalogueIn) -> tuple[dict, bool]:
     """Create or replace one entry; True when it is new."""
-    values = {"med_list_name": body.med_list_name, "item_class": body.item_class,
-              "preselfpay_prop": body.preselfpay_prop, "covid_only": body.covid_only, "price_cap": body.price_cap,
-              "account_excluded": body.account_excluded}
-    existed = await session.scalar(select(table.c.med_list_codg).where(table.c.med_list_codg == code)
-                                   .with_for_update())
-    stmt = insert(table).values(med_list_codg=code, source="admin", **values)
-    row = (await session.execute(stmt.on_conflict_do_update(
-        index_elements=["med_list_codg"], set_={**values, "source": "admin", "updated_at": func.clock_timestamp()})
-        .returning(*table.c))).one()
+    existed = await unit.fetchval(_EXISTS, codg=code)
+    row = await unit.fetchrow(_PUT, codg=code, name=body.med_list_name, cls=body.item_class,
+                              prop=body.preselfpay_prop, covid=body.covid_only, cap=body.price_cap,
+                              excluded=body.account_excluded)
     return entry_json(_entry(row)), existed is None
 
 
-async def search(session: AsyncSession, *, q: str | None, limit: int, offset: int) -> dict:
+async def search(unit: Unit, *, q: str | None, limit: int, offset: int) -> dict:
     """Codes or names containing `q` (all when empty), ordered by code."""
-    stmt = select(table)
-    count = select(func.count()).select_from(table)
+    pattern = None
     if q:
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        cond = or_(table.c.med_list_codg.ilike(pattern, escape="\\"), table.c.med_list_name.ilike(pattern, escape="\\"))
-        stmt = stmt.where(cond)
-        count = count.where(cond)
-    rows = (await session.execute(stmt.order_by(table.c.med_list_codg).limit(limit).offset(offset))).all()
-    total = await session.scalar(count)
+    rows = await unit.fetch(_SEARCH, pattern=pattern, limit=limit, offset=offset)
+    total = await unit.fetchval(_COUNT, pattern=pattern)
     return {"items": [entry_json(_entry(row)) for row in rows], "count": total, "limit": limit, "offset": offset}
