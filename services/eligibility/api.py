@@ -1,14 +1,20 @@
 """HTTP routes of the eligibility service (thin: parse, call one function, shape the answer).
 
-Writes need the admin role; reads admit admin, ops, his and pharmacy keys.
+Writes need the admin role and run in one transaction (`db.transaction`); reads admit admin, ops, his and
+pharmacy keys and run on a connection without one (`db.connect`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import logging
+from collections.abc import Callable, Coroutine
+from datetime import date
+from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 
 from services.eligibility import covid, employers, entitlements, persons, snapshot, store
 from services.eligibility.domain import RuleViolation
@@ -16,14 +22,45 @@ from services.eligibility.schemas import (AidIdentityIn, AidIdentityPatch, Arrea
                                           ChronicQualificationIn, CovidCaseIn, CovidCasePatch, Day, DeferralIn,
                                           EmployerIn, EndDatePatch, FamilyIn, InstitutionIn, InstitutionOut,
                                           OffsiteRegistrationIn, PersonIn, PersonPatch, RetireIn, SnapshotOut)
-from services.eligibility.uow import as_problem, business_today, transaction
 from shared.auth import Admin, Principal, Reader, authenticate
-from shared.db import Sessions
-from shared.events.envelope import dumpb
+from shared.events.envelope import dumpb, now
 from shared.problems import Problem, not_found
-from shared.service import wake_relay
+from shared.service import Db
 
-router = APIRouter(prefix="/v1", tags=["eligibility"])
+log = logging.getLogger("yibao.eligibility")
+
+
+def as_problem(exc: RuleViolation) -> Problem:
+    """The problem+json for a broken rule; `errors[0].code` may be finer than the top-level code."""
+    return Problem(exc.status, exc.code, exc.detail,
+                   errors=[{"field": exc.field, "code": exc.sub_code, "detail": exc.detail}])
+
+
+class Refusals(APIRoute):
+    """Every eligibility route: a broken rule (RuleViolation) answers its problem+json, and a unique key that a
+    concurrent request took first answers 409 CONFLICT (in both cases the transaction has rolled back)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def refusing(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except RuleViolation as exc:
+                raise as_problem(exc) from None
+            except asyncpg.UniqueViolationError as exc:
+                log.info("unique key taken by a concurrent request: %s", exc.constraint_name)
+                raise Problem(409, "CONFLICT", "a concurrent change took the same key; retry") from None
+
+        return refusing
+
+
+def business_today() -> date:
+    """Today in business time (Asia/Shanghai)."""
+    return now().date()
+
+
+router = APIRouter(prefix="/v1", tags=["eligibility"], route_class=Refusals)
 CodePath = Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_-]+$")
 PsnNoPath = Annotated[str, CodePath]
 EmpNoPath = Annotated[str, CodePath]
@@ -57,102 +94,83 @@ def _created(body: dict, created: bool = True) -> JSONResponse:
 
 
 @router.post("/institutions", status_code=201, response_model=InstitutionOut)
-async def register_institution(body: InstitutionIn, sessions: Sessions, request: Request, _: Admin):
-    async with transaction(sessions) as session:
-        institution, created = await store.register_institution(session, body)
-    wake_relay(request)
+async def register_institution(body: InstitutionIn, db: Db, _: Admin):
+    institution, created = await db.transaction(lambda unit: store.register_institution(unit, body))
     return _created(InstitutionOut(**institution).model_dump(), created)
 
 
 @router.get("/institutions/{code}", response_model=InstitutionOut)
-async def get_institution(sessions: Sessions, _: Reader, code: str = CodePath):
-    async with transaction(sessions) as session:
-        return await store.get_institution(session, code)
+async def get_institution(db: Db, _: Reader, code: str = CodePath):
+    async with db.connect() as unit:
+        return await store.get_institution(unit, code)
 
 
 @router.post("/institutions/{code}/suspend", response_model=InstitutionOut)
-async def suspend_institution(sessions: Sessions, request: Request, _: Admin, code: str = CodePath):
-    async with transaction(sessions) as session:
-        institution = await store.set_suspended(session, code, True)
-    wake_relay(request)
-    return institution
+async def suspend_institution(db: Db, _: Admin, code: str = CodePath):
+    return await db.transaction(lambda unit: store.set_suspended(unit, code, True))
 
 
 @router.post("/institutions/{code}/resume", response_model=InstitutionOut)
-async def resume_institution(sessions: Sessions, request: Request, _: Admin, code: str = CodePath):
-    async with transaction(sessions) as session:
-        institution = await store.set_suspended(session, code, False)
-    wake_relay(request)
-    return institution
+async def resume_institution(db: Db, _: Admin, code: str = CodePath):
+    return await db.transaction(lambda unit: store.set_suspended(unit, code, False))
 
 
 # ------------------------------------------------------------------ persons and credentials
 
 
 @router.post("/persons", status_code=201)
-async def register_person(body: PersonIn, sessions: Sessions, request: Request, _: Admin):
+async def register_person(body: PersonIn, db: Db, _: Admin):
     """Register a person; the answer carries `ecert_token` (电子凭证), shown this once."""
-    async with transaction(sessions) as session:
-        person = await persons.register_person(session, body, today=business_today())
-    wake_relay(request)
+    today = business_today()
+    person = await db.transaction(lambda unit: persons.register_person(unit, body, today=today))
     return _created(person)
 
 
 @router.get("/persons/{psn_no}")
-async def get_person(psn_no: PsnNoPath, sessions: Sessions, principal: Reader):
-    async with transaction(sessions) as session:
-        return await persons.get_person(session, psn_no, today=business_today(),
-                                        unmasked=principal.role == "admin")
+async def get_person(psn_no: PsnNoPath, db: Db, principal: Reader):
+    async with db.connect() as unit:
+        return await persons.get_person(unit, psn_no, today=business_today(), unmasked=principal.role == "admin")
 
 
 @router.patch("/persons/{psn_no}")
-async def update_person(psn_no: PsnNoPath, body: PersonPatch, sessions: Sessions, request: Request, _: Admin):
-    async with transaction(sessions) as session:
-        person = await persons.update_person(session, psn_no, body, today=business_today())
-    wake_relay(request)
-    return person
+async def update_person(psn_no: PsnNoPath, body: PersonPatch, db: Db, _: Admin):
+    today = business_today()
+    return await db.transaction(lambda unit: persons.update_person(unit, psn_no, body, today=today))
 
 
 @router.post("/persons/{psn_no}/retire")
-async def retire(psn_no: PsnNoPath, body: RetireIn, sessions: Sessions, request: Request, _: Admin):
+async def retire(psn_no: PsnNoPath, body: RetireIn, db: Db, _: Admin):
     """In service → retired, effective the first day of the month after `retired_on`."""
-    async with transaction(sessions) as session:
-        answer = await persons.retire(session, psn_no, body.retired_on, today=business_today())
-    wake_relay(request)
-    return answer
+    today = business_today()
+    return await db.transaction(lambda unit: persons.retire(unit, psn_no, body.retired_on, today=today))
 
 
 @router.post("/persons/{psn_no}/ecert", status_code=201)
-async def reissue_ecert(psn_no: PsnNoPath, sessions: Sessions, request: Request, _: Admin):
+async def reissue_ecert(psn_no: PsnNoPath, db: Db, _: Admin):
     """A new 电子凭证 token; the old one stops resolving."""
-    async with transaction(sessions) as session:
-        answer = await persons.reissue_ecert(session, psn_no, today=business_today())
-    wake_relay(request)
+    today = business_today()
+    answer = await db.transaction(lambda unit: persons.reissue_ecert(unit, psn_no, today=today))
     return _created(answer)
 
 
 @router.get("/persons/{psn_no}/snapshot", response_model=SnapshotOut, response_model_exclude_none=False)
-async def get_snapshot(request: Request, psn_no: PsnNoPath, _: HotReader, on: Annotated[Day | None, Query()] = None,
+async def get_snapshot(db: Db, psn_no: PsnNoPath, _: HotReader, on: Annotated[Day | None, Query()] = None,
                        mdtrt_cert_type: CertType = None, mdtrt_cert_no: CertNo = None):
     """Everything a settlement needs on `on` (default today); `credential_matches` when a credential is given."""
-    try:
-        found = await snapshot.snapshot(request, psn_no, on=on or business_today(), cert_type=mdtrt_cert_type,
+    async with db.connect() as unit:
+        found = await snapshot.snapshot(unit, psn_no, on=on or business_today(), cert_type=mdtrt_cert_type,
                                         cert_no=mdtrt_cert_no)
-    except RuleViolation as exc:
-        raise as_problem(exc) from None
     if found is None:
         raise not_found("person", psn_no, "PERSON_NOT_FOUND")
     return Response(dumpb(found), media_type="application/json")
 
 
 @router.get("/verify")
-async def verify(request: Request, _: HotReader, mdtrt_cert_type: Annotated[str, Query(max_length=2)],
+async def verify(db: Db, _: HotReader, mdtrt_cert_type: Annotated[str, Query(max_length=2)],
                  mdtrt_cert_no: Annotated[str, Query(min_length=1, max_length=128, pattern=CERT_NO)]):
     """The person a credential (01 电子凭证, 02 ID number, 03 card) belongs to."""
-    try:
-        psn_no = await snapshot.verify(request, mdtrt_cert_type, mdtrt_cert_no)
-    except RuleViolation as exc:
-        raise as_problem(exc) from None
+    async with db.connect() as unit:
+        psn_no = await snapshot.verify(unit, mdtrt_cert_type, mdtrt_cert_no)
     if psn_no is None:
         raise not_found("credential", mdtrt_cert_type, "CREDENTIAL_NOT_FOUND")
     return {"psn_no": psn_no}
@@ -162,67 +180,54 @@ async def verify(request: Request, _: HotReader, mdtrt_cert_type: Annotated[str,
 
 
 @router.post("/persons/{psn_no}/aid-identities", status_code=201)
-async def add_aid_identity(psn_no: PsnNoPath, body: AidIdentityIn, sessions: Sessions, request: Request, _: Admin):
-    async with transaction(sessions) as session:
-        identity = await entitlements.add_aid_identity(session, psn_no, body, today=business_today())
-    wake_relay(request)
+async def add_aid_identity(psn_no: PsnNoPath, body: AidIdentityIn, db: Db, _: Admin):
+    today = business_today()
+    identity = await db.transaction(lambda unit: entitlements.add_aid_identity(unit, psn_no, body, today=today))
     return _created(identity)
 
 
 @router.patch("/persons/{psn_no}/aid-identities/{identity_id}")
-async def set_aid_lost_on(psn_no: PsnNoPath, identity_id: IdPath, body: AidIdentityPatch, sessions: Sessions,
-                          request: Request, _: Admin):
-    async with transaction(sessions) as session:
-        identity = await entitlements.set_aid_lost_on(session, psn_no, identity_id, body.lost_on,
-                                                      today=business_today())
-    wake_relay(request)
-    return identity
+async def set_aid_lost_on(psn_no: PsnNoPath, identity_id: IdPath, body: AidIdentityPatch, db: Db, _: Admin):
+    today = business_today()
+    return await db.transaction(lambda unit: entitlements.set_aid_lost_on(unit, psn_no, identity_id, body.lost_on,
+                                                                          today=today))
 
 
 @router.post("/persons/{psn_no}/chronic-qualifications", status_code=201)
-async def add_qualification(psn_no: PsnNoPath, body: ChronicQualificationIn, sessions: Sessions, request: Request,
-                            _: Admin):
-    async with transaction(sessions) as session:
-        qualification = await entitlements.add_qualification(session, psn_no, body, today=business_today())
-    wake_relay(request)
+async def add_qualification(psn_no: PsnNoPath, body: ChronicQualificationIn, db: Db, _: Admin):
+    today = business_today()
+    qualification = await db.transaction(lambda unit: entitlements.add_qualification(unit, psn_no, body,
+                                                                                     today=today))
     return _created(qualification)
 
 
 @router.patch("/persons/{psn_no}/chronic-qualifications/{qualification_id}")
-async def end_qualification(psn_no: PsnNoPath, qualification_id: IdPath, body: EndDatePatch, sessions: Sessions,
-                            request: Request, _: Admin):
-    async with transaction(sessions) as session:
-        qualification = await entitlements.end_qualification(session, psn_no, qualification_id, body.end_date,
-                                                              today=business_today())
-    wake_relay(request)
-    return qualification
+async def end_qualification(psn_no: PsnNoPath, qualification_id: IdPath, body: EndDatePatch, db: Db, _: Admin):
+    today = business_today()
+    return await db.transaction(lambda unit: entitlements.end_qualification(unit, psn_no, qualification_id,
+                                                                            body.end_date, today=today))
 
 
 @router.post("/persons/{psn_no}/offsite-registrations", status_code=201)
-async def add_registration(psn_no: PsnNoPath, body: OffsiteRegistrationIn, sessions: Sessions, request: Request,
-                           _: Admin):
-    async with transaction(sessions) as session:
-        registration = await entitlements.add_registration(session, psn_no, body, today=business_today())
-    wake_relay(request)
+async def add_registration(psn_no: PsnNoPath, body: OffsiteRegistrationIn, db: Db, _: Admin):
+    today = business_today()
+    registration = await db.transaction(lambda unit: entitlements.add_registration(unit, psn_no, body,
+                                                                                   today=today))
     return _created(registration)
 
 
 @router.patch("/persons/{psn_no}/offsite-registrations/{registration_id}")
-async def end_registration(psn_no: PsnNoPath, registration_id: IdPath, body: EndDatePatch, sessions: Sessions,
-                           request: Request, _: Admin):
-    async with transaction(sessions) as session:
-        registration = await entitlements.end_registration(session, psn_no, registration_id, body.end_date,
-                                                           today=business_today())
-    wake_relay(request)
-    return registration
+async def end_registration(psn_no: PsnNoPath, registration_id: IdPath, body: EndDatePatch, db: Db, _: Admin):
+    today = business_today()
+    return await db.transaction(lambda unit: entitlements.end_registration(unit, psn_no, registration_id,
+                                                                           body.end_date, today=today))
 
 
 @router.post("/persons/{psn_no}/family", status_code=201)
-async def add_family(psn_no: PsnNoPath, body: FamilyIn, sessions: Sessions, request: Request, _: Admin):
+async def add_family(psn_no: PsnNoPath, body: FamilyIn, db: Db, _: Admin):
     """Link a spouse, parent or child (recorded both ways); the same link again answers 200."""
-    async with transaction(sessions) as session:
-        link, created = await entitlements.add_family(session, psn_no, body, today=business_today())
-    wake_relay(request)
+    today = business_today()
+    link, created = await db.transaction(lambda unit: entitlements.add_family(unit, psn_no, body, today=today))
     return _created(link, created)
 
 
@@ -230,80 +235,69 @@ async def add_family(psn_no: PsnNoPath, body: FamilyIn, sessions: Sessions, requ
 
 
 @router.post("/employers", status_code=201)
-async def register_employer(body: EmployerIn, sessions: Sessions, _: Admin):
-    async with transaction(sessions) as session:
-        employer, created = await employers.register_employer(session, body)
+async def register_employer(body: EmployerIn, db: Db, _: Admin):
+    employer, created = await db.transaction(lambda unit: employers.register_employer(unit, body))
     return _created(employer, created)
 
 
 @router.get("/employers/{emp_no}")
-async def get_employer(emp_no: EmpNoPath, sessions: Sessions, _: Reader):
-    async with transaction(sessions) as session:
-        return await employers.get_employer(session, emp_no)
+async def get_employer(emp_no: EmpNoPath, db: Db, _: Reader):
+    async with db.connect() as unit:
+        return await employers.get_employer(unit, emp_no)
 
 
 @router.post("/employers/{emp_no}/deferrals", status_code=201)
-async def add_deferral(emp_no: EmpNoPath, body: DeferralIn, sessions: Sessions, request: Request, _: Admin):
+async def add_deferral(emp_no: EmpNoPath, body: DeferralIn, db: Db, _: Admin):
     """Contribution deferral (缓缴) of 1..6 months; benefits unaffected."""
-    async with transaction(sessions) as session:
-        deferral = await employers.add_deferral(session, emp_no, body, today=business_today())
-    wake_relay(request)
+    today = business_today()
+    deferral = await db.transaction(lambda unit: employers.add_deferral(unit, emp_no, body, today=today))
     return _created(deferral)
 
 
 @router.post("/employers/{emp_no}/arrears", status_code=201)
-async def add_arrears(emp_no: EmpNoPath, body: ArrearsIn, sessions: Sessions, request: Request, _: Admin):
+async def add_arrears(emp_no: EmpNoPath, body: ArrearsIn, db: Db, _: Admin):
     """Arrears since a month; beyond 3 months not covered by a deferral, employees' benefits stop."""
-    async with transaction(sessions) as session:
-        owed = await employers.add_arrears(session, emp_no, body, today=business_today())
-    wake_relay(request)
+    today = business_today()
+    owed = await db.transaction(lambda unit: employers.add_arrears(unit, emp_no, body, today=today))
     return _created(owed)
 
 
 @router.post("/employers/{emp_no}/arrears/{arrears_id}/settle")
-async def settle_arrears(emp_no: EmpNoPath, arrears_id: IdPath, body: ArrearsSettleIn, sessions: Sessions,
-                         request: Request, _: Admin):
+async def settle_arrears(emp_no: EmpNoPath, arrears_id: IdPath, body: ArrearsSettleIn, db: Db, _: Admin):
     """The arrears are paid; benefits resume from `settled_on`."""
-    async with transaction(sessions) as session:
-        owed = await employers.settle_arrears(session, emp_no, arrears_id, body.settled_on, today=business_today())
-    wake_relay(request)
-    return owed
+    today = business_today()
+    return await db.transaction(lambda unit: employers.settle_arrears(unit, emp_no, arrears_id, body.settled_on,
+                                                                      today=today))
 
 
 # ------------------------------------------------------------------ COVID case registry
 
 
 @router.post("/covid-cases", status_code=201)
-async def register_case(body: CovidCaseIn, sessions: Sessions, request: Request, _: Admin):
-    async with transaction(sessions) as session:
-        case = await covid.register_case(session, body)
-    wake_relay(request)
+async def register_case(body: CovidCaseIn, db: Db, _: Admin):
+    case = await db.transaction(lambda unit: covid.register_case(unit, body))
     return _created(case)
 
 
 @router.patch("/covid-cases/{case_id}")
-async def update_case(case_id: CaseIdPath, body: CovidCasePatch, sessions: Sessions, request: Request, _: Admin):
+async def update_case(case_id: CaseIdPath, body: CovidCasePatch, db: Db, _: Admin):
     """suspected → confirmed | excluded (confirmed → excluded is 409 CASE_ALREADY_CONFIRMED); publish."""
-    async with transaction(sessions) as session:
-        case = await covid.update_case(session, case_id, body)
-    wake_relay(request)
-    return case
+    return await db.transaction(lambda unit: covid.update_case(unit, case_id, body))
 
 
 @router.get("/covid-cases/{case_id}")
-async def get_case(case_id: CaseIdPath, sessions: Sessions, principal: Reader):
-    async with transaction(sessions) as session:
-        return await covid.get_case(session, case_id, unmasked=principal.role == "admin")
+async def get_case(case_id: CaseIdPath, db: Db, principal: Reader):
+    async with db.connect() as unit:
+        return await covid.get_case(unit, case_id, unmasked=principal.role == "admin")
 
 
 @router.get("/covid-cases")
-async def list_cases(sessions: Sessions, principal: Reader, published: bool | None = None,
+async def list_cases(db: Db, principal: Reader, published: bool | None = None,
                      until: Annotated[Day | None, Query()] = None, since: Annotated[Day | None, Query()] = None,
                      status: Annotated[str | None, Query(max_length=16)] = None,
                      psn_no: Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")] = None,
                      limit: Annotated[int, Query(ge=1, le=covid.MAX_PAGE)] = covid.MAX_PAGE):
     """Cases diagnosed up to `until` (a business day, inclusive); only published ones reach the ledger."""
-    async with transaction(sessions) as session:
-        return await covid.list_cases(session, published=published, until=until, since=since, status=status,
+    async with db.connect() as unit:
+        return await covid.list_cases(unit, published=published, until=until, since=since, status=status,
                                       psn_no=psn_no, limit=limit, unmasked=principal.role == "admin")
-

@@ -41,10 +41,6 @@ class RuleViolation(Exception):
 # ------------------------------------------------------------------ months and windows
 
 
-def month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
 def add_months(day: date, months: int) -> date:
     """The first day of the month `months` after the month of `day`."""
     index = day.year * 12 + day.month - 1 + months

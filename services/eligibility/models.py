@@ -1,13 +1,15 @@
-"""Tables of the eligibility service (schema `eligibility`)."""
+"""Tables of the eligibility service (schema `eligibility`): the shape the migrations create.
+
+The service's statements are plain SQL (shared.db); these definitions are Alembic's target metadata."""
 
 from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, Numeric,
                         SmallInteger, String, Table, func, text)
 
-from shared.events import event_tables
+from shared.events.tables import event_tables
 
 SCHEMA = "eligibility"
 metadata = MetaData(schema=SCHEMA)
-events = event_tables(metadata)
+event_tables(metadata)  # outbox, inbox, dead_letter
 
 
 def _created() -> Column:

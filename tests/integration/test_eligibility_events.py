@@ -15,14 +15,12 @@ import uuid
 from datetime import date
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.eligibility.certno import make_certno
 from shared.events.kafka import make_consumer
 from shared.events.topics import PERSON_CHANGED
 from shared.service import create_app
-from shared.testing import ADMIN_KEY, make_settings, running_app
+from shared.testing import ADMIN_KEY, fetch, make_settings, running_app
 
 ADMIN = {"X-Api-Key": ADMIN_KEY}
 TIMEOUT = 30.0
@@ -45,20 +43,14 @@ async def events_settlement(pg, broker):
         yield client
 
 
-@pytest.fixture(scope="module")
-async def events_db(pg):
-    engine = create_async_engine(pg.url.replace("postgresql://", "postgresql+asyncpg://", 1), pool_size=2)
-    yield engine
-    await engine.dispose()
+async def _settlement_copy(settlement, code: str):
+    """Settlement's copy of an institution (read on the in-process app's database), or None."""
+    rows = await fetch(settlement._transport.app,
+                       "select suspended, applied, version from institutions where fixmedins_code = :c", c=code)
+    return rows[0] if rows else None
 
 
-async def _settlement_copy(engine, code: str):
-    async with engine.connect() as conn:
-        return (await conn.execute(text("select suspended, applied, version from settlement.institutions "
-                                        "where fixmedins_code = :c"), {"c": code})).first()
-
-
-async def test_suspending_an_institution_reaches_settlement_once(events_eligibility, events_settlement, events_db):
+async def test_suspending_an_institution_reaches_settlement_once(events_eligibility, events_settlement):
     code = f"EV{uuid.uuid4().hex[:8].upper()}"
     body = {"fixmedins_code": code, "fixmedins_name": "事件测试医院", "kind": "hospital", "level": 3,
             "affiliation": "city", "admdvs": "621000"}
@@ -67,14 +59,14 @@ async def test_suspending_an_institution_reaches_settlement_once(events_eligibil
     deadline = time.monotonic() + TIMEOUT
     row = None
     while time.monotonic() < deadline:
-        row = await _settlement_copy(events_db, code)
+        row = await _settlement_copy(events_settlement, code)
         if row is not None and row.applied >= 2:
             break
         await asyncio.sleep(0.1)
     assert row is not None, "settlement never saw the institution"
     assert (row.suspended, row.applied, row.version) == (True, 2, 2)
     await asyncio.sleep(1.0)  # a duplicate delivery would show up as a third application
-    assert (await _settlement_copy(events_db, code)).applied == 2
+    assert (await _settlement_copy(events_settlement, code)).applied == 2
 
 
 async def test_registering_a_person_is_published_once_without_personal_data(events_eligibility, broker):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from eligibility_support import ADMIN, fresh_certno, fresh_code
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+
+from shared.testing import fetch, fetchval
 
 
 @pytest.fixture
@@ -42,22 +42,18 @@ def hospital(eligibility):
     return _hospital
 
 
-@pytest.fixture(scope="session")
-async def eligibility_db(pg):
-    """A connection pool on the test database, to count rows behind the API's back."""
-    engine = create_async_engine(pg.url.replace("postgresql://", "postgresql+asyncpg://", 1), pool_size=2)
-    yield engine
-    await engine.dispose()
+@pytest.fixture
+def eligibility_app(eligibility):
+    """The in-process eligibility app, to read its tables behind the API's back."""
+    return eligibility._transport.app
 
 
 @pytest.fixture
-def count_rows(eligibility_db):
+def count_rows(eligibility_app):
     """count_rows(table, where, **params) → rows in eligibility.<table> matching."""
 
     async def _count(table: str, where: str = "true", **params) -> int:
-        async with eligibility_db.connect() as conn:
-            query = text(f"select count(*) from eligibility.{table} where {where}")
-            return (await conn.execute(query, params)).scalar()
+        return await fetchval(eligibility_app, f"select count(*) from {table} where {where}", **params)
 
     return _count
 
@@ -67,13 +63,12 @@ TABLES = ("persons", "psn_types", "aid_identities", "chronic_qualifications", "o
 
 
 @pytest.fixture
-def all_counts(eligibility_db):
+def all_counts(eligibility_app):
     """Row counts of every eligibility table: equal before and after a refused request = nothing written."""
 
     async def _counts() -> dict[str, int]:
-        union = " union all ".join(f"select '{t}', count(*) from eligibility.{t}" for t in TABLES)
-        async with eligibility_db.connect() as conn:
-            return dict((await conn.execute(text(union))).all())
+        union = " union all ".join(f"select '{t}', count(*) from {t}" for t in TABLES)
+        return {table: count for table, count in await fetch(eligibility_app, union)}
 
     return _counts
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from eligibility_support import ADMIN
-from shared.testing import OPS_KEY
+
+from shared.testing import OPS_KEY, fetch
 
 
 @pytest.fixture
@@ -79,14 +80,11 @@ async def test_only_published_cases_until_a_day_are_listed(eligibility, case_bod
     await refused("PATCH", f"/v1/covid-cases/{made[1]['case_id']}", {}, code="VALIDATION_FAILED")
 
 
-async def test_case_event_carries_the_ledger_fields(eligibility, case_body, eligibility_db):
-    from sqlalchemy import text
+async def test_case_event_carries_the_ledger_fields(eligibility, case_body, eligibility_app):
     body = await case_body(published=True)
     case = (await eligibility.post("/v1/covid-cases", json=body, headers=ADMIN)).json()
-    async with eligibility_db.connect() as conn:
-        payload = (await conn.execute(text(
-            "select envelope->'payload' from eligibility.outbox where type = 'covid-case-registered' "
-            "and envelope->'payload'->>'case_id' = :c"), {"c": case["case_id"]})).scalar_one()
+    [(payload,)] = await fetch(eligibility_app, "select envelope->'payload' from outbox where type = "
+                               "'covid-case-registered' and envelope->'payload'->>'case_id' = :c", c=case["case_id"])
     assert set(payload) >= {"case_id", "psn_no", "status", "diagnosed_at", "fixmedins_code", "diagnosis", "published",
                             "psn_name", "gend", "brdy", "certno", "insutype", "insuplc_admdvs"}
     assert payload["published"] is True and len(payload["certno"]) == 18

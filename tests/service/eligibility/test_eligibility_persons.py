@@ -8,7 +8,7 @@ import pytest
 from eligibility_support import ADMIN, fresh_certno, fresh_code
 
 from services.eligibility.certno import check_char, make_certno
-from shared.testing import HIS_KEYS, OPS_KEY, PHARMACY_KEYS
+from shared.testing import HIS_KEYS, OPS_KEY, PHARMACY_KEYS, fetch
 
 
 async def test_registration_derives_sex_and_birth_date_and_issues_an_ecert(eligibility, register, count_rows):
@@ -162,14 +162,12 @@ async def test_readers_see_masked_personal_data_and_cannot_write(eligibility, re
     assert (await eligibility.get(f"/v1/persons/{person['psn_no']}")).status_code == 401
 
 
-async def test_person_changed_never_carries_the_id_number_or_name(eligibility, register, eligibility_db):
-    from sqlalchemy import text
+async def test_person_changed_never_carries_the_id_number_or_name(eligibility, register, eligibility_app):
     person = await register(psn_name="孙八")
     await eligibility.post(f"/v1/persons/{person['psn_no']}/aid-identities", headers=ADMIN,
                            json={"category": "dibao", "start_date": "2024-01-01"})
-    async with eligibility_db.connect() as conn:
-        rows = (await conn.execute(text("select envelope::text from eligibility.outbox where key = :k"),
-                                   {"k": person["psn_no"]})).scalars().all()
+    rows = [envelope for (envelope,) in await fetch(eligibility_app, "select envelope::text from outbox where key = :k",
+                                                    k=person["psn_no"])]
     assert len(rows) == 2
     for envelope in rows:
         assert person["certno"] not in envelope and "孙八" not in envelope and person["certno"][6:14] not in envelope
