@@ -13,21 +13,30 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-
-from sqlalchemy import case, func, select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any
 
 from services.prepayment import store
-from services.prepayment.models import budgets, events, settlements
-from services.prepayment.prepayments import PRODUCER
 from services.prepayment.schemas import BudgetOut
 from shared.budget import BudgetThresholds, budget_status
-from shared.events import add_event
+from shared.db import Sql, Unit
 from shared.events.topics import BUDGET_SET
 from shared.problems import not_found
 
 RATIO_PLACES = Decimal("0.0001")
+
+# The row lock orders concurrent PUTs: versions follow commit order.
+_SET = Sql("""
+INSERT INTO budgets AS b (fixmedins_code, year, amount, version) VALUES (:code, :year, :amount, 1)
+ON CONFLICT (fixmedins_code, year) DO UPDATE SET amount = EXCLUDED.amount, version = b.version + 1, updated_at = now()
+RETURNING version
+""")
+_AMOUNT = Sql("SELECT amount FROM budgets WHERE fixmedins_code = :code AND year = :year")
+_USED = Sql("""
+SELECT coalesce(sum(fund_pay_sumamt) FILTER (WHERE covid_status IS NULL), 0) AS used,
+       coalesce(sum(fund_pay_sumamt) FILTER (WHERE covid_status IS NOT NULL), 0) AS covid
+  FROM settlements
+ WHERE fixmedins_code = :code AND known AND reversed_on IS NULL AND setl_date BETWEEN :first_day AND :last_day
+""")
 
 
 def budget_use(budget: Decimal, used: Decimal, thresholds: BudgetThresholds) -> tuple[Decimal, str]:
@@ -36,32 +45,21 @@ def budget_use(budget: Decimal, used: Decimal, thresholds: BudgetThresholds) -> 
     return ratio, budget_status(budget=budget, used=used, thresholds=thresholds)
 
 
-async def put_budget(session: AsyncSession, code: str, *, year: int, amount: Decimal,
-                     thresholds: BudgetThresholds) -> dict:
+async def put_budget(unit: Unit, code: str, *, year: int, amount: Decimal,
+                     thresholds: BudgetThresholds) -> dict[str, Any]:
     """Set (or replace) an institution's budget for a year and announce it (`budget-set`) in the same transaction."""
-    store.check_code_known(await store.institution_known(session, code), code)
-    stmt = insert(budgets).values(fixmedins_code=code, year=year, amount=amount, version=1)
-    version = await session.scalar(stmt.on_conflict_do_update(
-        index_elements=["fixmedins_code", "year"],
-        set_={"amount": amount, "version": budgets.c.version + 1, "updated_at": func.now()},
-    ).returning(budgets.c.version))  # the row lock orders concurrent PUTs: versions follow commit order
-    await add_event(session, events.outbox, topic=BUDGET_SET, key=code, producer=PRODUCER,
-                    payload={"fixmedins_code": code, "year": year, "amount": amount, "version": version})
-    return await get_budget(session, code, year=year, thresholds=thresholds)
+    store.check_code_known(await store.institution_known(unit, code), code)
+    version = await unit.fetchval(_SET, code=code, year=year, amount=amount)
+    await unit.publish(topic=BUDGET_SET, key=code,
+                       payload={"fixmedins_code": code, "year": year, "amount": amount, "version": version})
+    return await get_budget(unit, code, year=year, thresholds=thresholds)
 
 
-async def get_budget(session: AsyncSession, code: str, *, year: int, thresholds: BudgetThresholds) -> dict:
-    amount = await session.scalar(select(budgets.c.amount).where(budgets.c.fixmedins_code == code,
-                                                                 budgets.c.year == year))
+async def get_budget(unit: Unit, code: str, *, year: int, thresholds: BudgetThresholds) -> dict[str, Any]:
+    amount = await unit.fetchval(_AMOUNT, code=code, year=year)
     if amount is None:
         raise not_found("budget of institution", f"{code} for {year}", "BUDGET_NOT_FOUND")
-    s = settlements
-    used, covid = (await session.execute(
-        select(func.coalesce(func.sum(case((s.c.covid_status.is_(None), s.c.fund_pay_sumamt), else_=0)), 0),
-               func.coalesce(func.sum(case((s.c.covid_status.is_not(None), s.c.fund_pay_sumamt), else_=0)), 0))
-        .where(s.c.fixmedins_code == code, s.c.known.is_(True), s.c.reversed_on.is_(None),
-               s.c.setl_date >= date(year, 1, 1), s.c.setl_date <= date(year, 12, 31)))).one()
-    used, covid = Decimal(used), Decimal(covid)
-    ratio, status = budget_use(amount, used, thresholds)
-    return BudgetOut(fixmedins_code=code, year=year, budget=amount, used=used, covid_excluded=covid,
+    use = await unit.fetchrow(_USED, code=code, first_day=date(year, 1, 1), last_day=date(year, 12, 31))
+    ratio, status = budget_use(amount, use.used, thresholds)
+    return BudgetOut(fixmedins_code=code, year=year, budget=amount, used=use.used, covid_excluded=use.covid,
                      ratio=f"{ratio}", status=status).model_dump(mode="json")

@@ -16,100 +16,106 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from decimal import Decimal
-
-from sqlalchemy import and_, case, func, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from typing import Any
 
 from services.prepayment import postings, store
 from services.prepayment.ledger import institution_account
-from services.prepayment.models import clearings, journal_entries, journal_lines
 from services.prepayment.schemas import ClearingOut
+from shared.db import Row, Sql, Unit
 from shared.money import ZERO
 from shared.problems import Problem
 
 CLEARED_KINDS = ("settlement", "settlement-reversal", "prepayment")
 MAX_INSTITUTIONS = 5000
 
+_SAME = Sql("""
+SELECT * FROM clearings WHERE fixmedins_code = :code AND period_start = :period_start AND period_end = :period_end
+""")
+_LAST = Sql("SELECT * FROM clearings WHERE fixmedins_code = :code ORDER BY period_end DESC LIMIT 1")
+_TAKE = Sql("""
+UPDATE journal_entries SET clearing_id = :clearing_id
+ WHERE fixmedins_code = :code AND clearing_id IS NULL AND business_date <= :period_end
+   AND kind = ANY(CAST(:kinds AS text[]))
+""")
+# The period's movements (entries of this clearing) and the balances over everything cleared so far:
+# prepaid as a debit balance, fund_payable as a credit balance.
+_SUMS = Sql("""
+SELECT coalesce(sum(l.debit - l.credit) FILTER (WHERE l.account = :prepaid AND e.clearing_id = :clearing_id), 0)
+           AS prepaid,
+       coalesce(sum(l.credit - l.debit) FILTER (WHERE l.account = :payable AND e.clearing_id = :clearing_id), 0)
+           AS fund_payable,
+       coalesce(sum(l.debit - l.credit) FILTER (WHERE l.account = :prepaid), 0) AS prepaid_balance,
+       coalesce(sum(l.credit - l.debit) FILTER (WHERE l.account = :payable), 0) AS payable_balance
+  FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
+ WHERE e.fixmedins_code = :code AND l.account IN (:prepaid, :payable) AND e.clearing_id IS NOT NULL
+""")
+_ADD = Sql("""
+INSERT INTO clearings (clearing_id, fixmedins_code, period_start, period_end, carried_in, prepaid, fund_payable,
+                       net_due, paid, carried_out, "offset")
+VALUES (:clearing_id, :code, :period_start, :period_end, :carried_in, :prepaid, :fund_payable,
+        :net_due, :paid, :carried_out, :offset)
+RETURNING *
+""")
+_HISTORY = Sql("""
+SELECT * FROM clearings WHERE CAST(:code AS text) IS NULL OR fixmedins_code = :code
+ ORDER BY fixmedins_code, period_end LIMIT :limit
+""")
 
-def view(row) -> dict:
+
+def view(row: Row) -> dict[str, Any]:
     return ClearingOut(clearing_id=row.clearing_id, fixmedins_code=row.fixmedins_code, period_start=row.period_start,
                        period_end=row.period_end, carried_in=row.carried_in, prepaid=row.prepaid,
                        fund_payable=row.fund_payable, net_due=row.net_due, paid=row.paid,
                        carried_out=row.carried_out).model_dump(mode="json")
 
 
-async def _sums(session: AsyncSession, code: str, where) -> tuple[Decimal, Decimal]:
-    """(prepaid debit balance, fund_payable credit balance) over the institution's entries matching `where`."""
-    e, lines = journal_entries, journal_lines
-    prepaid, payable = institution_account(code, "prepaid"), institution_account(code, "fund_payable")
-    signed = lines.c.debit - lines.c.credit
-    row = (await session.execute(
-        select(func.coalesce(func.sum(case((lines.c.account == prepaid, signed), else_=0)), 0),
-               func.coalesce(func.sum(case((lines.c.account == payable, -signed), else_=0)), 0))
-        .select_from(lines.join(e, e.c.entry_id == lines.c.entry_id))
-        .where(e.c.fixmedins_code == code, lines.c.account.in_([prepaid, payable]), where))).one()
-    return Decimal(row[0]), Decimal(row[1])
-
-
-async def clear_institution(session: AsyncSession, code: str, *, period_start: date, period_end: date) -> tuple[dict, bool]:
+async def clear_institution(unit: Unit, code: str, *, period_start: date,
+                            period_end: date) -> tuple[dict[str, Any], bool]:
     """Clear one institution's period (or return the stored clearing of the same period); True if new."""
-    await store.lock(session, store.LOCK_INSTITUTION, code)
-    c = clearings
-    same = (await session.execute(select(c).where(c.c.fixmedins_code == code, c.c.period_start == period_start,
-                                                  c.c.period_end == period_end))).first()
+    await store.lock(unit, store.LOCK_INSTITUTION, code)
+    same = await unit.fetchrow(_SAME, code=code, period_start=period_start, period_end=period_end)
     if same is not None:
         return view(same), False
-    last = (await session.execute(select(c).where(c.c.fixmedins_code == code)
-                                  .order_by(c.c.period_end.desc()).limit(1))).first()
+    last = await unit.fetchrow(_LAST, code=code)
     if last is not None and period_start <= last.period_end:
         raise Problem(409, "CLEARING_PERIOD_OVERLAP",
                       f"institution {code} is cleared through {last.period_end}; "
                       f"the next period starts after that day")
     clearing_id = str(uuid.uuid4())
-    await session.execute(update(journal_entries).where(
-        journal_entries.c.fixmedins_code == code, journal_entries.c.clearing_id.is_(None),
-        journal_entries.c.business_date <= period_end, journal_entries.c.kind.in_(CLEARED_KINDS),
-    ).values(clearing_id=clearing_id))
-    prepaid, fund_payable = await _sums(session, code, journal_entries.c.clearing_id == clearing_id)
-    prepaid_balance, payable_balance = await _sums(session, code, journal_entries.c.clearing_id.is_not(None))
-    result = postings.clear(carried_in=last.carried_out if last is not None else ZERO, prepaid=prepaid,
-                            fund_payable=fund_payable, prepaid_balance=prepaid_balance,
-                            payable_balance=payable_balance)
-    await store.post(session, postings.clearing_entries(result, clearing_id=clearing_id, fixmedins_code=code,
-                                                        period_end=period_end), clearing_id=clearing_id)
-    row = (await session.execute(insert(c).values(
-        clearing_id=clearing_id, fixmedins_code=code, period_start=period_start, period_end=period_end,
+    await unit.execute(_TAKE, clearing_id=clearing_id, code=code, period_end=period_end, kinds=list(CLEARED_KINDS))
+    sums = await unit.fetchrow(_SUMS, code=code, clearing_id=clearing_id, prepaid=institution_account(code, "prepaid"),
+                               payable=institution_account(code, "fund_payable"))
+    result = postings.clear(carried_in=last.carried_out if last is not None else ZERO, prepaid=sums.prepaid,
+                            fund_payable=sums.fund_payable, prepaid_balance=sums.prepaid_balance,
+                            payable_balance=sums.payable_balance)
+    await store.post(unit, postings.clearing_entries(result, clearing_id=clearing_id, fixmedins_code=code,
+                                                     period_end=period_end), clearing_id=clearing_id)
+    row = await unit.fetchrow(
+        _ADD, clearing_id=clearing_id, code=code, period_start=period_start, period_end=period_end,
         carried_in=result.carried_in, prepaid=result.prepaid, fund_payable=result.fund_payable,
-        net_due=result.net_due, paid=result.paid, carried_out=result.carried_out, offset=result.offset,
-    ).returning(*c.c))).one()
+        net_due=result.net_due, paid=result.paid, carried_out=result.carried_out, offset=result.offset)
     return view(row), True
 
 
-async def run(session: AsyncSession, *, period_start: date, period_end: date,
-              fixmedins_code: str | None) -> tuple[dict, bool]:
+async def run(unit: Unit, *, period_start: date, period_end: date,
+              fixmedins_code: str | None) -> tuple[dict[str, Any], bool]:
     """Clear one institution, or every institution known here; True if any clearing is new."""
     if fixmedins_code is not None:
-        store.check_code_known(await store.institution_known(session, fixmedins_code), fixmedins_code)
+        store.check_code_known(await store.institution_known(unit, fixmedins_code), fixmedins_code)
         codes = [fixmedins_code]
     else:
-        codes = await store.known_codes(session)
+        codes = await store.known_codes(unit)
         if len(codes) > MAX_INSTITUTIONS:
             raise Problem(422, "TOO_MANY_INSTITUTIONS", f"clear at most {MAX_INSTITUTIONS} institutions at once; "
                                                         "name one with fixmedins_code")
     results, created = [], False
     for code in codes:  # sorted: locks are always taken in the same order
-        result, new = await clear_institution(session, code, period_start=period_start, period_end=period_end)
+        result, new = await clear_institution(unit, code, period_start=period_start, period_end=period_end)
         results.append(result)
         created = created or new
     return {"period_start": period_start.isoformat(), "period_end": period_end.isoformat(),
             "clearings": results}, created
 
 
-async def history(session: AsyncSession, *, fixmedins_code: str | None, limit: int) -> list[dict]:
-    c = clearings
-    query = select(c).order_by(c.c.fixmedins_code, c.c.period_end).limit(limit)
-    if fixmedins_code is not None:
-        query = query.where(and_(c.c.fixmedins_code == fixmedins_code))
-    return [view(row) for row in (await session.execute(query)).all()]
+async def history(unit: Unit, *, fixmedins_code: str | None, limit: int) -> list[dict[str, Any]]:
+    return [view(row) for row in await unit.fetch(_HISTORY, code=fixmedins_code, limit=limit)]

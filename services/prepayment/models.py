@@ -1,11 +1,14 @@
-"""Tables of the prepayment service (schema `prepayment`). Created by migrations 0001 and 0002; 0003 versions budgets."""
+"""Tables of the prepayment service (schema `prepayment`).
+
+Created by migrations 0001 and 0002; 0003 versions budgets; 0004 gives idempotency keys the shared shape.
+"""
 
 from sqlalchemy import (
     BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Integer, MetaData, Numeric, String, Table, func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 
-from shared.events import event_tables
+from shared.events.tables import event_tables
+from shared.idempotency import idempotency_table
 from shared.readmodels import institution_copy
 
 SCHEMA = "prepayment"
@@ -117,12 +120,4 @@ budgets = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
-idempotency_keys = Table(
-    "idempotency_keys", metadata,
-    Column("idem_key", String(200), primary_key=True),
-    Column("endpoint", String(200), primary_key=True),
-    Column("request_hash", String(64), nullable=False),
-    Column("status_code", Integer, nullable=False),
-    Column("response", JSONB),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-)
+idempotency_keys = idempotency_table(metadata)

@@ -16,14 +16,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import delete
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "prepayment"))
 
 from prepayment_support import envelope  # noqa: E402
 
 from services.prepayment.handlers import handlers  # noqa: E402
-from services.prepayment.models import events  # noqa: E402
+from shared.db import Sql  # noqa: E402
 from shared.events.consumer import Consumer  # noqa: E402
 from shared.events.topics import BUDGET_SET, INSTITUTION_CHANGED, PREPAYMENT_DISBURSED  # noqa: E402
 from shared.service import create_app  # noqa: E402
@@ -89,16 +88,17 @@ async def books(pg, broker):
                              CONSUMERS_ENABLED=False, RELAY_ENABLED=False)
     app = create_app(module.spec, settings)
     async with running_app(app) as client:
-        consumer = Consumer(sessions=app.state.sessions, tables=events, bootstrap=broker.bootstrap,
-                            group_id="prepayment-tests", handlers=handlers, max_attempts=1)
+        consumer = Consumer(db=app.state.db, bootstrap=broker.bootstrap, group_id="prepayment-tests",
+                            handlers=handlers(app), max_attempts=1)
         yield Books(client, app, consumer)
-        async with app.state.sessions() as session, session.begin():
-            await session.execute(delete(events.outbox).where(
-                events.outbox.c.published_at.is_(None), events.outbox.c.topic == PREPAYMENT_DISBURSED,
-                events.outbox.c.envelope["payload"]["admdvs"].astext.like(TEST_AREA + "%")))
-            await session.execute(delete(events.outbox).where(
-                events.outbox.c.published_at.is_(None), events.outbox.c.topic == BUDGET_SET,
-                events.outbox.c.key.like(CODE_PREFIX + "%")))
+        async with app.state.db.begin() as unit:
+            await unit.execute(Sql("""
+                DELETE FROM outbox WHERE published_at IS NULL AND topic = :topic
+                   AND envelope -> 'payload' ->> 'admdvs' LIKE :area"""),
+                topic=PREPAYMENT_DISBURSED, area=TEST_AREA + "%")
+            await unit.execute(Sql("""
+                DELETE FROM outbox WHERE published_at IS NULL AND topic = :topic AND key LIKE :codes"""),
+                topic=BUDGET_SET, codes=CODE_PREFIX + "%")
 
 
 @pytest.fixture

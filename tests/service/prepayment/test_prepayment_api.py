@@ -6,13 +6,12 @@ import asyncio
 import uuid
 from datetime import date
 
+import asyncpg
 import pytest
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import DBAPIError
 
-from services.prepayment.models import events, journal_entries, journal_lines, prepayments
 from services.prepayment.store import business_today
-from shared.testing import ADMIN_KEY, HIS_KEYS, OPS_KEY
+from shared.db import Sql
+from shared.testing import ADMIN_KEY, HIS_KEYS, OPS_KEY, fetch, fetchval
 
 ADMIN = {"X-Api-Key": ADMIN_KEY}
 OPS = {"X-Api-Key": OPS_KEY}
@@ -25,21 +24,17 @@ def _problem(response, status: int, code: str) -> None:
 
 
 async def _outbox_payload(books, prepayment_id: str) -> dict:
-    async with books.app.state.sessions() as session:
-        rows = (await session.execute(select(events.outbox.c.key, events.outbox.c.envelope).where(
-            events.outbox.c.envelope["payload"]["prepayment_id"].astext == prepayment_id))).all()
+    rows = await fetch(books.app,
+                       "SELECT key, envelope FROM outbox WHERE envelope -> 'payload' ->> 'prepayment_id' = :id",
+                       id=prepayment_id)
     assert len(rows) == 1, rows
     assert rows[0].envelope["type"] == "prepayment-disbursed"
     assert rows[0].key == rows[0].envelope["payload"]["fixmedins_code"]
     return rows[0].envelope["payload"]
 
 
-async def _count(books, table, **where) -> int:
-    async with books.app.state.sessions() as session:
-        query = select(func.count()).select_from(table)
-        for name, value in where.items():
-            query = query.where(table.c[name] == value)
-        return await session.scalar(query)
+async def _count(books, table: str, *, fixmedins_code: str) -> int:
+    return await fetchval(books.app, f"SELECT count(*) FROM {table} WHERE fixmedins_code = :code", code=fixmedins_code)
 
 
 async def test_a_prepayment_is_disbursed_posted_and_announced(books, code):
@@ -69,7 +64,7 @@ async def test_idempotency_key_returns_the_first_answer_and_refuses_another_body
     other = await books.prepay(hospital, "501.00", headers=ADMIN | key)
     _problem(other, 409, "IDEMPOTENCY_KEY_REUSED")
     assert (await books.position(hospital))["prepaid"] == "500.00"
-    assert await _count(books, prepayments, fixmedins_code=hospital) == 1
+    assert await _count(books, "prepayments", fixmedins_code=hospital) == 1
     without = await books.prepay(hospital, "500.00")
     assert without.json()["prepayment_id"] != first.json()["prepayment_id"]
 
@@ -78,8 +73,8 @@ async def test_an_unknown_or_suspended_institution_is_refused_and_nothing_is_wri
     _problem(await books.prepay(code, "10.00"), 422, "UNKNOWN_INSTITUTION")
     await books.institution(code, suspended=True)
     _problem(await books.prepay(code, "10.00"), 422, "INSTITUTION_SUSPENDED")
-    assert await _count(books, prepayments, fixmedins_code=code) == 0
-    assert await _count(books, journal_entries, fixmedins_code=code) == 0
+    assert await _count(books, "prepayments", fixmedins_code=code) == 0
+    assert await _count(books, "journal_entries", fixmedins_code=code) == 0
 
 
 @pytest.mark.parametrize("change", [
@@ -90,7 +85,7 @@ async def test_an_unknown_or_suspended_institution_is_refused_and_nothing_is_wri
 async def test_bad_prepayment_bodies_are_422(books, hospital, change):
     body = {"fixmedins_code": hospital, "kind": "top_up", "amount": "10.00", "disbursed_on": "2024-01-05", **change}
     _problem(await books.client.post("/v1/prepayments", json=body, headers=ADMIN), 422, "VALIDATION_FAILED")
-    assert await _count(books, prepayments, fixmedins_code=hospital) == 0
+    assert await _count(books, "prepayments", fixmedins_code=hospital) == 0
 
 
 async def test_malformed_json_is_400(books):
@@ -154,7 +149,8 @@ async def test_a_monthly_plan_is_disbursed_when_due_or_advanced(books, hospital)
     assert (moved.json()["status"], moved.json()["disbursed_on"], moved.json()["scheduled_on"]) == (
         "disbursed", "2090-12-01", "2090-12-08")
     payload = await _outbox_payload(books, items[1]["prepayment_id"])
-    assert (payload["kind"], payload["disbursed_on"], payload["scheduled_on"]) == ("monthly", "2090-12-01", "2090-12-08")
+    assert (payload["kind"], payload["disbursed_on"], payload["scheduled_on"]) == (
+        "monthly", "2090-12-01", "2090-12-08")
     again = await books.client.post(f"/v1/prepayments/{items[1]['prepayment_id']}/advance", headers=ADMIN,
                                     json={"disbursed_on": "2090-11-30"})
     _problem(again, 409, "PREPAYMENT_ALREADY_DISBURSED")
@@ -181,26 +177,29 @@ async def test_bad_plans_are_422(books, hospital, change):
     _problem(await books.client.post("/v1/prepayments/schedule", json=body, headers=ADMIN), 422, "VALIDATION_FAILED")
 
 
+ADD_ENTRY = Sql("""
+INSERT INTO journal_entries (ref, kind, business_date, fixmedins_code) VALUES (:ref, 'test', :day, :code)
+RETURNING entry_id""")
+ADD_LINE = Sql("""
+INSERT INTO journal_lines (entry_id, account, debit, credit) VALUES (:entry_id, :account, :debit, :credit)""")
+
+
 async def test_the_database_refuses_an_unbalanced_entry_and_any_change_to_a_line(books, hospital):
-    sessions = books.app.state.sessions
-    with pytest.raises(DBAPIError, match="does not balance"):
-        async with sessions() as session, session.begin():
-            entry_id = await session.scalar(insert(journal_entries).values(
-                ref=f"bad:{uuid.uuid4()}", kind="test", business_date=date(2024, 1, 1), fixmedins_code=hospital)
-                .returning(journal_entries.c.entry_id))
-            await session.execute(insert(journal_lines).values(entry_id=entry_id, account="x", debit=1, credit=0))
-            await session.execute(insert(journal_lines).values(entry_id=entry_id, account="y", debit=0, credit=2))
+    db = books.app.state.db
+    with pytest.raises(asyncpg.PostgresError, match="does not balance"):
+        async with db.begin() as unit:
+            entry_id = await unit.fetchval(ADD_ENTRY, ref=f"bad:{uuid.uuid4()}", day=date(2024, 1, 1), code=hospital)
+            await unit.execute(ADD_LINE, entry_id=entry_id, account="x", debit=1, credit=0)
+            await unit.execute(ADD_LINE, entry_id=entry_id, account="y", debit=0, credit=2)
     assert (await books.prepay(hospital, "10.00")).status_code == 201
-    with pytest.raises(DBAPIError, match="append-only"):
-        async with sessions() as session, session.begin():
-            await session.execute(update(journal_lines).where(journal_lines.c.account == f"institution:{hospital}:prepaid")
-                                  .values(debit=11))
-    with pytest.raises(DBAPIError, match="one_positive_side"):
-        async with sessions() as session, session.begin():
-            entry_id = await session.scalar(insert(journal_entries).values(
-                ref=f"bad:{uuid.uuid4()}", kind="test", business_date=date(2024, 1, 1))
-                .returning(journal_entries.c.entry_id))
-            await session.execute(insert(journal_lines).values(entry_id=entry_id, account="x", debit=-1, credit=0))
+    with pytest.raises(asyncpg.PostgresError, match="append-only"):
+        async with db.begin() as unit:
+            await unit.execute(Sql("UPDATE journal_lines SET debit = 11 WHERE account = :account"),
+                               account=f"institution:{hospital}:prepaid")
+    with pytest.raises(asyncpg.PostgresError, match="one_positive_side"):
+        async with db.begin() as unit:
+            entry_id = await unit.fetchval(ADD_ENTRY, ref=f"bad:{uuid.uuid4()}", day=date(2024, 1, 1), code=None)
+            await unit.execute(ADD_LINE, entry_id=entry_id, account="x", debit=-1, credit=0)
     assert (await books.position(hospital))["prepaid"] == "10.00"
 
 

@@ -9,18 +9,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from alembic import command
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.prepayment import budgets
-from services.prepayment.models import budgets as budget_rows
-from services.prepayment.models import events
-from shared.db import unit_of_work
+from shared.db import Database, Sql
 from shared.events.envelope import Envelope
 from shared.events.topics import BUDGET_SET
-from shared.migrate import alembic_config
-from shared.testing import ADMIN_KEY, OPS_KEY
+from shared.migrate import migrate
+from shared.testing import ADMIN_KEY, OPS_KEY, fetch
 from tests.integration.conftest import create_database
 
 ADMIN = {"X-Api-Key": ADMIN_KEY}
@@ -30,10 +25,8 @@ MIGRATIONS = Path(budgets.__file__).parent / "migrations"
 
 async def _announced(books, code: str) -> list[dict]:
     """The `budget-set` envelopes of an institution in the outbox, oldest first (key checked)."""
-    async with books.app.state.sessions() as session:
-        rows = (await session.execute(select(events.outbox.c.key, events.outbox.c.type, events.outbox.c.envelope)
-                                      .where(events.outbox.c.topic == BUDGET_SET, events.outbox.c.key == code)
-                                      .order_by(events.outbox.c.id))).all()
+    rows = await fetch(books.app, "SELECT key, type, envelope FROM outbox WHERE topic = :topic AND key = :code "
+                                  "ORDER BY id", topic=BUDGET_SET, code=code)
     assert all(row.key == code and row.type == BUDGET_SET for row in rows)
     return [row.envelope for row in rows]
 
@@ -69,8 +62,8 @@ async def test_a_refused_or_rolled_back_budget_announces_nothing(books, hospital
     unknown = "Tunknown" + hospital[1:]
     assert (await _put(books, unknown, {"year": 2024, "amount": "1.00"})).status_code == 422
     with pytest.raises(RuntimeError):
-        async with unit_of_work(books.app.state.sessions) as session:
-            await budgets.put_budget(session, hospital, year=2024, amount=Decimal("5.00"),
+        async with books.app.state.db.begin() as unit:
+            await budgets.put_budget(unit, hospital, year=2024, amount=Decimal("5.00"),
                                      thresholds=books.app.state.budget_thresholds)
             raise RuntimeError("the transaction fails after the budget was written")
     assert await _announced(books, hospital) == [] and await _announced(books, unknown) == []
@@ -90,33 +83,20 @@ async def test_concurrent_puts_get_one_version_each_and_the_newest_is_the_stored
     assert stored["budget"] == newest["amount"]  # what a consumer keeping the highest version ends with
 
 
-async def _migrate(engine, revision: str) -> None:
-    def upgrade(connection) -> None:
-        config = alembic_config(schema="prepayment", migrations_dir=MIGRATIONS)
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-
-    async with engine.connect() as conn:
-        await conn.execute(text('create schema if not exists "prepayment"'))
-        await conn.run_sync(upgrade)
-        await conn.commit()
-
-
 async def test_budgets_stored_before_the_event_existed_are_announced_once_by_the_migration(pg):
     url = await create_database(pg, "budgets")
-    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    await migrate(url, schema="prepayment", migrations_dir=MIGRATIONS, revision="0002")
+    db = await Database.open(url, schema="prepayment", size=1)
     try:
-        await _migrate(engine, "0002")
-        async with engine.begin() as conn:
-            await conn.execute(text("insert into prepayment.budgets (fixmedins_code, year, amount) values "
-                                    "('H1', 2023, 2500000.00), ('H1', 2024, 3000000.50)"))
-        await _migrate(engine, "head")
-        async with engine.connect() as conn:
-            rows = (await conn.execute(select(events.outbox.c.event_id, events.outbox.c.topic, events.outbox.c.key,
-                                              events.outbox.c.envelope).order_by(events.outbox.c.id))).all()
-            versions = (await conn.execute(select(budget_rows.c.year, budget_rows.c.version))).all()
+        async with db.connect() as unit:
+            await unit.execute(Sql("insert into budgets (fixmedins_code, year, amount) values "
+                                   "('H1', 2023, 2500000.00), ('H1', 2024, 3000000.50)"))
+        await migrate(url, schema="prepayment", migrations_dir=MIGRATIONS)
+        async with db.connect() as unit:
+            rows = await unit.fetch(Sql("SELECT event_id, topic, key, envelope FROM outbox ORDER BY id"))
+            versions = [tuple(row) for row in await unit.fetch(Sql("SELECT year, version FROM budgets"))]
     finally:
-        await engine.dispose()
+        await db.close()
     assert sorted(versions) == [(2023, 1), (2024, 1)]
     assert [(row.topic, row.key) for row in rows] == [(BUDGET_SET, "H1"), (BUDGET_SET, "H1")]
     events_ = [Envelope.from_json(json.dumps(row.envelope).encode()) for row in rows]

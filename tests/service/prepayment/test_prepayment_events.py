@@ -8,10 +8,8 @@ from decimal import Decimal
 
 import pytest
 from prepayment_support import reversal_payload, settled_payload, subsidy_payload
-from sqlalchemy import select
 
-from services.prepayment.models import events
-from shared.testing import OPS_KEY
+from shared.testing import OPS_KEY, fetchval
 
 D = Decimal
 OPS = {"X-Api-Key": OPS_KEY}
@@ -96,9 +94,8 @@ async def test_a_payload_against_the_document_is_dead_lettered_and_writes_nothin
     event_id = str(uuid.uuid4())
     assert await books.deliver("settled", payload, event_id=event_id) is False
     assert await books.trial(hospital) == {}
-    async with books.app.state.sessions() as session:
-        error = await session.scalar(select(events.dead_letter.c.error).where(
-            events.dead_letter.c.event_id == event_id))
+    error = await fetchval(books.app, "SELECT error FROM dead_letter WHERE event_id = CAST(:event_id AS uuid)",
+                           event_id=event_id)
     assert "fund_pay_sumamt" in error
 
 

@@ -22,7 +22,7 @@ SCHEMA = "prepayment"
 def upgrade() -> None:
     op.add_column("budgets", sa.Column("version", sa.Integer, nullable=False, server_default="1"), schema=SCHEMA)
     op.create_check_constraint("ck_budgets_version_positive", "budgets", "version > 0", schema=SCHEMA)
-    # the envelope of shared/events/outbox.py, written in SQL: a migration does not import the code it precedes
+    # the envelope of shared/events/envelope.py, written in SQL: a migration does not import the code it precedes
     op.execute(f"""
         INSERT INTO {SCHEMA}.outbox (event_id, topic, key, type, envelope)
         SELECT b.id, 'budget-set', b.fixmedins_code, 'budget-set', jsonb_build_object(
