@@ -182,16 +182,13 @@ def replay(
 async def _replay(database_url: str, bootstrap: str, topics: tuple[str, ...], *, apply: bool, keep: bool,
                   timeout: float) -> int:
     from services.reporting import replay as rebuild
-    from shared.db import make_engine
 
-    url = database_url.replace("postgres://", "postgresql://", 1).replace("postgresql://", "postgresql+asyncpg://", 1)
-    engine = make_engine(url, pool_size=4)
     try:
-        done = await rebuild.rebuild(engine, bootstrap=bootstrap, topics=topics, timeout=timeout)
+        done = await rebuild.rebuild(database_url, bootstrap=bootstrap, topics=topics, timeout=timeout)
         for name in topics:
             typer.echo(f"{name:<24} read {done.read.get(name, 0):>7}  applied {done.applied.get(name, 0):>7}")
         typer.echo(f"rebuilt into schema {rebuild.SCRATCH} in {done.seconds:.1f} s")
-        differences = await rebuild.compare(engine, topics=topics)
+        differences = await rebuild.compare(database_url, topics=topics)
         for d in differences:
             typer.echo(f"DIFFERENT {d.topic} → {d.table}: {d.only_live} rows only live, {d.only_rebuilt} only rebuilt")
             for line in d.sample:
@@ -200,15 +197,14 @@ async def _replay(database_url: str, bootstrap: str, topics: tuple[str, ...], *,
             typer.echo("the live read models equal the rebuilt ones")
             return 0
         if apply:
-            await rebuild.replace_live(engine, topics=topics)
+            await rebuild.replace_live(database_url, topics=topics)
             typer.echo("live read models replaced by the rebuilt ones")
             return 0
         typer.echo("run again with --apply to replace the live rows (a broker that lost its log rebuilds less)")
         return 1
     finally:
         if not keep:
-            await rebuild.drop_scratch(engine)
-        await engine.dispose()
+            await rebuild.drop_scratch(database_url)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from services.reporting import dashboard, daily, feed, ledgers, layouts, reconci
 from services.reporting.exports import Format, answer
 from shared.auth import Principal, authenticate, require
 from shared.problems import Problem
+from shared.service import Db
 
 router = APIRouter(prefix="/v1", tags=["reporting"])
 pages = APIRouter(tags=["dashboard"])
@@ -29,71 +30,68 @@ Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YY
 Year = Annotated[int, Query(ge=1900, le=2100)]
 
 
-def _sessions(request: Request):
-    return request.app.state.sessions
-
-
 @router.get("/reports/daily")
-async def daily_report(request: Request, _: Ops, day: Day, fmt: Fmt = "json", cumulative: bool = False) -> Response:
+async def daily_report(request: Request, db: Db, _: Ops, day: Day, fmt: Fmt = "json",
+                       cumulative: bool = False) -> Response:
     """附件2: COVID patients' settlements of the business day (cumulative=true: everything up to it)."""
-    async with _sessions(request)() as session:
-        figures = await daily.daily_figures(session, day=day, cumulative=cumulative)
+    async with db.connect() as unit:
+        figures = await daily.daily_figures(unit, day=day, cumulative=cumulative)
     body = daily.daily_json(day=day, cumulative=cumulative, figures=figures)
     name = f"daily-{day.isoformat()}" + ("-cumulative" if cumulative else "")
     return answer(body, fmt=fmt, layout=layouts.daily_form, filename=name, forms=request.app.state.forms)
 
 
 @router.get("/reports/covid-ledger")
-async def covid_ledger(request: Request, principal: Ops, day: Day, fmt: Fmt = "json") -> Response:
+async def covid_ledger(request: Request, db: Db, principal: Ops, day: Day, fmt: Fmt = "json") -> Response:
     """附件3 for the filing date `date`: published cases up to 17:00 the day before; masked unless admin."""
-    async with _sessions(request)() as session:
-        body = await ledgers.covid_ledger(session, filing_date=day, unmasked=principal.role == "admin")
+    async with db.connect() as unit:
+        body = await ledgers.covid_ledger(unit, filing_date=day, unmasked=principal.role == "admin")
     return answer(body, fmt=fmt, layout=layouts.ledger_form, filename=f"covid-ledger-{day.isoformat()}",
                   forms=request.app.state.forms)
 
 
 @router.get("/reports/prepayments")
-async def prepayment_table(request: Request, _: Ops, day: Day, fmt: Fmt = "json") -> Response:
+async def prepayment_table(request: Request, db: Db, _: Ops, day: Day, fmt: Fmt = "json") -> Response:
     """附件4 for the filing date `date`: cumulative special prepayments per pooling area up to 17:00 the day before."""
-    async with _sessions(request)() as session:
-        body = await ledgers.prepayment_table(session, filing_date=day)
+    async with db.connect() as unit:
+        body = await ledgers.prepayment_table(unit, filing_date=day)
     return answer(body, fmt=fmt, layout=layouts.prepayment_form, filename=f"prepayments-{day.isoformat()}",
                   forms=request.app.state.forms)
 
 
 @router.get("/reports/two-diseases")
-async def two_diseases(request: Request, _: Ops, month: Month, fmt: Fmt = "json") -> Response:
+async def two_diseases(request: Request, db: Db, _: Ops, month: Month, fmt: Fmt = "json") -> Response:
     """两病 monthly statistics: beneficiaries, visits, total cost, fund paid, by disease."""
-    async with _sessions(request)() as session:
-        body = await stats.two_diseases(session, month=month)
+    async with db.connect() as unit:
+        body = await stats.two_diseases(unit, month=month)
     return answer(body, fmt=fmt, layout=layouts.two_disease_form, filename=f"two-diseases-{month}",
                   forms=request.app.state.forms)
 
 
 @router.get("/reports/indicators")
-async def indicators(request: Request, _: Ops, year: Year, fmt: Fmt = "json") -> Response:
+async def indicators(request: Request, db: Db, _: Ops, year: Year, fmt: Fmt = "json") -> Response:
     """Institution indicators of a year (aid self-pay share vs 10 %, outside-catalogue share, budget use)."""
-    async with _sessions(request)() as session:
-        body = await stats.indicators(session, year=year, thresholds=request.app.state.budget_thresholds)
+    async with db.connect() as unit:
+        body = await stats.indicators(unit, year=year, thresholds=request.app.state.budget_thresholds)
     return answer(body, fmt=fmt, layout=layouts.indicators_form, filename=f"indicators-{year}",
                   forms=request.app.state.forms)
 
 
 @router.get("/reconciliation")
-async def reconciliation(request: Request, _: Ops, day: Day) -> dict:
+async def reconciliation(request: Request, db: Db, _: Ops, day: Day) -> dict:
     """Reporting's totals of the business day against the settlement service's (503 if it is down)."""
     state = request.app.state
     theirs = await reconcile.settlement_totals(state.settlement, day=day, api_key=state.settings.internal_api_key)
-    async with _sessions(request)() as session:
-        ours = await daily.day_totals(session, day=day)
+    async with db.connect() as unit:
+        ours = await daily.day_totals(unit, day=day)
     return reconcile.compare(day=day, settlement=theirs, reporting=ours)
 
 
 @router.get("/dashboard")
-async def dashboard_summary(request: Request, _: Ops, day: Day) -> dict:
+async def dashboard_summary(request: Request, db: Db, _: Ops, day: Day) -> dict:
     """What the dashboard draws for a business day, plus the most recent events of the feed."""
-    async with _sessions(request)() as session:
-        body = await dashboard.summary(session, day=day)
+    async with db.connect() as unit:
+        body = await dashboard.summary(unit, day=day)
     body["recent_events"] = [{"id": seq, **data} for seq, data in list(request.app.state.feed.recent)[-50:]]
     return body
 

@@ -9,9 +9,10 @@ from services.reporting.api import pages, router
 from services.reporting.exports import FormSettings
 from services.reporting.feed import Feed
 from services.reporting.handlers import handlers
-from services.reporting.models import SCHEMA, events, metadata
+from services.reporting.models import SCHEMA
 from shared.budget import load_thresholds
 from shared.service import ServiceSpec, create_app
+
 
 async def on_startup(app: FastAPI) -> None:
     app.state.budget_thresholds = load_thresholds(app.state.settings.policy_dir)
@@ -26,22 +27,14 @@ async def on_shutdown(app: FastAPI) -> None:
     await app.state.own_settlement.aclose()
 
 
-async def after_event(app: FastAPI, event) -> None:
-    """Each applied event, once committed, goes to the live feed."""
-    app.state.feed.publish(event)
-
-
 spec = ServiceSpec(
     name=SCHEMA,
     title="yibao reporting",
     routers=[router, pages],
-    metadata=metadata,
-    events=events,
     migrations_dir=Path(__file__).parent / "migrations",
     handlers=handlers,
     on_startup=on_startup,
     on_shutdown=on_shutdown,
-    after_event=after_event,
     publishes=False,
 )
 app = create_app(spec)

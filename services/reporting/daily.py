@@ -5,31 +5,31 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.reporting.domain import DAILY_KEYS, DAILY_MONEY, DailyFigures, DailyKey, psn_burden
-from services.reporting.models import settlement_moves as m
+from shared.db import Sql, Unit
 from shared.money import fmt
 
 RECONCILED = ("medfee_sumamt", "fund_pay_sumamt", "fin_subsidy_pay", "psn_pay")
 
+_FIGURES = """
+SELECT covid_status, origin, insutype, COALESCE(SUM(sign), 0) AS persons, COALESCE(SUM(medfee_sumamt), 0) AS medfee,
+       COALESCE(SUM(hifp_pay), 0) AS hifp, COALESCE(SUM(hifmi_pay), 0) AS hifmi, COALESCE(SUM(maf_pay), 0) AS maf,
+       COALESCE(SUM(tilt_aid_pay), 0) AS tilt
+  FROM settlement_moves WHERE day {} :day AND covid_status IS NOT NULL
+ GROUP BY covid_status, origin, insutype
+"""
+_DAY_FIGURES = Sql(_FIGURES.format("="))
+_FIGURES_UP_TO = Sql(_FIGURES.format("<="))
+_DAY_TOTALS = Sql(f"""
+SELECT COALESCE(SUM(sign), 0) AS count, {", ".join(f"COALESCE(SUM({n}), 0) AS {n}" for n in RECONCILED)}
+  FROM settlement_moves WHERE day = :day
+""")
 
-def _sum(column):
-    return func.coalesce(func.sum(column), 0)
 
-
-async def daily_figures(session: AsyncSession, *, day: date, cumulative: bool) -> dict[DailyKey, DailyFigures]:
+async def daily_figures(unit: Unit, *, day: date, cumulative: bool) -> dict[DailyKey, DailyFigures]:
     """Every row of 附件2 (zeros included) for one business day, or for everything up to it."""
-    when = m.c.day <= day if cumulative else m.c.day == day
-    query = (select(m.c.covid_status, m.c.origin, m.c.insutype, _sum(m.c.sign).label("persons"),
-                    _sum(m.c.medfee_sumamt).label("medfee"), _sum(m.c.hifp_pay).label("hifp"),
-                    _sum(m.c.hifmi_pay).label("hifmi"), _sum(m.c.maf_pay).label("maf"),
-                    _sum(m.c.tilt_aid_pay).label("tilt"))
-             .where(when, m.c.covid_status.is_not(None))
-             .group_by(m.c.covid_status, m.c.origin, m.c.insutype))
     figures = {key: DailyFigures() for key in DAILY_KEYS}
-    for row in await session.execute(query):
+    for row in await unit.fetch(_FIGURES_UP_TO if cumulative else _DAY_FIGURES, day=day):
         key = DailyKey(row.covid_status, row.origin, row.insutype)
         if key not in figures:  # a status, origin or scheme the form has no row for
             continue
@@ -53,9 +53,7 @@ def daily_json(*, day: date, cumulative: bool, figures: dict[DailyKey, DailyFigu
             "filing_date": (day + timedelta(days=1)).isoformat(), "rows": rows, "total": _figures_json(total)}
 
 
-async def day_totals(session: AsyncSession, *, day: date) -> dict:
+async def day_totals(unit: Unit, *, day: date) -> dict:
     """All settlements of a business day net of that day's reversals (what settlement's /v1/totals says)."""
-    row = (await session.execute(select(_sum(m.c.sign).label("count"),
-                                        *[_sum(m.c[name]).label(name) for name in RECONCILED])
-                                 .where(m.c.day == day))).one()
-    return {"count": int(row.count), **{name: fmt(Decimal(row._mapping[name])) for name in RECONCILED}}
+    row = await unit.fetchrow(_DAY_TOTALS, day=day)
+    return {"count": int(row["count"]), **{name: fmt(Decimal(row[name])) for name in RECONCILED}}

@@ -1,6 +1,6 @@
 """Pure rules of the reports: business days, cutoffs, the rows of the official forms, units, masking.
 
-No I/O here; the queries (reports.py, ledgers.py, stats.py) and the renderers (forms.py) build on it.
+No I/O here; the queries (daily.py, ledgers.py, stats.py) and the renderers (forms.py) build on it.
 """
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ INSUTYPE_LABELS = {"310": "职工医保", "390": "居民医保"}
 DISEASE_LABELS = {"hypertension": "高血压", "diabetes": "糖尿病"}
 GEND_LABELS = {"1": "男", "2": "女"}
 BUDGET_STATUS_LABELS = {"ok": "正常", "warning": "预警", "exceeded": "超支"}
-KIND_LABELS = {"annual_turnover": "年初预付周转金", "covid_special": "医保专项预付金", "monthly": "月度预付",
-               "top_up": "追加专项预付金"}
 # 专项预付金 of 附件4: the special COVID prepayment and its emergency top-ups (seed 001, 三(一)).
 SPECIAL_KINDS = ("covid_special", "top_up")
 

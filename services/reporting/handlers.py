@@ -2,7 +2,8 @@
 
 Each handler is idempotent on its own (a repeated fact changes nothing) on top of the inbox, and
 tolerant of order: a reversal carries its original settlement, versions keep the newest (cases, persons,
-budgets).
+budgets). `APPLY` is what replay.py runs into a scratch schema; `handlers(app)` is the live service's, which
+also hands every applied event, once committed, to the live feed.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import FastAPI
 
 from services.reporting.domain import business_day, parse_moment, prepayment_effective_at
-from services.reporting.models import (MOVE_AMOUNTS, budgets, claims, covid_cases, institutions, persons,
-                                       prepayments, settlement_moves, subsidies)
+from services.reporting.feed import Feed
+from services.reporting.models import MOVE_AMOUNTS
+from shared.db import Sql, Unit
+from shared.events.consumer import Handler
 from shared.events.envelope import Envelope
 from shared.events.topics import (BUDGET_SET, CLAIM_SUBMITTED, COVID_CASE_REGISTERED, INSTITUTION_CHANGED,
                                   PERSON_CHANGED, PREPAYMENT_DISBURSED, SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE)
@@ -70,15 +72,46 @@ def _move(original: dict, *, kind: str, day: date, at) -> dict:
     }
 
 
-async def on_settled(session: AsyncSession, event: Envelope) -> None:
+def _insert(table: str, columns: tuple[str, ...], *, key: tuple[str, ...]) -> Sql:
+    """One row that, when its key is there already (a repeated fact), changes nothing."""
+    return Sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
+               f"ON CONFLICT ({', '.join(key)}) DO NOTHING")
+
+
+def _newest(table: str, columns: tuple[str, ...], *, key: tuple[str, ...]) -> Sql:
+    """Upsert that keeps the row with the highest `version` (events may arrive out of order)."""
+    changed = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
+    return Sql(f"INSERT INTO {table} AS t ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
+               f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {changed} WHERE EXCLUDED.version > t.version")
+
+
+_MOVE_COLUMNS = ("setl_id", "kind", "sign", "day", "at", "setl_date", "psn_no", "insutype", "psn_type",
+                 "insuplc_admdvs", "origin", "fixmedins_code", "fixmedins_kind", "fixmedins_level",
+                 "fixmedins_affiliation", "fixmedins_admdvs", "med_type", "chronic_disease", "two_disease",
+                 "aid_category", "covid_status", "offsite", "declared", "begndate", "enddate", *MOVE_AMOUNTS)
+_ADD_MOVE = _insert("settlement_moves", _MOVE_COLUMNS, key=("setl_id", "kind"))
+_ADD_SUBSIDY = _insert("subsidies", ("setl_id", "reversal", "fixmedins_code", "psn_no", "case_status",
+                                     "advance_payer", "amount", "shares", "setl_date"), key=("setl_id", "reversal"))
+_ADD_PREPAYMENT = _insert("prepayments", ("prepayment_id", "fixmedins_code", "kind", "amount", "disbursed_on",
+                                          "scheduled_on", "admdvs", "recorded_at", "effective_at"),
+                          key=("prepayment_id",))
+_ADD_CLAIM = _insert("claims", ("claim_id", "psn_no", "fixmedins_code", "submitted_at"), key=("claim_id",))
+_SET_CASE = _newest("covid_cases", ("case_id", "version", "psn_no", "status", "diagnosed_at", "fixmedins_code",
+                                    "diagnosis", "published", "psn_name", "gend", "brdy", "certno", "insutype",
+                                    "insuplc_admdvs"), key=("case_id",))
+_SET_PERSON = _newest("persons", ("psn_no", "version", "insutype", "psn_type", "insuplc_admdvs", "gend", "brdy",
+                                  "emp_no"), key=("psn_no",))
+_SET_BUDGET = _newest("budgets", ("fixmedins_code", "year", "amount", "version"), key=("fixmedins_code", "year"))
+
+
+async def on_settled(unit: Unit, event: Envelope) -> None:
     p = event.payload
     setl_time = parse_moment(_required(p, "setl_time"))
     day = _day(p.get("setl_date")) or business_day(setl_time)
-    await session.execute(insert(settlement_moves).values(**_move(p, kind="settle", day=day, at=setl_time))
-                          .on_conflict_do_nothing(index_elements=["setl_id", "kind"]))
+    await unit.execute(_ADD_MOVE, **_move(p, kind="settle", day=day, at=setl_time))
 
 
-async def on_reversed(session: AsyncSession, event: Envelope) -> None:
+async def on_reversed(unit: Unit, event: Envelope) -> None:
     p = event.payload
     original = dict(p.get("original") or {})
     if not original:
@@ -86,63 +119,50 @@ async def on_reversed(session: AsyncSession, event: Envelope) -> None:
     original.setdefault("setl_id", p.get("setl_id"))
     reversed_at = parse_moment(_required(p, "reversed_at"))
     day = _day(p.get("rev_date")) or business_day(reversed_at)
-    await session.execute(insert(settlement_moves).values(**_move(original, kind="reverse", day=day, at=reversed_at))
-                          .on_conflict_do_nothing(index_elements=["setl_id", "kind"]))
+    await unit.execute(_ADD_MOVE, **_move(original, kind="reverse", day=day, at=reversed_at))
 
 
-async def on_subsidy_due(session: AsyncSession, event: Envelope) -> None:
+async def on_subsidy_due(unit: Unit, event: Envelope) -> None:
     p = event.payload
-    await session.execute(insert(subsidies).values(
-        setl_id=str(_required(p, "setl_id")), reversal=bool(p.get("reversal")),
+    await unit.execute(
+        _ADD_SUBSIDY, setl_id=str(_required(p, "setl_id")), reversal=bool(p.get("reversal")),
         fixmedins_code=str(_required(p, "fixmedins_code")), psn_no=p.get("psn_no"),
         case_status=str(_required(p, "case_status")), advance_payer=str(p.get("advance_payer") or ""),
-        amount=_money(p, "amount"), shares=list(p.get("shares") or []), setl_date=_day(p.get("setl_date")),
-    ).on_conflict_do_nothing(index_elements=["setl_id", "reversal"]))
+        amount=_money(p, "amount"), shares=list(p.get("shares") or []), setl_date=_day(p.get("setl_date")))
 
 
-async def on_prepayment_disbursed(session: AsyncSession, event: Envelope) -> None:
+async def on_prepayment_disbursed(unit: Unit, event: Envelope) -> None:
     p = event.payload
     recorded_at = parse_moment(event.occurred_at)
     disbursed_on = _day(_required(p, "disbursed_on"))
-    await session.execute(insert(prepayments).values(
-        prepayment_id=str(_required(p, "prepayment_id")), fixmedins_code=str(_required(p, "fixmedins_code")),
-        kind=str(_required(p, "kind")), amount=_money(p, "amount"), disbursed_on=disbursed_on,
-        scheduled_on=_day(p.get("scheduled_on")), admdvs=str(p.get("admdvs") or ""), recorded_at=recorded_at,
-        effective_at=prepayment_effective_at(disbursed_on=disbursed_on, recorded_at=recorded_at),
-    ).on_conflict_do_nothing(index_elements=["prepayment_id"]))
+    await unit.execute(
+        _ADD_PREPAYMENT, prepayment_id=str(_required(p, "prepayment_id")),
+        fixmedins_code=str(_required(p, "fixmedins_code")), kind=str(_required(p, "kind")),
+        amount=_money(p, "amount"), disbursed_on=disbursed_on, scheduled_on=_day(p.get("scheduled_on")),
+        admdvs=str(p.get("admdvs") or ""), recorded_at=recorded_at,
+        effective_at=prepayment_effective_at(disbursed_on=disbursed_on, recorded_at=recorded_at))
 
 
-def _newest(table, keys: tuple[str, ...], values: dict):
-    """Upsert that keeps the row with the highest `version` (events may arrive out of order)."""
-    stmt = insert(table).values(**values)
-    return stmt.on_conflict_do_update(
-        index_elements=list(keys), set_={k: stmt.excluded[k] for k in values if k not in keys},
-        where=stmt.excluded.version > table.c.version)
-
-
-async def on_covid_case(session: AsyncSession, event: Envelope) -> None:
+async def on_covid_case(unit: Unit, event: Envelope) -> None:
     p = event.payload
-    await session.execute(_newest(covid_cases, ("case_id",), {
-        "case_id": str(_required(p, "case_id")), "version": int(p.get("version") or 1),
-        "psn_no": str(_required(p, "psn_no")), "status": str(_required(p, "status")),
-        "diagnosed_at": parse_moment(_required(p, "diagnosed_at")),
-        "fixmedins_code": str(_required(p, "fixmedins_code")), "diagnosis": str(p.get("diagnosis") or "")[:200],
-        "published": bool(p.get("published")), "psn_name": p.get("psn_name"), "gend": p.get("gend"),
-        "brdy": _day(p.get("brdy")), "certno": p.get("certno"), "insutype": p.get("insutype"),
-        "insuplc_admdvs": p.get("insuplc_admdvs"),
-    }))
+    await unit.execute(
+        _SET_CASE, case_id=str(_required(p, "case_id")), version=int(p.get("version") or 1),
+        psn_no=str(_required(p, "psn_no")), status=str(_required(p, "status")),
+        diagnosed_at=parse_moment(_required(p, "diagnosed_at")), fixmedins_code=str(_required(p, "fixmedins_code")),
+        diagnosis=str(p.get("diagnosis") or "")[:200], published=bool(p.get("published")),
+        psn_name=p.get("psn_name"), gend=p.get("gend"), brdy=_day(p.get("brdy")), certno=p.get("certno"),
+        insutype=p.get("insutype"), insuplc_admdvs=p.get("insuplc_admdvs"))
 
 
-async def on_person_changed(session: AsyncSession, event: Envelope) -> None:
+async def on_person_changed(unit: Unit, event: Envelope) -> None:
     p = event.payload
-    await session.execute(_newest(persons, ("psn_no",), {
-        "psn_no": str(_required(p, "psn_no")), "version": int(p.get("version") or 1),
-        "insutype": p.get("insutype"), "psn_type": p.get("psn_type"), "insuplc_admdvs": p.get("insuplc_admdvs"),
-        "gend": p.get("gend"), "brdy": _day(p.get("brdy")), "emp_no": p.get("emp_no"),
-    }))
+    await unit.execute(
+        _SET_PERSON, psn_no=str(_required(p, "psn_no")), version=int(p.get("version") or 1),
+        insutype=p.get("insutype"), psn_type=p.get("psn_type"), insuplc_admdvs=p.get("insuplc_admdvs"),
+        gend=p.get("gend"), brdy=_day(p.get("brdy")), emp_no=p.get("emp_no"))
 
 
-async def on_budget_set(session: AsyncSession, event: Envelope) -> None:
+async def on_budget_set(unit: Unit, event: Envelope) -> None:
     """The newest budget of an institution's year: a later version replaces the amount, an older one changes nothing."""
     p = event.payload
     try:
@@ -152,27 +172,38 @@ async def on_budget_set(session: AsyncSession, event: Envelope) -> None:
     amount = _money(p, "amount")
     if amount <= 0:
         raise BadPayload("budget-set with an amount that is not positive")
-    await session.execute(_newest(budgets, ("fixmedins_code", "year"), {
-        "fixmedins_code": str(_required(p, "fixmedins_code")), "year": year, "amount": amount, "version": version,
-    }))
+    await unit.execute(_SET_BUDGET, fixmedins_code=str(_required(p, "fixmedins_code")), year=year, amount=amount,
+                       version=version)
 
 
-async def on_claim_submitted(session: AsyncSession, event: Envelope) -> None:
+async def on_claim_submitted(unit: Unit, event: Envelope) -> None:
     p = event.payload
-    await session.execute(insert(claims).values(
-        claim_id=str(_required(p, "claim_id")), psn_no=p.get("psn_no"), fixmedins_code=p.get("fixmedins_code"),
-        submitted_at=parse_moment(p.get("submitted_at")),
-    ).on_conflict_do_nothing(index_elements=["claim_id"]))
+    await unit.execute(_ADD_CLAIM, claim_id=str(_required(p, "claim_id")), psn_no=p.get("psn_no"),
+                       fixmedins_code=p.get("fixmedins_code"), submitted_at=parse_moment(p.get("submitted_at")))
 
 
-handlers = {
+APPLY: dict[str, Handler] = {
     CLAIM_SUBMITTED: on_claim_submitted,
     SETTLED: on_settled,
     SETTLEMENT_REVERSED: on_reversed,
     SUBSIDY_DUE: on_subsidy_due,
     PREPAYMENT_DISBURSED: on_prepayment_disbursed,
     PERSON_CHANGED: on_person_changed,
-    INSTITUTION_CHANGED: institution_changed_handler(institutions),
+    INSTITUTION_CHANGED: institution_changed_handler(),
     COVID_CASE_REGISTERED: on_covid_case,
     BUDGET_SET: on_budget_set,
 }
+
+
+def _fed(apply: Handler, feed: Feed) -> Handler:
+    async def handle(unit: Unit, event: Envelope) -> None:
+        await apply(unit, event)
+        unit.after_commit(lambda: feed.publish(event))
+
+    return handle
+
+
+def handlers(app: FastAPI) -> dict[str, Handler]:
+    """The live service's handlers: `APPLY`, and each applied event, once committed, to the live feed."""
+    feed: Feed = app.state.feed
+    return {topic: _fed(apply, feed) for topic, apply in APPLY.items()}

@@ -1,19 +1,19 @@
 """Tables of the reporting service (schema `reporting`): read models fed only by events (migrations 0001-0003).
 
-Every statement on these tables is SQLAlchemy Core (no raw SQL), so that the same handlers and
-report queries run against a scratch schema through `schema_translate_map` (see replay.py).
+The definitions are for Alembic; the service reaches them through shared.db with unqualified names, so the same
+handlers and report queries run against a scratch schema whose search_path comes first (see replay.py).
 """
 
 from sqlalchemy import (Boolean, Column, Date, DateTime, Index, Integer, MetaData, Numeric, SmallInteger, String,
                         Table)
 from sqlalchemy.dialects.postgresql import JSONB
 
-from shared.events import event_tables
+from shared.events.tables import event_tables
 from shared.readmodels import institution_copy
 
 SCHEMA = "reporting"
 metadata = MetaData(schema=SCHEMA)
-events = event_tables(metadata)
+event_tables(metadata)  # outbox, inbox, dead_letter
 institutions = institution_copy(metadata)
 
 AMOUNT = Numeric(16, 2)
@@ -140,6 +140,3 @@ budgets = Table(
     Column("amount", AMOUNT, nullable=False),
     Column("version", Integer, nullable=False),
 )
-
-READ_MODELS: tuple[Table, ...] = (settlement_moves, covid_cases, prepayments, subsidies, persons, claims,
-                                  institutions, budgets)

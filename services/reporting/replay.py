@@ -1,8 +1,8 @@
 """Rebuild the read models from the topics, offset 0, into a scratch schema; compare with (or replace) the live ones.
 
-The same handlers and the same inbox run against the scratch schema through SQLAlchemy's
-`schema_translate_map`, read by a group-less consumer (no offsets committed, the live consumer
-group untouched) up to the end offsets seen at the start.
+The same handlers (`handlers.APPLY`) and the same inbox run on a second `Database` whose search_path is the
+scratch schema: statements name tables without a schema, so there they land in the scratch tables. The topics are
+read by a group-less consumer (no offsets committed, the live consumer group untouched) up to their end.
 """
 
 from __future__ import annotations
@@ -12,17 +12,16 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
-from sqlalchemy import MetaData, Table, delete, insert, select, text, true
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from services.reporting.handlers import handlers
-from services.reporting.models import (SCHEMA, budgets, claims, covid_cases, events, institutions, metadata,
-                                       persons, prepayments, settlement_moves, subsidies)
+from services.reporting.handlers import APPLY
+from services.reporting.models import SCHEMA
+from shared.db import Database, Sql
 from shared.events.consumer import Consumer
 from shared.events.topics import (ALL_TOPICS, BUDGET_SET, CLAIM_SUBMITTED, COVID_CASE_REGISTERED,
                                   INSTITUTION_CHANGED, PERSON_CHANGED, PREPAYMENT_DISBURSED, SETTLED,
@@ -33,28 +32,30 @@ log = logging.getLogger("yibao.reporting.replay")
 SCRATCH = "reporting_replay"
 _IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 VOLATILE = {"updated_at"}  # stamped with the time of application, not carried by the event
-Filter = Callable[[Table], object]
+POOL_SIZE = 4
 
 
 @dataclass(frozen=True)
 class Part:
-    """The rows of one read model that one topic feeds."""
+    """The rows of one read model that one topic feeds (`where`: a condition on the table's columns)."""
 
-    table: Table
-    where: Callable[[Table], object] = lambda t: true()
+    table: str
+    where: str = "TRUE"
 
 
 PARTS: dict[str, list[Part]] = {
-    SETTLED: [Part(settlement_moves, lambda t: t.c.kind == "settle")],
-    SETTLEMENT_REVERSED: [Part(settlement_moves, lambda t: t.c.kind == "reverse")],
-    SUBSIDY_DUE: [Part(subsidies)],
-    PREPAYMENT_DISBURSED: [Part(prepayments)],
-    COVID_CASE_REGISTERED: [Part(covid_cases)],
-    PERSON_CHANGED: [Part(persons)],
-    INSTITUTION_CHANGED: [Part(institutions)],
-    CLAIM_SUBMITTED: [Part(claims)],
-    BUDGET_SET: [Part(budgets)],
+    SETTLED: [Part("settlement_moves", "kind = 'settle'")],
+    SETTLEMENT_REVERSED: [Part("settlement_moves", "kind = 'reverse'")],
+    SUBSIDY_DUE: [Part("subsidies")],
+    PREPAYMENT_DISBURSED: [Part("prepayments")],
+    COVID_CASE_REGISTERED: [Part("covid_cases")],
+    PERSON_CHANGED: [Part("persons")],
+    INSTITUTION_CHANGED: [Part("institutions")],
+    CLAIM_SUBMITTED: [Part("claims")],
+    BUDGET_SET: [Part("budgets")],
 }
+# What a rebuild writes: every read model, and the consumer's inbox and dead letters.
+SCRATCH_TABLES = (*dict.fromkeys(part.table for parts in PARTS.values() for part in parts), "inbox", "dead_letter")
 
 
 @dataclass
@@ -91,18 +92,27 @@ def check_schema(schema: str) -> str:
     return schema
 
 
-def translated(engine: AsyncEngine, schema: str) -> AsyncEngine:
-    """The engine with every reporting table redirected to `schema`."""
-    return engine.execution_options(schema_translate_map={SCHEMA: schema})
+@asynccontextmanager
+async def _opened(database_url: str, schema: str) -> AsyncIterator[Database]:
+    """A small pool whose statements reach `schema`'s tables, closed at the end of the block."""
+    db = await Database.open(database_url, schema=schema, size=POOL_SIZE, application_name="reporting-replay")
+    try:
+        yield db
+    finally:
+        await db.close()
 
 
-async def _create_scratch(engine: AsyncEngine, schema: str) -> None:
+async def _create_scratch(live: Database, schema: str) -> None:
+    """`schema` afresh, its tables made like the live ones (columns in order, defaults, keys, indexes)."""
     check_schema(schema)
-    async with engine.begin() as conn:
-        await conn.execute(text(f'drop schema if exists "{schema}" cascade'))
-        await conn.execute(text(f'create schema "{schema}"'))
-    async with translated(engine, schema).begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    async with live.begin() as unit:
+        await unit.execute(Sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await unit.execute(Sql(f'CREATE SCHEMA "{schema}"'))
+        for table in SCRATCH_TABLES:
+            await unit.execute(Sql(f'CREATE TABLE "{schema}".{table} (LIKE {table} INCLUDING ALL)'))
+        # dead letters numbered by the scratch table itself, not by the live table's sequence
+        for change in ("DROP DEFAULT", "ADD GENERATED BY DEFAULT AS IDENTITY"):
+            await unit.execute(Sql(f'ALTER TABLE "{schema}".dead_letter ALTER COLUMN id {change}'))
 
 
 async def _read_to_end(bootstrap: str, topics: tuple[str, ...], apply, *, timeout: float) -> dict[str, int]:
@@ -150,90 +160,81 @@ def _event_id(raw: bytes) -> str | None:
         return None  # unreadable: the consumer dead-letters it
 
 
-async def rebuild(engine: AsyncEngine, *, bootstrap: str, topics: tuple[str, ...] | None = None,
+async def rebuild(database_url: str, *, bootstrap: str, topics: tuple[str, ...] | None = None,
                   schema: str = SCRATCH, timeout: float = 300.0) -> Rebuilt:
     """Create `schema` afresh and apply every event of the topics to it, through the inbox, from offset 0."""
     chosen = check_topics(topics)
     started = time.monotonic()
-    await _create_scratch(engine, schema)
-    sessions = async_sessionmaker(translated(engine, schema), expire_on_commit=False)
-    consumer = Consumer(sessions=sessions, tables=events, bootstrap=bootstrap, group_id=f"{schema}-unused",
-                        handlers={t: handlers[t] for t in chosen})
+    async with _opened(database_url, SCHEMA) as live:
+        await _create_scratch(live, schema)
     result = Rebuilt(applied=dict.fromkeys(chosen, 0))
+    async with _opened(database_url, schema) as scratch:
+        consumer = Consumer(db=scratch, bootstrap=bootstrap, group_id=f"{schema}-unused",
+                            handlers={t: APPLY[t] for t in chosen})
+        seen: set[str] = set()
 
-    seen: set[str] = set()
+        async def apply(topic: str, raw: bytes) -> None:
+            event_id = _event_id(raw)
+            if event_id is not None:
+                if event_id in seen:  # a redelivery: the inbox would drop it too, without a round trip
+                    return
+                seen.add(event_id)
+            if await consumer.apply(topic, raw):
+                result.applied[topic] += 1
 
-    async def apply(topic: str, raw: bytes) -> None:
-        event_id = _event_id(raw)
-        if event_id is not None:
-            if event_id in seen:  # a redelivery: the inbox would drop it too, without a round trip
-                return
-            seen.add(event_id)
-        if await consumer.apply(topic, raw):
-            result.applied[topic] += 1
-
-    result.read = await _read_to_end(bootstrap, chosen, apply, timeout=timeout)
+        result.read = await _read_to_end(bootstrap, chosen, apply, timeout=timeout)
     result.seconds = time.monotonic() - started
     log.info("rebuilt %s into %s: %d events read, %d applied in %.1f s", ",".join(chosen), schema,
              sum(result.read.values()), sum(result.applied.values()), result.seconds)
     return result
 
 
-def _comparable(value):
+def _comparable(value: Any) -> Any:
     return json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else value
 
 
-def _columns(table: Table) -> list:
-    return [c for c in table.c if c.name not in VOLATILE]
+async def _rows(db: Database, part: Part, where: str, params: dict[str, Any]) -> set[tuple]:
+    async with db.connect() as unit:
+        rows = await unit.fetch(Sql(f"SELECT * FROM {part.table} WHERE {part.where} AND ({where})"), **params)
+    return {tuple(_comparable(value) for name, value in row.items() if name not in VOLATILE) for row in rows}
 
 
-async def _rows(engine: AsyncEngine, schema: str, part: Part, where: Filter | None) -> set[tuple]:
-    table = part.table
-    query = select(*_columns(table)).where(part.where(table))
-    if where is not None:
-        query = query.where(where(table))
-    async with translated(engine, schema).connect() as conn:
-        return {tuple(_comparable(v) for v in row) for row in await conn.execute(query)}
+async def compare(database_url: str, *, topics: tuple[str, ...] | None = None, schema: str = SCRATCH,
+                  where: str = "TRUE", params: dict[str, Any] | None = None) -> list[Difference]:
+    """Rows of the live read models that differ from the rebuilt ones.
 
-
-async def compare(engine: AsyncEngine, *, topics: tuple[str, ...] | None = None, schema: str = SCRATCH,
-                  where: Filter | None = None) -> list[Difference]:
-    """Rows of the live read models that differ from the rebuilt ones (`where` narrows both, e.g. to a test's data)."""
+    `where`, a condition on the tables' columns with :named `params`, narrows both (e.g. to a test's data)."""
+    check_schema(schema)
     differences = []
-    for topic in check_topics(topics):
-        for part in PARTS[topic]:
-            live = await _rows(engine, SCHEMA, part, where)
-            rebuilt = await _rows(engine, schema, part, where)
-            if live != rebuilt:
-                only_live, only_rebuilt = live - rebuilt, rebuilt - live
-                sample = [f"live: {r}" for r in list(only_live)[:3]] + [f"rebuilt: {r}" for r in list(only_rebuilt)[:3]]
-                differences.append(Difference(topic, part.table.name, len(only_live), len(only_rebuilt), sample))
+    async with _opened(database_url, SCHEMA) as live, _opened(database_url, schema) as rebuilt:
+        for topic in check_topics(topics):
+            for part in PARTS[topic]:
+                live_rows = await _rows(live, part, where, params or {})
+                rebuilt_rows = await _rows(rebuilt, part, where, params or {})
+                if live_rows != rebuilt_rows:
+                    only_live, only_rebuilt = live_rows - rebuilt_rows, rebuilt_rows - live_rows
+                    sample = ([f"live: {r}" for r in list(only_live)[:3]]
+                              + [f"rebuilt: {r}" for r in list(only_rebuilt)[:3]])
+                    differences.append(Difference(topic, part.table, len(only_live), len(only_rebuilt), sample))
     return differences
 
 
-async def replace_live(engine: AsyncEngine, *, topics: tuple[str, ...] | None = None, schema: str = SCRATCH) -> None:
-    """Replace the live rows of the topics' read models by the rebuilt ones, in one transaction."""
+async def replace_live(database_url: str, *, topics: tuple[str, ...] | None = None, schema: str = SCRATCH) -> None:
+    """Replace the live rows of the topics' read models by the rebuilt ones, in one transaction.
+
+    The scratch tables were made like the live ones, column for column, so rows move over as they are."""
     check_schema(schema)
-    async with engine.begin() as conn:
+    async with _opened(database_url, SCHEMA) as live, live.begin() as unit:
         for topic in check_topics(topics):
             for part in PARTS[topic]:
-                table = part.table
-                scratch = table.to_metadata(MetaData(), schema=schema)
-                columns = [c.name for c in table.c]
-                await conn.execute(delete(table).where(part.where(table)))
-                await conn.execute(insert(table).from_select(
-                    columns, select(*[scratch.c[c] for c in columns]).where(part.where(scratch))))
+                await unit.execute(Sql(f"DELETE FROM {part.table} WHERE {part.where}"))
+                await unit.execute(Sql(f'INSERT INTO {part.table} SELECT * FROM "{schema}".{part.table} '
+                                       f"WHERE {part.where}"))
         # the live inbox must know every event the rebuilt models hold, or a redelivery would apply it twice
-        inbox = events.inbox
-        scratch_inbox = inbox.to_metadata(MetaData(), schema=schema)
-        names = [c.name for c in inbox.c]
-        await conn.execute(pg_insert(inbox).from_select(names, select(*[scratch_inbox.c[n] for n in names]))
-                           .on_conflict_do_nothing(index_elements=["event_id"]))
+        await unit.execute(Sql(f'INSERT INTO inbox SELECT * FROM "{schema}".inbox ON CONFLICT (event_id) DO NOTHING'))
 
 
-async def drop_scratch(engine: AsyncEngine, schema: str = SCRATCH) -> None:
+async def drop_scratch(database_url: str, schema: str = SCRATCH) -> None:
     check_schema(schema)
-    async with engine.begin() as conn:
-        await conn.execute(text(f'drop schema if exists "{schema}" cascade'))
-
-
+    async with _opened(database_url, SCHEMA) as live, live.connect() as unit:
+        await unit.execute(Sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

@@ -6,21 +6,56 @@ from datetime import date
 from decimal import Decimal
 from types import SimpleNamespace
 
-from sqlalchemy import and_, case, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.reporting.domain import TWO_DISEASES, share
-from services.reporting.models import budgets as b
-from services.reporting.models import institutions as i
-from services.reporting.models import settlement_moves as m
 from shared.budget import BudgetThresholds, budget_status
+from shared.db import Sql, Unit
 from shared.money import ZERO, fmt
 
 AID_SELF_PAY_LIMIT = Decimal("0.10")  # DOMAIN §5: indicator, not a rule
 
-
-def _sum(column):
-    return func.coalesce(func.sum(column), 0)
+_IN_MONTH = "day >= :first AND day < :following AND two_disease IS NOT NULL"
+_DISEASE_FIGURES = Sql(f"""
+SELECT two_disease, COALESCE(SUM(sign), 0) AS visits, COALESCE(SUM(medfee_sumamt), 0) AS medfee,
+       COALESCE(SUM(hifp_pay), 0) AS hifp, COALESCE(SUM(fund_pay_sumamt), 0) AS fund
+  FROM settlement_moves WHERE {_IN_MONTH} GROUP BY two_disease
+""")
+# A beneficiary: a person whose settlements of the month outnumber their reversals (per disease, and overall).
+_BENEFICIARIES = Sql(f"""
+SELECT two_disease, count(*) AS n
+  FROM (SELECT two_disease, psn_no FROM settlement_moves WHERE {_IN_MONTH}
+         GROUP BY two_disease, psn_no HAVING SUM(sign) > 0) AS per_person
+ GROUP BY two_disease
+""")
+_ANY_BENEFICIARIES = Sql(f"""
+SELECT count(*)
+  FROM (SELECT psn_no FROM settlement_moves WHERE {_IN_MONTH} GROUP BY psn_no HAVING SUM(sign) > 0) AS anyone
+""")
+_BUDGETS = Sql("SELECT fixmedins_code, amount FROM budgets WHERE year = :year")
+_INSTITUTIONS = Sql("""
+SELECT fixmedins_code, fixmedins_name, affiliation, kind FROM institutions
+ WHERE fixmedins_code = ANY(CAST(:codes AS text[]))
+""")
+# Per institution, over the year and the one before: this year's figures, last year's, and the budget's use.
+_THIS_YEAR = "m.day >= :start AND m.day < :year_end"
+_AID_INPATIENT = "m.aid_category IS NOT NULL AND m.med_type = '21'"
+_INDICATORS = Sql(f"""
+SELECT m.fixmedins_code, max(i.fixmedins_name) AS name, max(m.fixmedins_affiliation) AS affiliation,
+       max(m.fixmedins_kind) AS kind,
+       COALESCE(SUM(CASE WHEN {_THIS_YEAR} THEN m.sign ELSE 0 END), 0) AS count,
+       COALESCE(SUM(CASE WHEN {_THIS_YEAR} THEN m.medfee_sumamt ELSE 0 END), 0) AS medfee,
+       COALESCE(SUM(CASE WHEN {_THIS_YEAR} THEN m.fulamt_ownpay_amt ELSE 0 END), 0) AS outside,
+       COALESCE(SUM(CASE WHEN {_THIS_YEAR} AND {_AID_INPATIENT} THEN m.inscp_scp_amt ELSE 0 END), 0) AS aid_inscp,
+       COALESCE(SUM(CASE WHEN {_THIS_YEAR} AND {_AID_INPATIENT}
+                         THEN m.inscp_scp_amt - m.hifp_pay - m.hifmi_pay - m.maf_pay - m.tilt_aid_pay
+                         ELSE 0 END), 0) AS aid_self,
+       COALESCE(SUM(CASE WHEN m.day < :start THEN m.sign ELSE 0 END), 0) AS prev_count,
+       COALESCE(SUM(CASE WHEN m.day < :start THEN m.medfee_sumamt ELSE 0 END), 0) AS prev_medfee,
+       COALESCE(SUM(CASE WHEN m.setl_date >= :start AND m.setl_date < :year_end AND m.covid_status IS NULL
+                         THEN m.fund_pay_sumamt ELSE 0 END), 0) AS budget_used
+  FROM settlement_moves m LEFT JOIN institutions i ON i.fixmedins_code = m.fixmedins_code
+ WHERE m.day >= :prev AND m.day < :year_end
+ GROUP BY m.fixmedins_code ORDER BY m.fixmedins_code
+""")
 
 
 def month_bounds(month: str) -> tuple[date, date]:
@@ -30,27 +65,19 @@ def month_bounds(month: str) -> tuple[date, date]:
     return first, following
 
 
-async def two_diseases(session: AsyncSession, *, month: str) -> dict:
+async def two_diseases(unit: Unit, *, month: str) -> dict:
     """Beneficiaries, visits, total cost and fund paid per disease for a month (reversals net out)."""
     first, following = month_bounds(month)
-    in_month = and_(m.c.day >= first, m.c.day < following, m.c.two_disease.is_not(None))
-    figures = (select(m.c.two_disease, _sum(m.c.sign).label("visits"), _sum(m.c.medfee_sumamt).label("medfee"),
-                      _sum(m.c.hifp_pay).label("hifp"), _sum(m.c.fund_pay_sumamt).label("fund"))
-               .where(in_month).group_by(m.c.two_disease))
-    per_person = (select(m.c.two_disease, m.c.psn_no).where(in_month).group_by(m.c.two_disease, m.c.psn_no)
-                  .having(func.sum(m.c.sign) > 0).subquery())
-    beneficiaries = select(per_person.c.two_disease, func.count().label("n")).group_by(per_person.c.two_disease)
-    anyone = (select(m.c.psn_no).where(in_month).group_by(m.c.psn_no).having(func.sum(m.c.sign) > 0).subquery())
     rows = {d: {"disease": d, "beneficiaries": 0, "visits": 0, "medfee_sumamt": ZERO, "hifp_pay": ZERO,
                 "fund_pay_sumamt": ZERO} for d in TWO_DISEASES}
-    for row in await session.execute(figures):
+    for row in await unit.fetch(_DISEASE_FIGURES, first=first, following=following):
         if row.two_disease in rows:
             rows[row.two_disease].update(visits=int(row.visits), medfee_sumamt=Decimal(row.medfee),
                                          hifp_pay=Decimal(row.hifp), fund_pay_sumamt=Decimal(row.fund))
-    for row in await session.execute(beneficiaries):
+    for row in await unit.fetch(_BENEFICIARIES, first=first, following=following):
         if row.two_disease in rows:
             rows[row.two_disease]["beneficiaries"] = int(row.n)
-    total_persons = await session.scalar(select(func.count()).select_from(anyone))
+    total_persons = await unit.fetchval(_ANY_BENEFICIARIES, first=first, following=following)
     money = ("medfee_sumamt", "hifp_pay", "fund_pay_sumamt")
     total = {"beneficiaries": int(total_persons or 0), "visits": sum(r["visits"] for r in rows.values()),
              **{k: sum((r[k] for r in rows.values()), ZERO) for k in money}}
@@ -76,48 +103,28 @@ def _budget_use(budget: Decimal | None, used: Decimal, thresholds: BudgetThresho
             "budget_status": budget_status(budget=budget, used=used, thresholds=thresholds)}
 
 
-async def _budgets(session: AsyncSession, year: int) -> dict[str, Decimal]:
-    query = select(b.c.fixmedins_code, b.c.amount).where(b.c.year == year)
-    return {row.fixmedins_code: Decimal(row.amount) for row in await session.execute(query)}
+async def _budgets(unit: Unit, year: int) -> dict[str, Decimal]:
+    return {row.fixmedins_code: Decimal(row.amount) for row in await unit.fetch(_BUDGETS, year=year)}
 
 
-async def _without_moves(session: AsyncSession, codes: list[str]) -> list[SimpleNamespace]:
+async def _without_moves(unit: Unit, codes: list[str]) -> list[SimpleNamespace]:
     """Rows like the indicator query's for institutions that only have a budget."""
-    query = (select(i.c.fixmedins_code, i.c.fixmedins_name, i.c.affiliation, i.c.kind)
-             .where(i.c.fixmedins_code.in_(codes)))
-    known = {row.fixmedins_code: row for row in await session.execute(query)}
+    known = {row.fixmedins_code: row for row in await unit.fetch(_INSTITUTIONS, codes=codes)}
     return [SimpleNamespace(fixmedins_code=code, name=getattr(known.get(code), "fixmedins_name", None),
                             affiliation=getattr(known.get(code), "affiliation", None),
                             kind=getattr(known.get(code), "kind", None), **_NO_MOVES) for code in codes]
 
 
-async def indicators(session: AsyncSession, *, year: int, thresholds: BudgetThresholds) -> dict:
+async def indicators(unit: Unit, *, year: int, thresholds: BudgetThresholds) -> dict:
     """Per institution: aid recipients' in-scope self-pay share in county hospitals (≤ 10 %), outside-catalogue
     share, cost per settlement against the year before, and the year's non-COVID fund use against its global
     budget (budget-set), flagged by the thresholds of deploy/policy/budget.toml."""
-    start, end, prev = date(year, 1, 1), date(year + 1, 1, 1), date(year - 1, 1, 1)
-    this_year = and_(m.c.day >= start, m.c.day < end)
-    aid_inpatient = and_(m.c.aid_category.is_not(None), m.c.med_type == "21")
-    self_paid = m.c.inscp_scp_amt - m.c.hifp_pay - m.c.hifmi_pay - m.c.maf_pay - m.c.tilt_aid_pay
-    budget_year = and_(m.c.setl_date >= start, m.c.setl_date < end, m.c.covid_status.is_(None))
-    query = (select(
-        m.c.fixmedins_code, func.max(i.c.fixmedins_name).label("name"),
-        func.max(m.c.fixmedins_affiliation).label("affiliation"), func.max(m.c.fixmedins_kind).label("kind"),
-        _sum(case((this_year, m.c.sign), else_=0)).label("count"),
-        _sum(case((this_year, m.c.medfee_sumamt), else_=0)).label("medfee"),
-        _sum(case((this_year, m.c.fulamt_ownpay_amt), else_=0)).label("outside"),
-        _sum(case((and_(this_year, aid_inpatient), m.c.inscp_scp_amt), else_=0)).label("aid_inscp"),
-        _sum(case((and_(this_year, aid_inpatient), self_paid), else_=0)).label("aid_self"),
-        _sum(case((m.c.day < start, m.c.sign), else_=0)).label("prev_count"),
-        _sum(case((m.c.day < start, m.c.medfee_sumamt), else_=0)).label("prev_medfee"),
-        _sum(case((budget_year, m.c.fund_pay_sumamt), else_=0)).label("budget_used"))
-        .select_from(m.outerjoin(i, i.c.fixmedins_code == m.c.fixmedins_code))
-        .where(m.c.day >= prev, m.c.day < end).group_by(m.c.fixmedins_code).order_by(m.c.fixmedins_code))
-    budgets = await _budgets(session, year)
-    rows = list(await session.execute(query))
+    start, year_end, prev = date(year, 1, 1), date(year + 1, 1, 1), date(year - 1, 1, 1)
+    budgets = await _budgets(unit, year)
+    rows: list = list(await unit.fetch(_INDICATORS, start=start, year_end=year_end, prev=prev))
     missing = sorted(set(budgets) - {row.fixmedins_code for row in rows})
     if missing:
-        rows = sorted(rows + await _without_moves(session, missing), key=lambda row: row.fixmedins_code)
+        rows = sorted(rows + await _without_moves(unit, missing), key=lambda row: row.fixmedins_code)
     items = []
     county_inscp = county_self = ZERO
     for row in rows:

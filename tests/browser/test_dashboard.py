@@ -32,7 +32,6 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from openpyxl import load_workbook
-from sqlalchemy import text
 
 import services.eligibility.app as eligibility_module
 import services.reporting.app as reporting_module
@@ -41,7 +40,7 @@ from deploy.embedded import EmbeddedBroker, free_port
 from shared.events.consumer import Consumer
 from shared.events.envelope import BUSINESS_TZ
 from shared.service import create_app
-from shared.testing import ADMIN_KEY, HIS_KEYS, OPS_KEY, make_settings, running_app
+from shared.testing import ADMIN_KEY, HIS_KEYS, OPS_KEY, fetchval, make_settings, running_app
 from tests.integration.conftest import create_database, eventually
 from webdriver import Browser, available
 
@@ -145,21 +144,12 @@ async def stack(pg, workdir):
                 "reporting", database_url=database, bootstrap=broker.bootstrap, CONSUMERS_ENABLED=False,
                 SETTLEMENT_URL=settlement_url))
             reporting_url = await stack.enter_async_context(serving(reporting_app))
-            spec, settings = reporting_module.spec, reporting_app.state.settings
-            consumer = Consumer(sessions=reporting_app.state.sessions, tables=spec.events,
-                                bootstrap=broker.bootstrap, group_id=f"reporting-browser-{uuid.uuid4().hex[:8]}",
-                                handlers=spec.handlers, partitions=settings.kafka_partitions,
-                                after_commit=lambda event: spec.after_event(reporting_app, event))
+            consumer = Consumer(db=reporting_app.state.db, bootstrap=broker.bootstrap,
+                                group_id=f"reporting-browser-{uuid.uuid4().hex[:8]}",
+                                handlers=reporting_module.spec.handlers(reporting_app),
+                                partitions=reporting_app.state.settings.kafka_partitions)
             reporting_app.state.consumer = consumer  # /readyz now waits for it; the lifespan stops it
-            consuming = asyncio.create_task(consumer.run(), name="reporting-browser-consumer")
-
-            async def stop_consuming() -> None:
-                consuming.cancel()
-                try:
-                    await asyncio.wait_for(consuming, 10)
-                except (asyncio.CancelledError, asyncio.TimeoutError):
-                    pass
-            stack.push_async_callback(stop_consuming)
+            reporting_app.state.tasks.start(consumer.run(), name="reporting-browser-consumer")
 
             clients = {}
             for name, url in (("eligibility", eligibility_url), ("settlement", settlement_url),
@@ -181,9 +171,8 @@ async def register(stack: Stack) -> tuple[str, str]:
         "certno": certno, "psn_name": "测试", "insutype": "390", "insuplc_admdvs": "621000"}), 201)
 
     async def known_at_settlement():
-        async with stack.settlement_app.state.sessions() as session:
-            return (await session.execute(text("SELECT fixmedins_code FROM settlement.institutions "
-                                               "WHERE fixmedins_code = :code"), {"code": CODE})).scalar()
+        return await fetchval(stack.settlement_app,
+                              "SELECT fixmedins_code FROM institutions WHERE fixmedins_code = :code", code=CODE)
     await eventually(known_at_settlement, timeout=90, what=f"institution {CODE} at the settlement service")
     return person["psn_no"], certno
 

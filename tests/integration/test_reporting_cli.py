@@ -35,8 +35,8 @@ async def test_report_daily_writes_the_xlsx(pg, broker, tmp_path):
     app = create_app(spec, settings)
     day = fresh_day()
     async with running_app(app):
-        consumer = Consumer(sessions=app.state.sessions, tables=spec.events, bootstrap=broker.bootstrap,
-                            group_id="reporting-cli-test", handlers=spec.handlers)
+        consumer = Consumer(db=app.state.db, bootstrap=broker.bootstrap, group_id="reporting-cli-test",
+                            handlers=spec.handlers(app))
         await consumer.apply(SETTLED, envelope(SETTLED, settled(day=day, covid="suspected", origin="province",
                                                                 insutype="310", medfee="8888.88", hifp="4444.44",
                                                                 hifmi="0.00", maf="0.00")).to_json())

@@ -13,14 +13,13 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, func, select
 from typer.testing import CliRunner
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from deploy import cli
 from services.reporting import daily, replay
 from services.reporting.app import spec
-from services.reporting.models import events, settlement_moves
+from services.reporting.models import SCHEMA
+from shared.db import Database, Sql
 from shared.events.kafka import make_producer
 from shared.events.topics import (CLAIM_SUBMITTED, COVID_CASE_REGISTERED, INSTITUTION_CHANGED, PERSON_CHANGED,
                                   PREPAYMENT_DISBURSED, SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE)
@@ -79,7 +78,7 @@ def _events(day: date) -> list[tuple[str, object]]:
 
 async def test_rebuilt_read_models_equal_the_live_ones(pg, own_broker):
     url = await create_database(pg, "replay")
-    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1), pool_size=4)
+    live = await Database.open(url, schema=SCHEMA, size=4)
     day = date(2020, 2, 3)
     sent = _events(day)
     app = create_app(spec, make_settings("reporting", database_url=url, bootstrap=own_broker.bootstrap))
@@ -97,34 +96,37 @@ async def test_rebuilt_read_models_equal_the_live_ones(pg, own_broker):
             distinct = len({event.event_id for _, event in sent})
 
             async def all_applied():
-                async with engine.connect() as conn:
-                    return await conn.scalar(select(func.count()).select_from(events.inbox)) == distinct
+                async with live.connect() as unit:
+                    return await unit.fetchval(Sql("SELECT count(*) FROM inbox")) == distinct
 
             await eventually(all_applied, timeout=60, what="the live consumer applying every event")
 
-        rebuilt = await replay.rebuild(engine, bootstrap=own_broker.bootstrap, timeout=60)
+        rebuilt = await replay.rebuild(url, bootstrap=own_broker.bootstrap, timeout=60)
         assert sum(rebuilt.read.values()) == len(sent)
         assert sum(rebuilt.applied.values()) == distinct
-        assert await replay.compare(engine) == []
+        assert await replay.compare(url) == []
 
         async def report(schema):
-            sessions = async_sessionmaker(replay.translated(engine, schema))
-            async with sessions() as session:
-                return [await daily.daily_figures(session, day=day + timedelta(days=i), cumulative=False)
-                        for i in range(5)]
+            db = await Database.open(url, schema=schema, size=1)
+            try:
+                async with db.connect() as unit:
+                    return [await daily.daily_figures(unit, day=day + timedelta(days=i), cumulative=False)
+                            for i in range(5)]
+            finally:
+                await db.close()
 
         assert await report("reporting") == await report(replay.SCRATCH)
         assert any(f.persons < 0 for figures in await report("reporting") for f in figures.values())
 
         # a live model that drifted is caught, and replacing it from the rebuild repairs it
-        async with engine.begin() as conn:
-            await conn.execute(delete(settlement_moves).where(settlement_moves.c.kind == "reverse"))
-        drift = await replay.compare(engine, topics=(SETTLED, SETTLEMENT_REVERSED))
+        async with live.connect() as unit:
+            await unit.execute(Sql("DELETE FROM settlement_moves WHERE kind = 'reverse'"))
+        drift = await replay.compare(url, topics=(SETTLED, SETTLEMENT_REVERSED))
         assert [(d.topic, d.table, d.only_live, d.only_rebuilt) for d in drift] == [
             (SETTLEMENT_REVERSED, "settlement_moves", 0, 6)]
-        await replay.replace_live(engine, topics=(SETTLEMENT_REVERSED,))
-        assert await replay.compare(engine) == []
-        await replay.drop_scratch(engine)
+        await replay.replace_live(url, topics=(SETTLEMENT_REVERSED,))
+        assert await replay.compare(url) == []
+        await replay.drop_scratch(url)
 
         # the same through the command line: `yibao replay --topic settled --topic settlement-reversed`
         runner = CliRunner()
@@ -135,7 +137,7 @@ async def test_rebuilt_read_models_equal_the_live_ones(pg, own_broker):
         assert "the live read models equal the rebuilt ones" in result.output
         assert f"{SETTLED:<24} read" in result.output
     finally:
-        await engine.dispose()
+        await live.close()
 
 
 def test_unknown_topics_and_schemas_are_refused():

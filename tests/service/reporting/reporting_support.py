@@ -9,13 +9,10 @@ import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select, union
-
-from services.reporting.models import institutions, prepayments
 from shared.events.envelope import BUSINESS_TZ, Envelope, new_event
 from shared.events.topics import (COVID_CASE_REGISTERED, PREPAYMENT_DISBURSED, SETTLED, SETTLEMENT_REVERSED,
                                   SUBSIDY_DUE)
-from shared.testing import ADMIN_KEY, HIS_KEYS, OPS_KEY
+from shared.testing import ADMIN_KEY, HIS_KEYS, OPS_KEY, fetch
 
 ADMIN = {"X-Api-Key": ADMIN_KEY}
 OPS = {"X-Api-Key": OPS_KEY}
@@ -47,10 +44,9 @@ async def fresh_area(client) -> str:
     this test's data only, whatever other tests, or earlier runs on the same database, left behind.
     """
     pattern = TEST_AREAS + "%"
-    async with client._transport.app.state.sessions() as session:
-        taken = set((await session.scalars(union(
-            select(institutions.c.admdvs).where(institutions.c.admdvs.like(pattern)),
-            select(prepayments.c.admdvs).where(prepayments.c.admdvs.like(pattern))))).all())
+    rows = await fetch(client._transport.app, "SELECT admdvs FROM institutions WHERE admdvs LIKE :pattern "
+                       "UNION SELECT admdvs FROM prepayments WHERE admdvs LIKE :pattern", pattern=pattern)
+    taken = {row.admdvs for row in rows}
     area = next(code for code in (f"{TEST_AREAS}{n:04d}" for n in range(10_000))
                 if code not in taken and code not in _used_areas)
     _used_areas.add(area)

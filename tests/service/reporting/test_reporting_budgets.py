@@ -12,15 +12,14 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
 
 from reporting_support import OPS, envelope, feed, fresh_day, reverse, settle, uid, workbook
 from services.reporting import replay
 from services.reporting.feed import public_view
-from services.reporting.models import budgets, events
 from shared.budget import DEFAULT_POLICY_DIR, BudgetPolicyError, BudgetThresholds, parse_thresholds
 from shared.events.kafka import make_producer
 from shared.events.topics import BUDGET_SET, INSTITUTION_CHANGED
+from shared.testing import fetch, fetchval
 
 D = Decimal
 
@@ -31,9 +30,9 @@ def budget_set(code: str, *, year: int, amount: str, version: int) -> dict:
 
 
 async def _stored(reporting, code: str) -> dict[int, tuple[Decimal, int]]:
-    async with reporting._transport.app.state.sessions() as session:
-        rows = await session.execute(select(budgets).where(budgets.c.fixmedins_code == code))
-        return {row.year: (row.amount, row.version) for row in rows}
+    rows = await fetch(reporting._transport.app,
+                       "SELECT year, amount, version FROM budgets WHERE fixmedins_code = :code", code=code)
+    return {row.year: (row.amount, row.version) for row in rows}
 
 
 async def _apply(reporting, payload: dict, **kwargs):
@@ -72,9 +71,8 @@ async def test_a_budget_set_the_reports_cannot_use_is_dead_lettered(reporting, p
     applied, event = await _apply(reporting, payload)
     assert not applied
     assert await _stored(reporting, code) == {}
-    async with reporting._transport.app.state.sessions() as session:
-        dead = await session.scalar(select(events.dead_letter.c.error).where(
-            events.dead_letter.c.event_id == event.event_id))
+    dead = await fetchval(reporting._transport.app,
+                          "SELECT error FROM dead_letter WHERE event_id = CAST(:id AS uuid)", id=event.event_id)
     assert dead and "BadPayload" in dead
 
 
@@ -202,14 +200,15 @@ async def test_a_rebuild_from_the_topic_equals_the_live_budgets(reporting, broke
         await asyncio.sleep(0.1)
     assert {code: await _stored(reporting, code) for code in codes} == expected
 
-    engine = reporting._transport.app.state.engine
+    url = reporting._transport.app.state.settings.database_url
     scratch = f"reporting_replay_{uuid.uuid4().hex[:8]}"
     try:
-        rebuilt = await replay.rebuild(engine, bootstrap=broker.bootstrap, topics=(BUDGET_SET,), schema=scratch,
+        rebuilt = await replay.rebuild(url, bootstrap=broker.bootstrap, topics=(BUDGET_SET,), schema=scratch,
                                        timeout=60)
         assert rebuilt.read[BUDGET_SET] >= len(sent) + 1
-        assert await replay.compare(engine, topics=(BUDGET_SET,), schema=scratch,
-                                    where=lambda t: t.c.fixmedins_code.in_(codes)) == []
+        assert await replay.compare(url, topics=(BUDGET_SET,), schema=scratch,
+                                    where="fixmedins_code = ANY(CAST(:codes AS text[]))",
+                                    params={"codes": codes}) == []
     finally:
-        await replay.drop_scratch(engine, scratch)
+        await replay.drop_scratch(url, scratch)
     assert BUDGET_SET in replay.check_topics(None)  # `yibao replay` without --topic includes it
