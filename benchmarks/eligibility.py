@@ -47,8 +47,18 @@ async def _post(client: httpx.AsyncClient, path: str, body: dict) -> dict:
 
 async def seed(client: httpx.AsyncClient, persons: int) -> list[tuple[str, str]]:
     """Register persons with identities; returns (psn_no, certno) pairs."""
-    await _post(client, "/v1/institutions", {"fixmedins_code": "BENCH1", "fixmedins_name": "基准医院",
-                                             "kind": "hospital", "level": 3, "affiliation": "city", "admdvs": "621000"})
+    await _post(
+        client,
+        "/v1/institutions",
+        {
+            "fixmedins_code": "BENCH1",
+            "fixmedins_name": "基准医院",
+            "kind": "hospital",
+            "level": 3,
+            "affiliation": "city",
+            "admdvs": "621000",
+        },
+    )
     rng = random.Random(42)
     gate = asyncio.Semaphore(16)
     made: list[tuple[str, str]] = []
@@ -58,25 +68,45 @@ async def seed(client: httpx.AsyncClient, persons: int) -> list[tuple[str, str]]
             brdy = date(1950, 1, 1) + timedelta(days=i * 7)
             certno = make_certno(region="621002", brdy=brdy, serial=rng.randrange(1000))
             employee = i % 2 == 0
-            person = await _post(client, "/v1/persons", {
-                "certno": certno, "psn_name": "基准", "insutype": "310" if employee else "390",
-                "insuplc_admdvs": "621000", "card_no": f"BC{i:08d}",
-                **({"emp_no": f"BE{i % 50:04d}", "contribution_base": "5000.00"} if employee else {})})
+            person = await _post(
+                client,
+                "/v1/persons",
+                {
+                    "certno": certno,
+                    "psn_name": "基准",
+                    "insutype": "310" if employee else "390",
+                    "insuplc_admdvs": "621000",
+                    "card_no": f"BC{i:08d}",
+                    **({"emp_no": f"BE{i % 50:04d}", "contribution_base": "5000.00"} if employee else {}),
+                },
+            )
             psn_no = person["psn_no"]
             base = f"/v1/persons/{psn_no}"
-            await _post(client, f"{base}/aid-identities", {"category": CATEGORIES[i % 6], "start_date": "2023-01-01",
-                                                           "lost_on": "2024-06-15"})
+            await _post(
+                client,
+                f"{base}/aid-identities",
+                {"category": CATEGORIES[i % 6], "start_date": "2023-01-01", "lost_on": "2024-06-15"},
+            )
             if i % 3 == 0:
-                await _post(client, f"{base}/aid-identities", {"category": CATEGORIES[(i + 1) % 6],
-                                                               "start_date": "2024-03-01"})
+                await _post(
+                    client, f"{base}/aid-identities", {"category": CATEGORIES[(i + 1) % 6], "start_date": "2024-03-01"}
+                )
             if i % 2 == 1:
-                await _post(client, f"{base}/chronic-qualifications", {
-                    "disease": "hypertension" if i % 4 == 1 else "diabetes", "start_date": "2023-06-01",
-                    "certified_by": "BENCH1"})
+                await _post(
+                    client,
+                    f"{base}/chronic-qualifications",
+                    {
+                        "disease": "hypertension" if i % 4 == 1 else "diabetes",
+                        "start_date": "2023-06-01",
+                        "certified_by": "BENCH1",
+                    },
+                )
             if i % 5 == 0:
-                await _post(client, f"{base}/offsite-registrations", {"mdtrtarea_admdvs": "610100",
-                                                                      "start_date": "2024-01-01",
-                                                                      "end_date": "2024-12-31"})
+                await _post(
+                    client,
+                    f"{base}/offsite-registrations",
+                    {"mdtrtarea_admdvs": "610100", "start_date": "2024-01-01", "end_date": "2024-12-31"},
+                )
             if employee and i % 10 == 0:
                 await _post(client, f"{base}/retire", {"retired_on": "2024-05-20"})
             made.append((psn_no, certno))
@@ -152,7 +182,7 @@ async def drive(client: RawClient, make_target, *, rate: float, seconds: float) 
     async def one(scheduled: float, target: str) -> None:
         try:
             status = await asyncio.wait_for(client.get(target), 30)
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
             errors.append(type(exc).__name__)
             return
         if status != 200:
@@ -168,8 +198,14 @@ async def drive(client: RawClient, make_target, *, rate: float, seconds: float) 
         tasks.append(asyncio.create_task(one(scheduled, make_target(i))))
     await asyncio.gather(*tasks)
     elapsed = loop.time() - t0
-    return {"sent": total, "ok": len(latencies), "errors": len(errors), "error_kinds": sorted(set(errors))[:5],
-            "rate": len(latencies) / elapsed, **percentiles(latencies)}
+    return {
+        "sent": total,
+        "ok": len(latencies),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors))[:5],
+        "rate": len(latencies) / elapsed,
+        **percentiles(latencies),
+    }
 
 
 def percentiles(values: list[float]) -> dict:
@@ -180,10 +216,12 @@ def percentiles(values: list[float]) -> dict:
 
 
 def show(name: str, result: dict) -> None:
-    print(f"{name:<10} sent {result['sent']:>5}  ok {result['ok']:>5}  errors {result['errors']:>3}  "
-          f"rate {result['rate']:7.1f}/s  p50 {result['p50']:6.2f} ms  p95 {result['p95']:6.2f} ms  "
-          f"p99 {result['p99']:6.2f} ms  max {result['max']:7.2f} ms"
-          + (f"  ({', '.join(result['error_kinds'])})" if result["errors"] else ""))
+    print(
+        f"{name:<10} sent {result['sent']:>5}  ok {result['ok']:>5}  errors {result['errors']:>3}  "
+        f"rate {result['rate']:7.1f}/s  p50 {result['p50']:6.2f} ms  p95 {result['p95']:6.2f} ms  "
+        f"p99 {result['p99']:6.2f} ms  max {result['max']:7.2f} ms"
+        + (f"  ({', '.join(result['error_kinds'])})" if result["errors"] else "")
+    )
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> int:
@@ -193,8 +231,12 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
     try:
         pg.start()
         broker.start()
-        env = service_env(database_url=pg.url, bootstrap=broker.bootstrap, LOG_LEVEL="WARNING",
-                          RELAY_ENABLED="true" if args.relay else "false")
+        env = service_env(
+            database_url=pg.url,
+            bootstrap=broker.bootstrap,
+            LOG_LEVEL="WARNING",
+            RELAY_ENABLED="true" if args.relay else "false",
+        )
         service = ServiceProcess("eligibility", free_port(), env, workdir)
         service.start()
         await service.wait_ready()
@@ -227,9 +269,11 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
             snapshot = await drive(raw, snapshot_target, rate=args.rate, seconds=args.seconds)
         finally:
             await raw.close()
-        print(f"open loop at {args.rate:.0f} requests/s for {args.seconds:.0f} s each "
-              f"(latency from the scheduled send time; relay {'on' if args.relay else 'off'}; "
-              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):")
+        print(
+            f"open loop at {args.rate:.0f} requests/s for {args.seconds:.0f} s each "
+            f"(latency from the scheduled send time; relay {'on' if args.relay else 'off'}; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs):"
+        )
         show("healthz", baseline)
         show("snapshot", snapshot)
         ratios = "  ".join(f"{k} x{snapshot[k] / baseline[k]:.2f}" for k in ("p50", "p95", "p99", "max"))
@@ -249,9 +293,12 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--persons", type=int, default=1000)
-    parser.add_argument("--relay", action="store_true",
-                        help="keep the outbox relay running (off by default: no events are written while measuring, "
-                             "and the relay's lost-log check misfires on the embedded broker, republishing in a loop)")
+    parser.add_argument(
+        "--relay",
+        action="store_true",
+        help="keep the outbox relay running (off by default: no events are written while measuring, "
+        "and the relay's lost-log check misfires on the embedded broker, republishing in a loop)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="yibao-bench-") as tmp:
         workdir = Path(tmp)

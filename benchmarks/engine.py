@@ -11,10 +11,10 @@ import cProfile
 import pstats
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -73,8 +73,13 @@ def build_inputs() -> dict[str, object]:
         }
     )
     policy = book.policy_for(admdvs=eligibility.insuplc_admdvs, on=claim.end_date or claim.begin_date)
-    return {"claim": claim, "eligibility": eligibility, "accumulators": accumulators, "policy": policy,
-            "catalogue": catalogue}
+    return {
+        "claim": claim,
+        "eligibility": eligibility,
+        "accumulators": accumulators,
+        "policy": policy,
+        "catalogue": catalogue,
+    }
 
 
 def _batch(work: Callable[[], object]) -> int:

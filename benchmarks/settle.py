@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import psutil
 import random
 import shutil
 import statistics
@@ -36,6 +35,8 @@ import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
+
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -54,8 +55,9 @@ class Http:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def request(self, method: str, path: str, body: dict | None = None,
-                      headers: dict[str, str] | None = None) -> tuple[int, object]:
+    async def request(
+        self, method: str, path: str, body: dict | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, object]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         payload = json.dumps(body).encode() if body is not None else b""
@@ -125,19 +127,31 @@ def percentile(values: list[float], q: float) -> float:
 
 def describe(name: str, count: int, seconds: float, latencies: list[float]) -> str:
     ms = [x * 1000 for x in latencies]
-    return (f"{name:<34} {count / seconds:8.1f}/s  n={count:<6} p50 {percentile(ms, .5):6.1f} ms  "
-            f"p95 {percentile(ms, .95):6.1f} ms  p99 {percentile(ms, .99):6.1f} ms  max {max(ms):7.1f} ms  "
-            f"mean {statistics.fmean(ms):6.1f} ms")
+    return (
+        f"{name:<34} {count / seconds:8.1f}/s  n={count:<6} p50 {percentile(ms, 0.5):6.1f} ms  "
+        f"p95 {percentile(ms, 0.95):6.1f} ms  p99 {percentile(ms, 0.99):6.1f} ms  max {max(ms):7.1f} ms  "
+        f"mean {statistics.fmean(ms):6.1f} ms"
+    )
 
 
 def start_service(name: str, port: int, env: dict, log_dir: Path, workers: int) -> subprocess.Popen:
     out = open(log_dir / f"{name}.log", "ab")
-    args = [sys.executable, "-m", "uvicorn", f"services.{name}.app:app", "--host", "127.0.0.1", "--port", str(port),
-            "--no-access-log", "--log-level", "warning"]
+    args = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        f"services.{name}.app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     if workers > 1:
         args += ["--workers", str(workers)]
-    return subprocess.Popen(args, cwd=REPO, env={**os.environ, **env}, stdout=out, stderr=out,
-                            stdin=subprocess.DEVNULL)
+    return subprocess.Popen(args, cwd=REPO, env={**os.environ, **env}, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
 
 
 async def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 90) -> None:
@@ -159,9 +173,19 @@ async def setup(eligibility: int, settlement: int, persons: int) -> list[tuple[s
     admin = {"X-Api-Key": ADMIN_KEY}
     http = Http(eligibility)
     for code, (level, affiliation, admdvs) in INSTITUTIONS.items():
-        status, body = await http.request("POST", "/v1/institutions", {
-            "fixmedins_code": code, "fixmedins_name": code, "kind": "hospital", "level": level,
-            "affiliation": affiliation, "admdvs": admdvs}, admin)
+        status, body = await http.request(
+            "POST",
+            "/v1/institutions",
+            {
+                "fixmedins_code": code,
+                "fixmedins_name": code,
+                "kind": "hospital",
+                "level": level,
+                "affiliation": affiliation,
+                "admdvs": admdvs,
+            },
+            admin,
+        )
         assert status in (200, 201), body
     people = []
     run = random.randrange(900)
@@ -175,8 +199,9 @@ async def setup(eligibility: int, settlement: int, persons: int) -> list[tuple[s
         people.append((body["psn_no"], number))
     probe = Http(settlement)
     for _ in range(300):  # until the settlement service's local copy of institutions has them
-        status, body = await probe.request("POST", "/v1/visits", visit_body(people[0], "H1"),
-                                           {"X-Api-Key": HIS_KEYS["H1"]})
+        status, body = await probe.request(
+            "POST", "/v1/visits", visit_body(people[0], "H1"), {"X-Api-Key": HIS_KEYS["H1"]}
+        )
         if status == 201:
             return people
         await asyncio.sleep(0.1)
@@ -184,8 +209,15 @@ async def setup(eligibility: int, settlement: int, persons: int) -> list[tuple[s
 
 
 def visit_body(person: tuple[str, str], code: str) -> dict:
-    return {"psn_no": person[0], "mdtrt_cert_type": "02", "mdtrt_cert_no": person[1], "fixmedins_code": code,
-            "med_type": "11", "begntime": "2024-06-01T09:00:00+08:00", "diagnoses": ["J06.9"]}
+    return {
+        "psn_no": person[0],
+        "mdtrt_cert_type": "02",
+        "mdtrt_cert_no": person[1],
+        "fixmedins_code": code,
+        "med_type": "11",
+        "begntime": "2024-06-01T09:00:00+08:00",
+        "diagnoses": ["J06.9"],
+    }
 
 
 async def settle_loop(port: int, people: list, until: float, results: dict, serial: list[int]) -> None:
@@ -201,10 +233,18 @@ async def settle_loop(port: int, people: list, until: float, results: dict, seri
             continue
         mdtrt_id = body["mdtrt_id"]
         serial[0] += 1
-        items = [{"feedetl_sn": str(i), "med_list_codg": f"T{'ABC'[i % 3]}{i:03d}", "med_list_name": "药品",
-                  "item_class": "ABC"[i % 3], "pric": f"{random.randint(5, 120)}.{random.randint(0, 99):02d}",
-                  "cnt": str(random.randint(1, 3)), "fee_ocur_time": "2024-06-01T09:10:00+08:00"}
-                 for i in range(10)]
+        items = [
+            {
+                "feedetl_sn": str(i),
+                "med_list_codg": f"T{'ABC'[i % 3]}{i:03d}",
+                "med_list_name": "药品",
+                "item_class": "ABC"[i % 3],
+                "pric": f"{random.randint(5, 120)}.{random.randint(0, 99):02d}",
+                "cnt": str(random.randint(1, 3)),
+                "fee_ocur_time": "2024-06-01T09:10:00+08:00",
+            }
+            for i in range(10)
+        ]
         status, body = await http.request("POST", f"/v1/visits/{mdtrt_id}/fees", {"items": items}, headers)
         if status != 201:
             results["errors"].append((status, body))
@@ -236,6 +276,7 @@ async def analyze(url: str) -> None:
     """Statistics for the planner after the warm-up, as autovacuum gives any live database within a minute
     (services/settlement/pgconn.py: plans made from an empty database's statistics scan whole tables)."""
     import asyncpg
+
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("ANALYZE")
@@ -246,19 +287,23 @@ async def analyze(url: str) -> None:
 async def statement_stats(url: str, *, reset: bool = False, count: int = 1, limit: int = 0) -> list[str]:
     """pg_stat_statements: reset it, or the statements by total time with calls and ms per settlement."""
     import asyncpg
+
     conn = await asyncpg.connect(url)
     try:
         if reset:
             await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             await conn.execute("SELECT pg_stat_statements_reset()")
             return []
-        rows = await conn.fetch("SELECT calls, total_exec_time + total_plan_time AS ms, query FROM pg_stat_statements "
-                                "ORDER BY ms DESC")
+        rows = await conn.fetch(
+            "SELECT calls, total_exec_time + total_plan_time AS ms, query FROM pg_stat_statements ORDER BY ms DESC"
+        )
     finally:
         await conn.close()
     calls, total = sum(r["calls"] for r in rows), sum(r["ms"] for r in rows)
-    lines = [f"  PostgreSQL: {calls / max(count, 1):.1f} statements and {total / max(count, 1):.2f} ms of execution "
-             f"per settlement; the top {limit}:"]
+    lines = [
+        f"  PostgreSQL: {calls / max(count, 1):.1f} statements and {total / max(count, 1):.2f} ms of execution "
+        f"per settlement; the top {limit}:"
+    ]
     for r in rows[:limit]:
         query = " ".join(r["query"].split())[:110]
         lines.append(f"    {r['calls'] / max(count, 1):5.2f}/settlement {r['ms'] / max(count, 1):6.3f} ms  {query}")
@@ -273,45 +318,73 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="settlement uvicorn workers")
     parser.add_argument("--persons", type=int, default=400)
     parser.add_argument("--durable", action="store_true", help="PostgreSQL with fsync and synchronous_commit on")
-    parser.add_argument("--statements", type=int, default=0, metavar="N",
-                        help="also print the N statements that took PostgreSQL the most time (pg_stat_statements)")
+    parser.add_argument(
+        "--statements",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print the N statements that took PostgreSQL the most time (pg_stat_statements)",
+    )
     parser.add_argument("--tcp", action="store_true", help="services reach PostgreSQL over TCP, not its Unix socket")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="yibao-bench-"))
-    pg = EmbeddedPostgres(work / "pg", free_port(), fast=not args.durable,
-                          settings={"shared_preload_libraries": "pg_stat_statements"} if args.statements else None,
-                          unix_socket=not args.tcp)
+    pg = EmbeddedPostgres(
+        work / "pg",
+        free_port(),
+        fast=not args.durable,
+        settings={"shared_preload_libraries": "pg_stat_statements"} if args.statements else None,
+        unix_socket=not args.tcp,
+    )
     broker = EmbeddedBroker(free_port(), log_dir=work)
     procs: list[subprocess.Popen] = []
     try:
         pg.start()
         broker.start()
         ports = {"eligibility": free_port(), "settlement": free_port()}
-        env = service_env(database_url=pg.local_url, bootstrap=broker.bootstrap,
-                          ELIGIBILITY_URL=f"http://127.0.0.1:{ports['eligibility']}", DB_POOL_SIZE="10",
-                          RELAY_POLL_SECONDS="0.25")
+        env = service_env(
+            database_url=pg.local_url,
+            bootstrap=broker.bootstrap,
+            ELIGIBILITY_URL=f"http://127.0.0.1:{ports['eligibility']}",
+            DB_POOL_SIZE="10",
+            RELAY_POLL_SECONDS="0.25",
+        )
         for name in ("eligibility", "settlement"):
             procs.append(start_service(name, ports[name], env, work, args.workers if name == "settlement" else 1))
         for name, proc in zip(("eligibility", "settlement"), procs):
             await wait_ready(ports[name], proc)
         people = await setup(ports["eligibility"], ports["settlement"], args.persons)
-        print(f"setup: {len(people)} persons, settlement workers {args.workers}, concurrency {args.concurrency}, "
-              f"PostgreSQL {'durable' if args.durable else 'fsync off'}; cores {os.cpu_count()}")
+        print(
+            f"setup: {len(people)} persons, settlement workers {args.workers}, concurrency {args.concurrency}, "
+            f"PostgreSQL {'durable' if args.durable else 'fsync off'}; cores {os.cpu_count()}"
+        )
 
-        groups = {"settlement": [procs[1].pid], "eligibility": [procs[0].pid], "postgres": [pg.proc.pid],
-                  "broker": [broker.proc.pid], "load generator": [os.getpid()]}
+        groups = {
+            "settlement": [procs[1].pid],
+            "eligibility": [procs[0].pid],
+            "postgres": [pg.proc.pid],
+            "broker": [broker.proc.pid],
+            "load generator": [os.getpid()],
+        }
         warm = {"loop": [], "settle": [], "ids": [], "errors": []}
-        await asyncio.gather(*(settle_loop(ports["settlement"], people, time.monotonic() + 3, warm, [0])
-                               for _ in range(args.concurrency)))
+        await asyncio.gather(
+            *(
+                settle_loop(ports["settlement"], people, time.monotonic() + 3, warm, [0])
+                for _ in range(args.concurrency)
+            )
+        )
         await analyze(pg.url)
         results = {"loop": [], "settle": [], "ids": [], "errors": []}
         if args.statements:
             await statement_stats(pg.url, reset=True)
         cpu_before = cpu_seconds(groups)
         started = time.monotonic()
-        await asyncio.gather(*(settle_loop(ports["settlement"], people, started + args.seconds, results, [0])
-                               for _ in range(args.concurrency)))
+        await asyncio.gather(
+            *(
+                settle_loop(ports["settlement"], people, started + args.seconds, results, [0])
+                for _ in range(args.concurrency)
+            )
+        )
         elapsed = time.monotonic() - started
         cpu_after = cpu_seconds(groups)
         count = len(results["loop"])
@@ -329,8 +402,12 @@ async def main() -> None:
         ids = results["ids"] + warm["ids"]
         cpu_before = cpu_seconds(groups)
         started = time.monotonic()
-        await asyncio.gather(*(read_loop(ports["settlement"], ids, started + args.baseline_seconds, latencies, errors)
-                               for _ in range(args.concurrency)))
+        await asyncio.gather(
+            *(
+                read_loop(ports["settlement"], ids, started + args.baseline_seconds, latencies, errors)
+                for _ in range(args.concurrency)
+            )
+        )
         base_elapsed = time.monotonic() - started
         cpu_after = cpu_seconds(groups)
         print(describe("baseline GET /v1/settlements/{id}", len(latencies), base_elapsed, latencies))
@@ -338,9 +415,11 @@ async def main() -> None:
         if errors:
             print(f"  errors: {len(errors)}, first: {errors[0]}")
         settle_rate, base_rate = count / elapsed, len(latencies) / base_elapsed
-        print(f"ratio: settlements/s ÷ baseline reads/s = {settle_rate / base_rate:.2f}; "
-              f"HTTP requests/s during settling = {3 * settle_rate:.0f} (plus {2 * settle_rate:.0f} eligibility "
-              f"snapshot calls/s)")
+        print(
+            f"ratio: settlements/s ÷ baseline reads/s = {settle_rate / base_rate:.2f}; "
+            f"HTTP requests/s during settling = {3 * settle_rate:.0f} (plus {2 * settle_rate:.0f} eligibility "
+            f"snapshot calls/s)"
+        )
     finally:
         for proc in procs:
             proc.terminate()

@@ -9,14 +9,17 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="yibao — one-stop medical-insurance settlement", no_args_is_help=True,
-                  add_completion=False)
-report_app = typer.Typer(help="Download the bureau's reports from the running reporting service.",
-                         no_args_is_help=True)
+app = typer.Typer(help="yibao — one-stop medical-insurance settlement", no_args_is_help=True, add_completion=False)
+report_app = typer.Typer(help="Download the bureau's reports from the running reporting service.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 
-PortBase = typer.Option(8000, "--port-base", min=1024, max=65000,
-                        help="services on B+1..B+4 (eligibility, settlement, prepayment, reporting)")
+PortBase = typer.Option(
+    8000,
+    "--port-base",
+    min=1024,
+    max=65000,
+    help="services on B+1..B+4 (eligibility, settlement, prepayment, reporting)",
+)
 DataDir = typer.Option(Path(".yibao"), "--data-dir", help="where `yibao up` keeps its API keys")
 
 
@@ -33,6 +36,7 @@ def _api_keys(data_dir: Path) -> str:
 
 def _urls(port_base: int) -> dict[str, str]:
     from deploy.launcher import SERVICES
+
     return {name: f"http://127.0.0.1:{port_base + i}" for i, name in enumerate(SERVICES, start=1)}
 
 
@@ -48,6 +52,7 @@ def up(
     def after_ready(stack) -> None:
         if demo:
             from deploy.demo import seed_demo
+
             try:
                 seed_demo(urls=stack.urls(), api_keys=stack.api_keys, say=typer.echo)
             except Exception as exc:  # the stack stays up: the demo is a convenience
@@ -92,8 +97,9 @@ def _download(path: str, params: dict, *, out: Path, port_base: int, data_dir: P
     try:
         response = httpx.get(f"{base}{path}", params={**params, "format": suffix}, headers=headers, timeout=60)
     except httpx.HTTPError as exc:
-        typer.echo(f"the reporting service at {base} did not answer ({type(exc).__name__}); is `yibao up` running?",
-                   err=True)
+        typer.echo(
+            f"the reporting service at {base} did not answer ({type(exc).__name__}); is `yibao up` running?", err=True
+        )
         raise typer.Exit(1) from None
     if response.status_code != 200:
         try:
@@ -112,41 +118,60 @@ OutOption = typer.Option(..., "--out", help="FILE.xlsx, FILE.csv or FILE.json")
 
 
 @report_app.command("daily")
-def report_daily(date: str = DateOption, out: Path = OutOption, port_base: int = PortBase, data_dir: Path = DataDir,
-                 cumulative: bool = typer.Option(False, "--cumulative", help="everything up to the date (first report)")
-                 ) -> None:
+def report_daily(
+    date: str = DateOption,
+    out: Path = OutOption,
+    port_base: int = PortBase,
+    data_dir: Path = DataDir,
+    cumulative: bool = typer.Option(False, "--cumulative", help="everything up to the date (first report)"),
+) -> None:
     """附件2: COVID patients' settlements of the business day."""
-    _download("/v1/reports/daily", {"date": date, "cumulative": str(cumulative).lower()}, out=out,
-              port_base=port_base, data_dir=data_dir)
+    _download(
+        "/v1/reports/daily",
+        {"date": date, "cumulative": str(cumulative).lower()},
+        out=out,
+        port_base=port_base,
+        data_dir=data_dir,
+    )
 
 
 @report_app.command("covid-ledger")
-def report_covid_ledger(date: str = DateOption, out: Path = OutOption, port_base: int = PortBase,
-                        data_dir: Path = DataDir,
-                        unmasked: bool = typer.Option(False, "--unmasked", help="names and ID numbers in full (admin key)")
-                        ) -> None:
+def report_covid_ledger(
+    date: str = DateOption,
+    out: Path = OutOption,
+    port_base: int = PortBase,
+    data_dir: Path = DataDir,
+    unmasked: bool = typer.Option(False, "--unmasked", help="names and ID numbers in full (admin key)"),
+) -> None:
     """附件3 for the filing date: published cases up to 17:00 the day before."""
-    _download("/v1/reports/covid-ledger", {"date": date}, out=out, port_base=port_base, data_dir=data_dir,
-              admin=unmasked)
+    _download(
+        "/v1/reports/covid-ledger", {"date": date}, out=out, port_base=port_base, data_dir=data_dir, admin=unmasked
+    )
 
 
 @report_app.command("prepayments")
-def report_prepayments(date: str = DateOption, out: Path = OutOption, port_base: int = PortBase,
-                       data_dir: Path = DataDir) -> None:
+def report_prepayments(
+    date: str = DateOption, out: Path = OutOption, port_base: int = PortBase, data_dir: Path = DataDir
+) -> None:
     """附件4 for the filing date: special prepayments per pooling area up to 17:00 the day before."""
     _download("/v1/reports/prepayments", {"date": date}, out=out, port_base=port_base, data_dir=data_dir)
 
 
 @report_app.command("two-diseases")
-def report_two_diseases(month: str = typer.Option(..., "--month", help="YYYY-MM"), out: Path = OutOption,
-                        port_base: int = PortBase, data_dir: Path = DataDir) -> None:
+def report_two_diseases(
+    month: str = typer.Option(..., "--month", help="YYYY-MM"),
+    out: Path = OutOption,
+    port_base: int = PortBase,
+    data_dir: Path = DataDir,
+) -> None:
     """两病 monthly statistics."""
     _download("/v1/reports/two-diseases", {"month": month}, out=out, port_base=port_base, data_dir=data_dir)
 
 
 @report_app.command("indicators")
-def report_indicators(year: int = typer.Option(..., "--year"), out: Path = OutOption, port_base: int = PortBase,
-                      data_dir: Path = DataDir) -> None:
+def report_indicators(
+    year: int = typer.Option(..., "--year"), out: Path = OutOption, port_base: int = PortBase, data_dir: Path = DataDir
+) -> None:
     """Institution indicators of a year."""
     _download("/v1/reports/indicators", {"year": year}, out=out, port_base=port_base, data_dir=data_dir)
 
@@ -179,8 +204,9 @@ def replay(
     raise typer.Exit(code)
 
 
-async def _replay(database_url: str, bootstrap: str, topics: tuple[str, ...], *, apply: bool, keep: bool,
-                  timeout: float) -> int:
+async def _replay(
+    database_url: str, bootstrap: str, topics: tuple[str, ...], *, apply: bool, keep: bool, timeout: float
+) -> int:
     from services.reporting import replay as rebuild
 
     try:

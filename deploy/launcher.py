@@ -46,8 +46,11 @@ def local_api_keys(data_dir: Path) -> tuple[str, bool]:
     path = data_dir / "api-keys.json"
     if path.exists():
         return path.read_text(), True
-    keys = {f"yb-{role}-{secrets.token_urlsafe(18)}": {"role": role, "fixmedins_code": None}
-            for role in ROLES if role in ("admin", "ops")}
+    keys = {
+        f"yb-{role}-{secrets.token_urlsafe(18)}": {"role": role, "fixmedins_code": None}
+        for role in ROLES
+        if role in ("admin", "ops")
+    }
     keys[f"yb-his-{secrets.token_urlsafe(18)}"] = {"role": "his", "fixmedins_code": "H1"}
     keys[f"yb-pharmacy-{secrets.token_urlsafe(18)}"] = {"role": "pharmacy", "fixmedins_code": "P1"}
     raw = json.dumps(keys, indent=1)
@@ -72,10 +75,25 @@ class Child:
     def start(self) -> None:
         with open(self.log_file, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", f"services.{self.name}.app:app", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--no-access-log", "--timeout-graceful-shutdown", "5"],
-                env={**os.environ, **self.env}, stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent)
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    f"services.{self.name}.app:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--no-access-log",
+                    "--timeout-graceful-shutdown",
+                    "5",
+                ],
+                env={**os.environ, **self.env},
+                stdout=out,
+                stderr=out,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+            )
         self.started_at = time.monotonic()
 
     def stop(self, timeout: float = 15) -> None:
@@ -114,8 +132,10 @@ class Stack:
             self.pg = EmbeddedPostgres(self.data_dir / "pgdata", self.port_base + PG_OFFSET, unix_socket=True)
             self.pg.start()
             database_url = self.pg.local_url  # the services use the Unix socket; tools may use TCP
-            self.say(f"postgres     {self.pg.url}  (embedded, data in {self.pg.data_dir}"
-                     f"{', services on its Unix socket' if self.pg.unix_socket else ''})")
+            self.say(
+                f"postgres     {self.pg.url}  (embedded, data in {self.pg.data_dir}"
+                f"{', services on its Unix socket' if self.pg.unix_socket else ''})"
+            )
         else:
             self.say("postgres     external DATABASE_URL")
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP")
@@ -127,21 +147,29 @@ class Stack:
         else:
             self.say(f"broker       external KAFKA_BOOTSTRAP {bootstrap}")
         urls = self.urls()
-        common = {"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP": bootstrap, "API_KEYS": self.api_keys,
-                  "ELIGIBILITY_URL": urls["eligibility"], "SETTLEMENT_URL": urls["settlement"],
-                  "PREPAYMENT_URL": urls["prepayment"]}
+        common = {
+            "DATABASE_URL": database_url,
+            "KAFKA_BOOTSTRAP": bootstrap,
+            "API_KEYS": self.api_keys,
+            "ELIGIBILITY_URL": urls["eligibility"],
+            "SETTLEMENT_URL": urls["settlement"],
+        }
         for i, name in enumerate(SERVICES, start=1):
             if port_open(self.port_base + i):
                 raise RuntimeError(f"port {self.port_base + i} for {name} is taken; choose another --port-base")
-            child = Child(name=name, port=self.port_base + i, env={**common, "YIBAO_SERVICE": name},
-                          log_file=logs / f"{name}.log")
+            child = Child(
+                name=name, port=self.port_base + i, env={**common, "YIBAO_SERVICE": name}, log_file=logs / f"{name}.log"
+            )
             child.start()
             self.children.append(child)
         self.wait_ready()
         if generated:
             self.say(f"API keys (kept in {self.data_dir / 'api-keys.json'}):")
             for key, spec in json.loads(self.api_keys).items():
-                self.say(f"  {spec['role']:<9} {key}" + (f"  ({spec['fixmedins_code']})" if spec.get("fixmedins_code") else ""))
+                self.say(
+                    f"  {spec['role']:<9} {key}"
+                    + (f"  ({spec['fixmedins_code']})" if spec.get("fixmedins_code") else "")
+                )
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> float:
         started = time.monotonic()
@@ -195,8 +223,9 @@ class Stack:
             self.pg.stop()
 
 
-def run_stack(*, data_dir: Path, port_base: int, say: Callable[[str], None],
-              after_ready: Callable[[Stack], None] | None = None) -> int:
+def run_stack(
+    *, data_dir: Path, port_base: int, say: Callable[[str], None], after_ready: Callable[[Stack], None] | None = None
+) -> int:
     """Start everything, supervise until SIGINT/SIGTERM, then stop everything started."""
     stack = Stack(data_dir=data_dir, port_base=port_base, say=say)
     stop_requested = []

@@ -26,8 +26,7 @@ class Principal:
     def require_institution(self, fixmedins_code: str) -> None:
         """403 unless this principal may act for the institution."""
         if not self.may_act_for(fixmedins_code):
-            raise Problem(403, "INSTITUTION_FORBIDDEN",
-                          f"this key may act only for institution {self.fixmedins_code}")
+            raise Problem(403, "INSTITUTION_FORBIDDEN", f"this key may act only for institution {self.fixmedins_code}")
 
 
 def mask_key(key: str) -> str:
@@ -39,8 +38,7 @@ def authenticate(request: Request) -> Principal:
     """Resolve X-Api-Key to a principal, or 401."""
     key = request.headers.get("x-api-key")
     if not key:
-        raise Problem(401, "UNAUTHENTICATED", "missing X-Api-Key header",
-                      headers={"WWW-Authenticate": "ApiKey"})
+        raise Problem(401, "UNAUTHENTICATED", "missing X-Api-Key header", headers={"WWW-Authenticate": "ApiKey"})
     keys: dict[str, dict] = request.app.state.settings.api_keys
     for known, spec in keys.items():
         if hmac.compare_digest(known.encode(), key.encode()):

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 from functools import cached_property
-from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Role = Literal["admin", "his", "pharmacy", "ops"]
 ROLES: tuple[str, ...] = ("admin", "his", "pharmacy", "ops")
 PLACEHOLDER_KEYS = {"changeme", "change-me", "secret", "xxx", "todo"}
 
@@ -25,7 +23,6 @@ class Settings(BaseSettings):
     api_keys_json: str = Field(alias="API_KEYS")
     eligibility_url: str = Field(default="http://127.0.0.1:8001", alias="ELIGIBILITY_URL")
     settlement_url: str = Field(default="http://127.0.0.1:8002", alias="SETTLEMENT_URL")
-    prepayment_url: str = Field(default="http://127.0.0.1:8003", alias="PREPAYMENT_URL")
     policy_dir: str | None = Field(default=None, alias="POLICY_DIR")
     kafka_partitions: int = Field(default=3, ge=1, le=64, alias="KAFKA_PARTITIONS")
     outbox_retention_hours: int = Field(default=168, ge=1, alias="OUTBOX_RETENTION_HOURS")

@@ -37,9 +37,15 @@ ACQUIRE_TIMEOUT = 10.0
 ATTEMPTS = 5
 RETRYABLE: tuple[type[Exception], ...] = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 OUTAGE: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError, asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, OSError,
-    asyncio.TimeoutError)
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    OSError,
+    asyncio.TimeoutError,
+)
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
@@ -179,15 +185,28 @@ class Database:
         self.on_publish: Callable[[], None] | None = None  # the relay's wake-up, set by the composition root
 
     @classmethod
-    async def open(cls, url: str, *, schema: str, size: int = 10, producer: str | None = None,
-                   application_name: str | None = None) -> Database:
+    async def open(
+        cls, url: str, *, schema: str, size: int = 10, producer: str | None = None, application_name: str | None = None
+    ) -> Database:
         """A pool of up to `size` connections (none opened until needed, so a service starts without its database)."""
         dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
         pool = asyncpg.create_pool(
-            dsn, min_size=0, max_size=size, init=_init_connection, reset=_no_reset, record_class=Row,
-            command_timeout=30, max_inactive_connection_lifetime=60, timeout=5, statement_cache_size=500,
-            server_settings={"timezone": "Asia/Shanghai", "search_path": f"{schema}, public",
-                             "application_name": application_name or schema})
+            dsn,
+            min_size=0,
+            max_size=size,
+            init=_init_connection,
+            reset=_no_reset,
+            record_class=Row,
+            command_timeout=30,
+            max_inactive_connection_lifetime=60,
+            timeout=5,
+            statement_cache_size=500,
+            server_settings={
+                "timezone": "Asia/Shanghai",
+                "search_path": f"{schema}, public",
+                "application_name": application_name or schema,
+            },
+        )
         await pool  # with min_size=0 this opens nothing
         return cls(pool, schema=schema, producer=producer)
 

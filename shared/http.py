@@ -63,8 +63,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 conn.close()
                 if reused and attempt == 1 and request.method in ("GET", "HEAD"):
                     continue
-                raise httpx.RemoteProtocolError("server closed the connection without answering",
-                                                request=request) from None
+                raise httpx.RemoteProtocolError(
+                    "server closed the connection without answering", request=request
+                ) from None
             except TimeoutError:
                 conn.close()
                 raise httpx.ReadTimeout("no answer in time", request=request) from None
@@ -207,8 +208,9 @@ class InternalClient:
         self.transport = transport if transport is not None else KeepAliveTransport()
         self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
 
-    async def get(self, path: str, *, params: dict[str, str] | None = None,
-                  headers: dict[str, str] | None = None) -> httpx.Response:
+    async def get(
+        self, path: str, *, params: dict[str, str] | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         """The answer, read to the end; httpx's exceptions (and TimeoutError past `timeout`) on failure."""
         url = self.base_url + quote(path, safe="/") + ("?" + urlencode(params) if params else "")
         request = httpx.Request("GET", url, headers=headers, extensions=self._extensions)

@@ -1,6 +1,7 @@
 """Idempotency-Key, one contract for every service (CONTRACT: POSTs that create or move money).
 
-- A key is scoped by its caller (role and institution): two callers never see each other's keys.
+- A key is scoped by the calling party: the institution of an HIS or pharmacy key, the bureau for admin keys; two
+  parties never see each other's keys.
 - The first request with a key stores a hash of what it asked (method, path, body) and its answer, in the same
   transaction as its work; the same key with the same request answers that stored answer again, byte for byte,
   with `Idempotent-Replayed: true`. The same key for anything else → 409 IDEMPOTENCY_KEY_REUSED.
@@ -30,10 +31,13 @@ MAX_KEY_LENGTH = 200
 HEADER = "idempotency-key"
 
 _FIND = Sql("SELECT request_hash, status_code, response FROM idempotency_keys WHERE scope = :scope AND idem_key = :key")
-_OWN = Sql("INSERT INTO idempotency_keys (scope, idem_key, request_hash) VALUES (:scope, :key, :hash) "
-           "ON CONFLICT DO NOTHING RETURNING idem_key")
-_REMEMBER = Sql("UPDATE idempotency_keys SET status_code = :status, response = :response "
-                "WHERE scope = :scope AND idem_key = :key")
+_OWN = Sql(
+    "INSERT INTO idempotency_keys (scope, idem_key, request_hash) VALUES (:scope, :key, :hash) "
+    "ON CONFLICT DO NOTHING RETURNING idem_key"
+)
+_REMEMBER = Sql(
+    "UPDATE idempotency_keys SET status_code = :status, response = :response WHERE scope = :scope AND idem_key = :key"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +68,12 @@ def key_for(headers: Any, *, method: str, path: str, principal: Principal, body:
     if key is None:
         return None
     if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
-        raise Problem(422, "INVALID_IDEMPOTENCY_KEY",
-                      f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
-                      errors=[{"field": "Idempotency-Key", "code": "INVALID_IDEMPOTENCY_KEY", "detail": "bad key"}])
+        raise Problem(
+            422,
+            "INVALID_IDEMPOTENCY_KEY",
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
+            errors=[{"field": "Idempotency-Key", "code": "INVALID_IDEMPOTENCY_KEY", "detail": "bad key"}],
+        )
     if hasattr(body, "model_dump"):
         body = body.model_dump(mode="json")
     canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS, default=str)
@@ -106,8 +113,7 @@ async def claim(unit: Unit, key: IdempotencyKey | None) -> Answer | None:
 async def remember(unit: Unit, key: IdempotencyKey | None, answer: Answer) -> None:
     """Last statement of the unit of work: keep the answer with the key."""
     if key is not None:
-        await unit.execute(_REMEMBER, scope=key.scope, key=key.key, status=answer.status,
-                           response=answer.body.decode())
+        await unit.execute(_REMEMBER, scope=key.scope, key=key.key, status=answer.status, response=answer.body.decode())
 
 
 async def run(db: Database, key: IdempotencyKey | None, work: Callable[[Unit], Awaitable[Answer]]) -> Answer:
@@ -138,7 +144,8 @@ async def run(db: Database, key: IdempotencyKey | None, work: Callable[[Unit], A
 def idempotency_table(metadata: MetaData) -> Table:
     """The `idempotency_keys` table on a service's metadata (its schema)."""
     return Table(
-        "idempotency_keys", metadata,
+        "idempotency_keys",
+        metadata,
         Column("scope", String(80), primary_key=True),
         Column("idem_key", String(200), primary_key=True),
         Column("request_hash", String(64), nullable=False),

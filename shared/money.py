@@ -24,7 +24,7 @@ def fmt(value: Decimal) -> str:
 
 def _parse_money(value: Any) -> Decimal:
     if isinstance(value, bool) or isinstance(value, float):
-        raise ValueError("money must be a string like \"12.50\" (not a JSON number)")
+        raise ValueError('money must be a string like "12.50" (not a JSON number)')
     if isinstance(value, int):
         value = str(value)
     if isinstance(value, Decimal):
@@ -35,7 +35,7 @@ def _parse_money(value: Any) -> Decimal:
         except InvalidOperation:
             raise ValueError("not a decimal amount") from None
     else:
-        raise ValueError("money must be a string like \"12.50\"")
+        raise ValueError('money must be a string like "12.50"')
     if not amount.is_finite():
         raise ValueError("amount must be finite")
     if abs(amount) > MAX_AMOUNT:  # before quantize, which fails on huge exponents

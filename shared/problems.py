@@ -14,23 +14,46 @@ log = logging.getLogger("yibao.problems")
 PROBLEM_JSON = "application/problem+json"
 
 _TITLES = {
-    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large", 415: "Unsupported Media Type",
-    422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
     503: "Service Unavailable",
 }
 _HTTP_CODES = {
-    400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "BODY_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
-    422: "VALIDATION_FAILED", 503: "UNAVAILABLE",
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "BODY_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_FAILED",
+    503: "UNAVAILABLE",
 }
 
 
 class Problem(Exception):
     """A domain error the client can act on; rendered as problem+json."""
 
-    def __init__(self, status: int, code: str, detail: str = "", *, errors: list[dict] | None = None,
-                 title: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str = "",
+        *,
+        errors: list[dict] | None = None,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(f"{code}: {detail}")
         self.status = status
         self.code = code
@@ -51,9 +74,16 @@ def invalid(code: str, detail: str, *, field: str | None = None) -> Problem:
     return Problem(422, code, detail, errors=errors)
 
 
-def problem_response(status: int, code: str, detail: str, *, errors: list | None = None,
-                     title: str | None = None, headers: dict[str, str] | None = None,
-                     instance: str | None = None) -> JSONResponse:
+def problem_response(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    errors: list | None = None,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    instance: str | None = None,
+) -> JSONResponse:
     """Build the problem+json response."""
     body: dict[str, Any] = {
         "type": f"https://yibao.example/problems/{code.lower().replace('_', '-')}",
@@ -75,8 +105,13 @@ def _validation_errors(exc: RequestValidationError) -> tuple[int, str, list[dict
         if err.get("type") in ("json_invalid", "json_type"):
             malformed = True
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
-        errors.append({"field": ".".join(loc) or None, "code": str(err.get("type", "invalid")).upper(),
-                       "detail": str(err.get("msg", ""))[:300]})
+        errors.append(
+            {
+                "field": ".".join(loc) or None,
+                "code": str(err.get("type", "invalid")).upper(),
+                "detail": str(err.get("msg", ""))[:300],
+            }
+        )
     if malformed:
         return 400, "MALFORMED_JSON", errors
     return 422, "VALIDATION_FAILED", errors
@@ -87,8 +122,15 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.code, exc.detail, errors=exc.errors, title=exc.title,
-                                headers=exc.headers, instance=request.url.path)
+        return problem_response(
+            exc.status,
+            exc.code,
+            exc.detail,
+            errors=exc.errors,
+            title=exc.title,
+            headers=exc.headers,
+            instance=request.url.path,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -99,15 +141,21 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
-        return problem_response(exc.status_code, code, str(exc.detail), instance=request.url.path,
-                                headers=getattr(exc, "headers", None))
+        return problem_response(
+            exc.status_code, code, str(exc.detail), instance=request.url.path, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(ConnectionError)
     @app.exception_handler(OSError)
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         log.warning("storage unavailable: %s", type(exc).__name__)
-        return problem_response(503, "DATABASE_UNAVAILABLE", "the database is not reachable; retry later",
-                                headers={"Retry-After": "2"}, instance=request.url.path)
+        return problem_response(
+            503,
+            "DATABASE_UNAVAILABLE",
+            "the database is not reachable; retry later",
+            headers={"Retry-After": "2"},
+            instance=request.url.path,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

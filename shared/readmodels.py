@@ -10,14 +10,23 @@ from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, SmallIntege
 from shared.db import Sql, Unit
 from shared.events.envelope import Envelope
 
-INSTITUTION_FIELDS = ("fixmedins_code", "fixmedins_name", "kind", "level", "affiliation", "admdvs", "suspended",
-                      "version")
+INSTITUTION_FIELDS = (
+    "fixmedins_code",
+    "fixmedins_name",
+    "kind",
+    "level",
+    "affiliation",
+    "admdvs",
+    "suspended",
+    "version",
+)
 
 
 def institution_copy(metadata: MetaData) -> Table:
     """The institutions as eligibility last announced them; `applied` counts the events applied."""
     return Table(
-        "institutions", metadata,
+        "institutions",
+        metadata,
         Column("fixmedins_code", String(32), primary_key=True),
         Column("fixmedins_name", String(200), nullable=False),
         Column("kind", String(16), nullable=False),

@@ -35,8 +35,12 @@ from shared.problems import install_problem_handlers, problem_response
 
 log = logging.getLogger("yibao.service")
 
-LATENCY = Histogram("yibao_http_request_seconds", "HTTP request latency", ["method", "route", "status"],
-                    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+LATENCY = Histogram(
+    "yibao_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route", "status"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 
 Hook = Callable[[FastAPI], Awaitable[None]]
 HandlerFactory = Callable[[FastAPI], dict[str, Handler]]
@@ -61,7 +65,7 @@ async def stop_task(task: asyncio.Task[Any], timeout: float = 5.0) -> None:
     task.cancel()
     try:
         await asyncio.wait_for(task, timeout)
-    except (asyncio.CancelledError, asyncio.TimeoutError, Exception):
+    except (TimeoutError, asyncio.CancelledError, Exception):
         pass
 
 
@@ -133,7 +137,8 @@ class BodyLimit:
         finally:
             route = scope.get("route")
             LATENCY.labels(scope["method"], getattr(route, "path", "unmatched"), status).observe(
-                time.perf_counter() - started)
+                time.perf_counter() - started
+            )
 
 
 GC_THRESHOLDS = (20_000, 20, 20)
@@ -166,17 +171,28 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         app.state.consumer = None
         try:
             if spec.publishes and cfg.relay_enabled:
-                relay = Relay(db=db, bootstrap=cfg.kafka_bootstrap, topics=ALL_TOPICS,
-                              partitions=cfg.kafka_partitions, poll_seconds=cfg.relay_poll_seconds,
-                              batch=cfg.relay_batch, retention_hours=cfg.outbox_retention_hours)
+                relay = Relay(
+                    db=db,
+                    bootstrap=cfg.kafka_bootstrap,
+                    topics=ALL_TOPICS,
+                    partitions=cfg.kafka_partitions,
+                    poll_seconds=cfg.relay_poll_seconds,
+                    batch=cfg.relay_batch,
+                    retention_hours=cfg.outbox_retention_hours,
+                )
                 db.on_publish = relay.wake
                 app.state.relay = relay
                 tasks.start(relay.run(), name=f"{spec.name}-relay")
             if spec.on_startup is not None:
                 await spec.on_startup(app)
             if spec.handlers is not None and cfg.consumers_enabled:
-                consumer = Consumer(db=db, bootstrap=cfg.kafka_bootstrap, group_id=spec.name,
-                                    handlers=spec.handlers(app), partitions=cfg.kafka_partitions)
+                consumer = Consumer(
+                    db=db,
+                    bootstrap=cfg.kafka_bootstrap,
+                    group_id=spec.name,
+                    handlers=spec.handlers(app),
+                    partitions=cfg.kafka_partitions,
+                )
                 app.state.consumer = consumer
                 tasks.start(consumer.run(), name=f"{spec.name}-consumer")
             if settings is None:  # a service process of its own (tests build many apps in one process)
@@ -213,8 +229,12 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
             checks["broker"] = "down: not connected"
         if all(v == "ok" for v in checks.values()):
             return JSONResponse({"status": "ready", "service": spec.name, "checks": checks})
-        return problem_response(503, "NOT_READY", f"not ready: {checks}", errors=[
-            {"field": k, "code": "DOWN", "detail": v} for k, v in checks.items() if v != "ok"])
+        return problem_response(
+            503,
+            "NOT_READY",
+            f"not ready: {checks}",
+            errors=[{"field": k, "code": "DOWN", "detail": v} for k, v in checks.items() if v != "ok"],
+        )
 
     @app.get("/metrics", tags=["probes"])
     async def metrics() -> Response:

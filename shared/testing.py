@@ -33,8 +33,13 @@ def api_keys_json() -> str:
 
 def service_env(*, database_url: str, bootstrap: str, **extra: str) -> dict[str, str]:
     """Environment variables for a service process."""
-    env = {"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP": bootstrap, "API_KEYS": api_keys_json(),
-           "RELAY_POLL_SECONDS": "0.02", "LOG_LEVEL": "WARNING"}
+    env = {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP": bootstrap,
+        "API_KEYS": api_keys_json(),
+        "RELAY_POLL_SECONDS": "0.02",
+        "LOG_LEVEL": "WARNING",
+    }
     env.update(extra)
     return env
 
@@ -42,8 +47,14 @@ def service_env(*, database_url: str, bootstrap: str, **extra: str) -> dict[str,
 def make_settings(service: str, *, database_url: str, bootstrap: str, **extra) -> Settings:
     """Settings for a service built in-process."""
     env = service_env(database_url=database_url, bootstrap=bootstrap)
-    return Settings(YIBAO_SERVICE=service, DATABASE_URL=env["DATABASE_URL"], KAFKA_BOOTSTRAP=bootstrap,
-                    API_KEYS=env["API_KEYS"], RELAY_POLL_SECONDS=0.02, **extra)
+    return Settings(
+        YIBAO_SERVICE=service,
+        DATABASE_URL=env["DATABASE_URL"],
+        KAFKA_BOOTSTRAP=bootstrap,
+        API_KEYS=env["API_KEYS"],
+        RELAY_POLL_SECONDS=0.02,
+        **extra,
+    )
 
 
 async def fetch(app, statement: str, **params) -> list[Row]:
@@ -99,9 +110,24 @@ class ServiceProcess:
         env = {**os.environ, **self.env}
         with open(self.log_file, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", f"services.{self.name}.app:app", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--no-access-log", "--log-level", "warning"],
-                env=env, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    f"services.{self.name}.app:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                ],
+                env=env,
+                stdout=out,
+                stderr=out,
+                stdin=subprocess.DEVNULL,
+            )
 
     async def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

@@ -18,10 +18,27 @@ from fastapi.routing import APIRoute
 
 from services.eligibility import covid, employers, entitlements, persons, snapshot, store
 from services.eligibility.domain import RuleViolation
-from services.eligibility.schemas import (AidIdentityIn, AidIdentityPatch, ArrearsIn, ArrearsSettleIn,
-                                          ChronicQualificationIn, CovidCaseIn, CovidCasePatch, Day, DeferralIn,
-                                          EmployerIn, EndDatePatch, FamilyIn, InstitutionIn, InstitutionOut,
-                                          OffsiteRegistrationIn, PersonIn, PersonPatch, RetireIn, SnapshotOut)
+from services.eligibility.schemas import (
+    AidIdentityIn,
+    AidIdentityPatch,
+    ArrearsIn,
+    ArrearsSettleIn,
+    ChronicQualificationIn,
+    CovidCaseIn,
+    CovidCasePatch,
+    Day,
+    DeferralIn,
+    EmployerIn,
+    EndDatePatch,
+    FamilyIn,
+    InstitutionIn,
+    InstitutionOut,
+    OffsiteRegistrationIn,
+    PersonIn,
+    PersonPatch,
+    RetireIn,
+    SnapshotOut,
+)
 from shared.auth import Admin, Principal, Reader, authenticate
 from shared.events.envelope import dumpb, now
 from shared.problems import Problem, not_found
@@ -32,8 +49,9 @@ log = logging.getLogger("yibao.eligibility")
 
 def as_problem(exc: RuleViolation) -> Problem:
     """The problem+json for a broken rule; `errors[0].code` may be finer than the top-level code."""
-    return Problem(exc.status, exc.code, exc.detail,
-                   errors=[{"field": exc.field, "code": exc.sub_code, "detail": exc.detail}])
+    return Problem(
+        exc.status, exc.code, exc.detail, errors=[{"field": exc.field, "code": exc.sub_code, "detail": exc.detail}]
+    )
 
 
 class Refusals(APIRoute):
@@ -154,20 +172,31 @@ async def reissue_ecert(psn_no: PsnNoPath, db: Db, _: Admin):
 
 
 @router.get("/persons/{psn_no}/snapshot", response_model=SnapshotOut, response_model_exclude_none=False)
-async def get_snapshot(db: Db, psn_no: PsnNoPath, _: HotReader, on: Annotated[Day | None, Query()] = None,
-                       mdtrt_cert_type: CertType = None, mdtrt_cert_no: CertNo = None):
+async def get_snapshot(
+    db: Db,
+    psn_no: PsnNoPath,
+    _: HotReader,
+    on: Annotated[Day | None, Query()] = None,
+    mdtrt_cert_type: CertType = None,
+    mdtrt_cert_no: CertNo = None,
+):
     """Everything a settlement needs on `on` (default today); `credential_matches` when a credential is given."""
     async with db.connect() as unit:
-        found = await snapshot.snapshot(unit, psn_no, on=on or business_today(), cert_type=mdtrt_cert_type,
-                                        cert_no=mdtrt_cert_no)
+        found = await snapshot.snapshot(
+            unit, psn_no, on=on or business_today(), cert_type=mdtrt_cert_type, cert_no=mdtrt_cert_no
+        )
     if found is None:
         raise not_found("person", psn_no, "PERSON_NOT_FOUND")
     return Response(dumpb(found), media_type="application/json")
 
 
 @router.get("/verify")
-async def verify(db: Db, _: HotReader, mdtrt_cert_type: Annotated[str, Query(max_length=2)],
-                 mdtrt_cert_no: Annotated[str, Query(min_length=1, max_length=128, pattern=CERT_NO)]):
+async def verify(
+    db: Db,
+    _: HotReader,
+    mdtrt_cert_type: Annotated[str, Query(max_length=2)],
+    mdtrt_cert_no: Annotated[str, Query(min_length=1, max_length=128, pattern=CERT_NO)],
+):
     """The person a credential (01 电子凭证, 02 ID number, 03 card) belongs to."""
     async with db.connect() as unit:
         psn_no = await snapshot.verify(unit, mdtrt_cert_type, mdtrt_cert_no)
@@ -189,38 +218,39 @@ async def add_aid_identity(psn_no: PsnNoPath, body: AidIdentityIn, db: Db, _: Ad
 @router.patch("/persons/{psn_no}/aid-identities/{identity_id}")
 async def set_aid_lost_on(psn_no: PsnNoPath, identity_id: IdPath, body: AidIdentityPatch, db: Db, _: Admin):
     today = business_today()
-    return await db.transaction(lambda unit: entitlements.set_aid_lost_on(unit, psn_no, identity_id, body.lost_on,
-                                                                          today=today))
+    return await db.transaction(
+        lambda unit: entitlements.set_aid_lost_on(unit, psn_no, identity_id, body.lost_on, today=today)
+    )
 
 
 @router.post("/persons/{psn_no}/chronic-qualifications", status_code=201)
 async def add_qualification(psn_no: PsnNoPath, body: ChronicQualificationIn, db: Db, _: Admin):
     today = business_today()
-    qualification = await db.transaction(lambda unit: entitlements.add_qualification(unit, psn_no, body,
-                                                                                     today=today))
+    qualification = await db.transaction(lambda unit: entitlements.add_qualification(unit, psn_no, body, today=today))
     return _created(qualification)
 
 
 @router.patch("/persons/{psn_no}/chronic-qualifications/{qualification_id}")
 async def end_qualification(psn_no: PsnNoPath, qualification_id: IdPath, body: EndDatePatch, db: Db, _: Admin):
     today = business_today()
-    return await db.transaction(lambda unit: entitlements.end_qualification(unit, psn_no, qualification_id,
-                                                                            body.end_date, today=today))
+    return await db.transaction(
+        lambda unit: entitlements.end_qualification(unit, psn_no, qualification_id, body.end_date, today=today)
+    )
 
 
 @router.post("/persons/{psn_no}/offsite-registrations", status_code=201)
 async def add_registration(psn_no: PsnNoPath, body: OffsiteRegistrationIn, db: Db, _: Admin):
     today = business_today()
-    registration = await db.transaction(lambda unit: entitlements.add_registration(unit, psn_no, body,
-                                                                                   today=today))
+    registration = await db.transaction(lambda unit: entitlements.add_registration(unit, psn_no, body, today=today))
     return _created(registration)
 
 
 @router.patch("/persons/{psn_no}/offsite-registrations/{registration_id}")
 async def end_registration(psn_no: PsnNoPath, registration_id: IdPath, body: EndDatePatch, db: Db, _: Admin):
     today = business_today()
-    return await db.transaction(lambda unit: entitlements.end_registration(unit, psn_no, registration_id,
-                                                                           body.end_date, today=today))
+    return await db.transaction(
+        lambda unit: entitlements.end_registration(unit, psn_no, registration_id, body.end_date, today=today)
+    )
 
 
 @router.post("/persons/{psn_no}/family", status_code=201)
@@ -266,8 +296,9 @@ async def add_arrears(emp_no: EmpNoPath, body: ArrearsIn, db: Db, _: Admin):
 async def settle_arrears(emp_no: EmpNoPath, arrears_id: IdPath, body: ArrearsSettleIn, db: Db, _: Admin):
     """The arrears are paid; benefits resume from `settled_on`."""
     today = business_today()
-    return await db.transaction(lambda unit: employers.settle_arrears(unit, emp_no, arrears_id, body.settled_on,
-                                                                      today=today))
+    return await db.transaction(
+        lambda unit: employers.settle_arrears(unit, emp_no, arrears_id, body.settled_on, today=today)
+    )
 
 
 # ------------------------------------------------------------------ COVID case registry
@@ -292,12 +323,25 @@ async def get_case(case_id: CaseIdPath, db: Db, principal: Reader):
 
 
 @router.get("/covid-cases")
-async def list_cases(db: Db, principal: Reader, published: bool | None = None,
-                     until: Annotated[Day | None, Query()] = None, since: Annotated[Day | None, Query()] = None,
-                     status: Annotated[str | None, Query(max_length=16)] = None,
-                     psn_no: Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")] = None,
-                     limit: Annotated[int, Query(ge=1, le=covid.MAX_PAGE)] = covid.MAX_PAGE):
+async def list_cases(
+    db: Db,
+    principal: Reader,
+    published: bool | None = None,
+    until: Annotated[Day | None, Query()] = None,
+    since: Annotated[Day | None, Query()] = None,
+    status: Annotated[str | None, Query(max_length=16)] = None,
+    psn_no: Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=covid.MAX_PAGE)] = covid.MAX_PAGE,
+):
     """Cases diagnosed up to `until` (a business day, inclusive); only published ones reach the ledger."""
     async with db.connect() as unit:
-        return await covid.list_cases(unit, published=published, until=until, since=since, status=status,
-                                      psn_no=psn_no, limit=limit, unmasked=principal.role == "admin")
+        return await covid.list_cases(
+            unit,
+            published=published,
+            until=until,
+            since=since,
+            status=status,
+            psn_no=psn_no,
+            limit=limit,
+            unmasked=principal.role == "admin",
+        )

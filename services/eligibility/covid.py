@@ -48,13 +48,19 @@ LIMIT :limit
 def _case_view(case: Row, person: Row, *, unmasked: bool) -> dict[str, Any]:
     """A case with the personal fields of the official ledger (附件3), masked unless admin."""
     return {
-        "case_id": case.case_id, "psn_no": case.psn_no, "status": case.status,
+        "case_id": case.case_id,
+        "psn_no": case.psn_no,
+        "status": case.status,
         "diagnosed_at": case.diagnosed_at.astimezone(BUSINESS_TZ).isoformat(),
-        "fixmedins_code": case.fixmedins_code, "diagnosis": case.diagnosis, "published": case.published,
+        "fixmedins_code": case.fixmedins_code,
+        "diagnosis": case.diagnosis,
+        "published": case.published,
         "version": case.version,
         "psn_name": person.psn_name if unmasked else mask_name(person.psn_name),
         "certno": person.certno if unmasked else mask_certno(person.certno),
-        "gend": person.gend, "brdy": person.brdy.isoformat(), "insutype": person.insutype,
+        "gend": person.gend,
+        "brdy": person.brdy.isoformat(),
+        "insutype": person.insutype,
         "insuplc_admdvs": person.insuplc_admdvs,
     }
 
@@ -73,11 +79,19 @@ async def register_case(unit: Unit, body: CovidCaseIn) -> dict[str, Any]:
     if person is None:
         raise RuleViolation("UNKNOWN_PERSON", f"person {body.psn_no} is not registered", field="psn_no")
     if not await unit.fetchval(_INSTITUTION_KNOWN, code=body.fixmedins_code):
-        raise RuleViolation("UNKNOWN_INSTITUTION", f"institution {body.fixmedins_code} is not registered",
-                            field="fixmedins_code")
-    case = await unit.fetchrow(_REGISTER, case_id=str(uuid.uuid4()), psn_no=body.psn_no, status=body.status,
-                               diagnosed_at=body.diagnosed_at, fixmedins_code=body.fixmedins_code,
-                               diagnosis=body.diagnosis, published=body.published)
+        raise RuleViolation(
+            "UNKNOWN_INSTITUTION", f"institution {body.fixmedins_code} is not registered", field="fixmedins_code"
+        )
+    case = await unit.fetchrow(
+        _REGISTER,
+        case_id=str(uuid.uuid4()),
+        psn_no=body.psn_no,
+        status=body.status,
+        diagnosed_at=body.diagnosed_at,
+        fixmedins_code=body.fixmedins_code,
+        diagnosis=body.diagnosis,
+        published=body.published,
+    )
     await _announce(unit, case, person)
     return _case_view(case, person, unmasked=True)
 
@@ -116,14 +130,28 @@ def _business_midnight(day: date | None) -> datetime | None:
     return None if day is None else datetime.combine(day, time(), BUSINESS_TZ)
 
 
-async def list_cases(unit: Unit, *, published: bool | None, until: date | None, since: date | None,
-                     status: str | None, psn_no: str | None, limit: int, unmasked: bool) -> dict[str, Any]:
+async def list_cases(
+    unit: Unit,
+    *,
+    published: bool | None,
+    until: date | None,
+    since: date | None,
+    status: str | None,
+    psn_no: str | None,
+    limit: int,
+    unmasked: bool,
+) -> dict[str, Any]:
     """Cases diagnosed in [since, until] (business days), oldest first."""
     if status is not None:
         domain.check_case_status(status)
-    rows = await unit.fetch(_LIST, published=published, status=status, psn_no=psn_no,
-                            since=_business_midnight(since),
-                            before=_business_midnight(None if until is None else until + timedelta(days=1)),
-                            limit=min(limit, MAX_PAGE))
+    rows = await unit.fetch(
+        _LIST,
+        published=published,
+        status=status,
+        psn_no=psn_no,
+        since=_business_midnight(since),
+        before=_business_midnight(None if until is None else until + timedelta(days=1)),
+        limit=min(limit, MAX_PAGE),
+    )
     items = [_case_view(row, row, unmasked=unmasked) for row in rows]
     return {"items": items, "count": len(items)}

@@ -28,8 +28,9 @@ _DISEASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 class RuleViolation(Exception):
     """A domain rule refused the input: a stable code, a detail, optionally the field at fault."""
 
-    def __init__(self, code: str, detail: str, *, field: str | None = None, status: int = 422,
-                 sub_code: str | None = None) -> None:
+    def __init__(
+        self, code: str, detail: str, *, field: str | None = None, status: int = 422, sub_code: str | None = None
+    ) -> None:
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
@@ -72,7 +73,7 @@ class Window:
     def covers(self, on: date) -> bool:
         return self.start <= on and (self.end is None or on <= self.end)
 
-    def overlaps(self, other: "Window") -> bool:
+    def overlaps(self, other: Window) -> bool:
         return self.start <= (other.end or date.max) and other.start <= (self.end or date.max)
 
 
@@ -93,8 +94,10 @@ def refuse_overlap(new: Window, existing: Iterable[Window], what: str) -> None:
     """OVERLAPPING_WINDOW when `new` shares a day with any existing window of the same kind."""
     for other in existing:
         if new.overlaps(other):
-            raise RuleViolation("OVERLAPPING_WINDOW", f"{what} {new.start}…{new.end or 'open'} overlaps "
-                                                      f"{other.start}…{other.end or 'open'}")
+            raise RuleViolation(
+                "OVERLAPPING_WINDOW",
+                f"{what} {new.start}…{new.end or 'open'} overlaps {other.start}…{other.end or 'open'}",
+            )
 
 
 # ------------------------------------------------------------------ persons
@@ -106,13 +109,13 @@ def check_scheme(insutype: str, psn_type: str | None) -> str | None:
         raise RuleViolation("UNKNOWN_INSUTYPE", f"insutype {insutype!r} is not one of 310, 390", field="insutype")
     if insutype != EMPLOYEE:
         if psn_type is not None:
-            raise RuleViolation("PSN_TYPE_NOT_APPLICABLE", "psn_type applies to employees (insutype 310) only",
-                                field="psn_type")
+            raise RuleViolation(
+                "PSN_TYPE_NOT_APPLICABLE", "psn_type applies to employees (insutype 310) only", field="psn_type"
+            )
         return None
     psn_type = psn_type or "in_service"
     if psn_type not in PSN_TYPES:
-        raise RuleViolation("INVALID_PSN_TYPE", f"psn_type {psn_type!r} is not in_service or retired",
-                            field="psn_type")
+        raise RuleViolation("INVALID_PSN_TYPE", f"psn_type {psn_type!r} is not in_service or retired", field="psn_type")
     return psn_type
 
 
@@ -133,43 +136,51 @@ def retirement_effective_from(*, insutype: str, retired_on: date, latest: tuple[
         raise RuleViolation("ALREADY_RETIRED", f"retired since {latest[1]}", status=409)
     effective = add_months(retired_on, 1)
     if latest is not None and effective <= latest[1]:
-        raise RuleViolation("RETIRED_ON_TOO_EARLY", f"the current person type holds from {latest[1]}",
-                            field="retired_on")
+        raise RuleViolation(
+            "RETIRED_ON_TOO_EARLY", f"the current person type holds from {latest[1]}", field="retired_on"
+        )
     return effective
 
 
 def check_aid_category(category: str) -> None:
     if category not in AID_CATEGORIES:
-        raise RuleViolation("UNKNOWN_AID_CATEGORY", f"category {category!r} is not one of {', '.join(AID_CATEGORIES)}",
-                            field="category")
+        raise RuleViolation(
+            "UNKNOWN_AID_CATEGORY", f"category {category!r} is not one of {', '.join(AID_CATEGORIES)}", field="category"
+        )
 
 
 def check_qualification(disease: str, two_disease_class: int | None) -> int | None:
     """Disease code and 两病 class; diabetes is always class 2."""
     if not _DISEASE.fullmatch(disease):
-        raise RuleViolation("INVALID_DISEASE", "disease is hypertension, diabetes or a code (letters, digits, . _ -)",
-                            field="disease")
+        raise RuleViolation(
+            "INVALID_DISEASE", "disease is hypertension, diabetes or a code (letters, digits, . _ -)", field="disease"
+        )
     classes = TWO_DISEASE_CLASSES.get(disease)
     if classes is None:
         if two_disease_class is not None:
-            raise RuleViolation("TWO_DISEASE_CLASS_NOT_APPLICABLE",
-                                "two_disease_class applies to hypertension and diabetes only",
-                                field="two_disease_class")
+            raise RuleViolation(
+                "TWO_DISEASE_CLASS_NOT_APPLICABLE",
+                "two_disease_class applies to hypertension and diabetes only",
+                field="two_disease_class",
+            )
         return None
     if two_disease_class is None:
         return classes[0] if len(classes) == 1 else None
     if two_disease_class not in classes:
-        raise RuleViolation("INVALID_TWO_DISEASE_CLASS",
-                            f"{disease} takes two_disease_class {' or '.join(map(str, classes))}",
-                            field="two_disease_class")
+        raise RuleViolation(
+            "INVALID_TWO_DISEASE_CLASS",
+            f"{disease} takes two_disease_class {' or '.join(map(str, classes))}",
+            field="two_disease_class",
+        )
     return two_disease_class
 
 
 def inverse_relation(relation: str) -> str:
     """spouse ↔ spouse, parent ↔ child."""
     if relation not in INVERSE_RELATION:
-        raise RuleViolation("UNKNOWN_RELATION", f"relation {relation!r} is not spouse, parent or child",
-                            field="relation")
+        raise RuleViolation(
+            "UNKNOWN_RELATION", f"relation {relation!r} is not spouse, parent or child", field="relation"
+        )
     return INVERSE_RELATION[relation]
 
 
@@ -181,14 +192,14 @@ def deferral_end(*, start_month: date, months: int, existing: Iterable[tuple[dat
     if months < 1:
         raise RuleViolation("INVALID_DEFERRAL_MONTHS", "months is 1 to 6", field="months")
     if months > MAX_DEFERRAL_MONTHS:
-        raise RuleViolation("DEFERRAL_TOO_LONG", f"a deferral lasts at most {MAX_DEFERRAL_MONTHS} months",
-                            field="months")
+        raise RuleViolation(
+            "DEFERRAL_TOO_LONG", f"a deferral lasts at most {MAX_DEFERRAL_MONTHS} months", field="months"
+        )
     end_month = add_months(start_month, months - 1)
     taken: set[int] = set()
     for start, end in existing:
         if Window(start, end).overlaps(Window(start_month, end_month)):
-            raise RuleViolation("OVERLAPPING_WINDOW",
-                                f"the employer already has a deferral {start:%Y-%m}…{end:%Y-%m}")
+            raise RuleViolation("OVERLAPPING_WINDOW", f"the employer already has a deferral {start:%Y-%m}…{end:%Y-%m}")
         taken.update(range(month_index(start), month_index(end) + 1))
     first, last = month_index(start_month), month_index(end_month)
     while first - 1 in taken:
@@ -196,14 +207,17 @@ def deferral_end(*, start_month: date, months: int, existing: Iterable[tuple[dat
     while last + 1 in taken:
         last += 1
     if last - first + 1 > MAX_DEFERRAL_MONTHS:
-        raise RuleViolation("DEFERRAL_TOO_LONG",
-                            f"with adjacent deferrals the employer would defer {last - first + 1} months in a row",
-                            field="months")
+        raise RuleViolation(
+            "DEFERRAL_TOO_LONG",
+            f"with adjacent deferrals the employer would defer {last - first + 1} months in a row",
+            field="months",
+        )
     return end_month
 
 
-def months_in_arrears(*, on: date, since_month: date, settled_on: date | None,
-                      deferrals: Iterable[tuple[date, date]]) -> int:
+def months_in_arrears(
+    *, on: date, since_month: date, settled_on: date | None, deferrals: Iterable[tuple[date, date]]
+) -> int:
     """Unpaid months from `since_month` through the month of `on`, less months under a deferral."""
     if since_month > on or (settled_on is not None and settled_on <= on):
         return 0
@@ -215,12 +229,18 @@ def months_in_arrears(*, on: date, since_month: date, settled_on: date | None,
     return last - first + 1 - deferred
 
 
-def benefit_status(*, on: date, arrears: Iterable[tuple[date, date | None]],
-                   deferrals: Iterable[tuple[date, date]]) -> tuple[bool, str | None, int]:
+def benefit_status(
+    *, on: date, arrears: Iterable[tuple[date, date | None]], deferrals: Iterable[tuple[date, date]]
+) -> tuple[bool, str | None, int]:
     """(active, inactive_reason, months in arrears): benefits stop beyond 3 uncovered months."""
     deferrals = list(deferrals)
-    months = max((months_in_arrears(on=on, since_month=since, settled_on=settled, deferrals=deferrals)
-                  for since, settled in arrears), default=0)
+    months = max(
+        (
+            months_in_arrears(on=on, since_month=since, settled_on=settled, deferrals=deferrals)
+            for since, settled in arrears
+        ),
+        default=0,
+    )
     if months > SUSPEND_AFTER_ARREARS_MONTHS:
         return False, EMPLOYER_ARREARS, months
     return True, None, months
@@ -232,8 +252,9 @@ def check_arrears(*, since_month: date, existing: Iterable[tuple[date, date | No
         if settled is None:
             raise RuleViolation("ARREARS_OPEN", f"arrears since {since:%Y-%m} are not settled yet", status=409)
         if since_month <= settled:
-            raise RuleViolation("OVERLAPPING_WINDOW", f"arrears since {since:%Y-%m} were settled on {settled}",
-                                field="since_month")
+            raise RuleViolation(
+                "OVERLAPPING_WINDOW", f"arrears since {since:%Y-%m} were settled on {settled}", field="since_month"
+            )
 
 
 # ------------------------------------------------------------------ COVID cases
@@ -241,8 +262,9 @@ def check_arrears(*, since_month: date, existing: Iterable[tuple[date, date | No
 
 def check_case_status(status: str) -> None:
     if status not in CASE_STATUSES:
-        raise RuleViolation("UNKNOWN_CASE_STATUS", f"status {status!r} is not suspected, confirmed or excluded",
-                            field="status")
+        raise RuleViolation(
+            "UNKNOWN_CASE_STATUS", f"status {status!r} is not suspected, confirmed or excluded", field="status"
+        )
 
 
 def check_case_transition(current: str, new: str) -> None:

@@ -36,13 +36,22 @@ def _month(day: date) -> str:
 
 
 def _deferral_view(row: Row) -> dict[str, Any]:
-    return {"id": row.id, "emp_no": row.emp_no, "start_month": _month(row.start_month),
-            "end_month": _month(row.end_month), "months": row.months}
+    return {
+        "id": row.id,
+        "emp_no": row.emp_no,
+        "start_month": _month(row.start_month),
+        "end_month": _month(row.end_month),
+        "months": row.months,
+    }
 
 
 def _arrears_view(row: Row) -> dict[str, Any]:
-    return {"id": row.id, "emp_no": row.emp_no, "since_month": _month(row.since_month),
-            "settled_on": None if row.settled_on is None else row.settled_on.isoformat()}
+    return {
+        "id": row.id,
+        "emp_no": row.emp_no,
+        "since_month": _month(row.since_month),
+        "settled_on": None if row.settled_on is None else row.settled_on.isoformat(),
+    }
 
 
 async def _lock_employer(unit: Unit, emp_no: str) -> None:
@@ -77,8 +86,13 @@ async def get_employer(unit: Unit, emp_no: str) -> dict[str, Any]:
         raise not_found("employer", emp_no, "EMPLOYER_NOT_FOUND")
     deferred = await unit.fetch(_DEFERRALS, emp_no=emp_no)
     owed = await unit.fetch(_ARREARS, emp_no=emp_no)
-    return {"emp_no": row.emp_no, "emp_name": row.emp_name, "admdvs": row.admdvs,
-            "deferrals": [_deferral_view(d) for d in deferred], "arrears": [_arrears_view(a) for a in owed]}
+    return {
+        "emp_no": row.emp_no,
+        "emp_name": row.emp_name,
+        "admdvs": row.admdvs,
+        "deferrals": [_deferral_view(d) for d in deferred],
+        "arrears": [_arrears_view(a) for a in owed],
+    }
 
 
 async def add_deferral(unit: Unit, emp_no: str, body: DeferralIn, *, today: date) -> dict[str, Any]:
@@ -88,10 +102,12 @@ async def add_deferral(unit: Unit, emp_no: str, body: DeferralIn, *, today: date
         domain.deferral_end(start_month=start_month, months=body.months, existing=())
     await _lock_employer(unit, emp_no)
     existing = await unit.fetch(_DEFERRALS, emp_no=emp_no)
-    end_month = domain.deferral_end(start_month=start_month, months=body.months,
-                                    existing=[(r.start_month, r.end_month) for r in existing])
-    row = await unit.fetchrow(_ADD_DEFERRAL, emp_no=emp_no, start_month=start_month, end_month=end_month,
-                              months=body.months)
+    end_month = domain.deferral_end(
+        start_month=start_month, months=body.months, existing=[(r.start_month, r.end_month) for r in existing]
+    )
+    row = await unit.fetchrow(
+        _ADD_DEFERRAL, emp_no=emp_no, start_month=start_month, end_month=end_month, months=body.months
+    )
     await _announce_employees(unit, emp_no, today=today)
     return _deferral_view(row)
 
@@ -107,8 +123,7 @@ async def add_arrears(unit: Unit, emp_no: str, body: ArrearsIn, *, today: date) 
     return _arrears_view(row)
 
 
-async def settle_arrears(unit: Unit, emp_no: str, arrears_id: int, settled_on: date, *,
-                         today: date) -> dict[str, Any]:
+async def settle_arrears(unit: Unit, emp_no: str, arrears_id: int, settled_on: date, *, today: date) -> dict[str, Any]:
     """The arrears are paid: benefits resume from settled_on."""
     await _lock_employer(unit, emp_no)
     row = await unit.fetchrow(_ARREARS_ONE, id=arrears_id, emp_no=emp_no)
@@ -117,8 +132,9 @@ async def settle_arrears(unit: Unit, emp_no: str, arrears_id: int, settled_on: d
     if row.settled_on is not None:
         raise Problem(409, "ARREARS_SETTLED", f"these arrears were settled on {row.settled_on}")
     if settled_on < row.since_month:
-        raise RuleViolation("END_BEFORE_START", f"settled_on {settled_on} is before {_month(row.since_month)}",
-                            field="settled_on")
+        raise RuleViolation(
+            "END_BEFORE_START", f"settled_on {settled_on} is before {_month(row.since_month)}", field="settled_on"
+        )
     row = await unit.fetchrow(_SETTLE_ARREARS, id=arrears_id, settled_on=settled_on)
     await _announce_employees(unit, emp_no, today=today)
     return _arrears_view(row)

@@ -63,9 +63,14 @@ VALUES (:psn_no, :member_psn_no, :relation), (:member_psn_no, :psn_no, :inverse)
 
 
 def _aid_view(row: Row) -> dict[str, Any]:
-    return {"id": row.id, "psn_no": row.psn_no, "category": row.category, "start_date": row.start_date.isoformat(),
-            "lost_on": None if row.lost_on is None else row.lost_on.isoformat(),
-            "window_end": None if row.window_end is None else row.window_end.isoformat()}
+    return {
+        "id": row.id,
+        "psn_no": row.psn_no,
+        "category": row.category,
+        "start_date": row.start_date.isoformat(),
+        "lost_on": None if row.lost_on is None else row.lost_on.isoformat(),
+        "window_end": None if row.window_end is None else row.window_end.isoformat(),
+    }
 
 
 def _windows(rows: list[Row], *, end: str, except_id: int | None = None) -> list[Window]:
@@ -83,14 +88,21 @@ async def add_aid_identity(unit: Unit, psn_no: str, body: AidIdentityIn, *, toda
     new = domain.aid_window(body.start_date, body.lost_on)
     same = await unit.fetch(_AID_WINDOWS, psn_no=psn_no, category=body.category)
     domain.refuse_overlap(new, _windows(same, end="window_end"), f"{body.category} identity")
-    row = await unit.fetchrow(_ADD_AID_IDENTITY, psn_no=psn_no, category=body.category, start_date=body.start_date,
-                              lost_on=body.lost_on, window_end=new.end)
+    row = await unit.fetchrow(
+        _ADD_AID_IDENTITY,
+        psn_no=psn_no,
+        category=body.category,
+        start_date=body.start_date,
+        lost_on=body.lost_on,
+        window_end=new.end,
+    )
     await announce(unit, [psn_no], "aid_identity", today=today)
     return _aid_view(row)
 
 
-async def set_aid_lost_on(unit: Unit, psn_no: str, identity_id: int, lost_on: date | None, *,
-                          today: date) -> dict[str, Any]:
+async def set_aid_lost_on(
+    unit: Unit, psn_no: str, identity_id: int, lost_on: date | None, *, today: date
+) -> dict[str, Any]:
     """Record (or clear) the day an identity was lost; covered until the end of that month."""
     await lock_person(unit, psn_no)
     row = await unit.fetchrow(_AID_IDENTITY, id=identity_id, psn_no=psn_no)
@@ -113,8 +125,9 @@ async def _certifier(unit: Unit, code: str) -> None:
     if row is None:
         raise RuleViolation("UNKNOWN_INSTITUTION", f"institution {code} is not registered", field="certified_by")
     if row.kind != "hospital":
-        raise RuleViolation("CERTIFIER_NOT_HOSPITAL", f"{code} is a pharmacy; a hospital certifies",
-                            field="certified_by")
+        raise RuleViolation(
+            "CERTIFIER_NOT_HOSPITAL", f"{code} is a pharmacy; a hospital certifies", field="certified_by"
+        )
     if row.suspended:
         raise RuleViolation("INSTITUTION_SUSPENDED", f"institution {code} is suspended", field="certified_by")
 
@@ -127,23 +140,31 @@ async def add_qualification(unit: Unit, psn_no: str, body: ChronicQualificationI
     await _certifier(unit, body.certified_by)
     same = await unit.fetch(_QUALIFICATION_WINDOWS, psn_no=psn_no, disease=body.disease)
     domain.refuse_overlap(new, _windows(same, end="end_date"), f"{body.disease} qualification")
-    row = await unit.fetchrow(_ADD_QUALIFICATION, psn_no=psn_no, disease=body.disease,
-                              two_disease_class=two_disease_class, start_date=body.start_date,
-                              end_date=body.end_date, certified_by=body.certified_by)
+    row = await unit.fetchrow(
+        _ADD_QUALIFICATION,
+        psn_no=psn_no,
+        disease=body.disease,
+        two_disease_class=two_disease_class,
+        start_date=body.start_date,
+        end_date=body.end_date,
+        certified_by=body.certified_by,
+    )
     await announce(unit, [psn_no], "chronic_qualification", today=today)
     return {"psn_no": psn_no, **qualification_view(row)}
 
 
-async def end_qualification(unit: Unit, psn_no: str, qualification_id: int, end_date: date | None, *,
-                            today: date) -> dict[str, Any]:
+async def end_qualification(
+    unit: Unit, psn_no: str, qualification_id: int, end_date: date | None, *, today: date
+) -> dict[str, Any]:
     await lock_person(unit, psn_no)
     row = await unit.fetchrow(_QUALIFICATION, id=qualification_id, psn_no=psn_no)
     if row is None:
         raise not_found("qualification", str(qualification_id), "QUALIFICATION_NOT_FOUND")
     new = domain.window(row.start_date, end_date)
     same = await unit.fetch(_QUALIFICATION_WINDOWS, psn_no=psn_no, disease=row.disease)
-    domain.refuse_overlap(new, _windows(same, end="end_date", except_id=qualification_id),
-                          f"{row.disease} qualification")
+    domain.refuse_overlap(
+        new, _windows(same, end="end_date", except_id=qualification_id), f"{row.disease} qualification"
+    )
     row = await unit.fetchrow(_END_QUALIFICATION, id=qualification_id, end_date=end_date)
     await announce(unit, [psn_no], "chronic_qualification", today=today)
     return {"psn_no": psn_no, **qualification_view(row)}
@@ -158,26 +179,30 @@ async def add_registration(unit: Unit, psn_no: str, body: OffsiteRegistrationIn,
     area = admdvs(body.mdtrtarea_admdvs, "mdtrtarea_admdvs")
     new = domain.window(body.start_date, body.end_date)
     if same_city(area, person.insuplc_admdvs):
-        raise RuleViolation("OFFSITE_IN_HOME_CITY", f"{area} is in the insured city {person.insuplc_admdvs}",
-                            field="mdtrtarea_admdvs")
+        raise RuleViolation(
+            "OFFSITE_IN_HOME_CITY", f"{area} is in the insured city {person.insuplc_admdvs}", field="mdtrtarea_admdvs"
+        )
     same = await unit.fetch(_REGISTRATION_WINDOWS, psn_no=psn_no, area=area)
     domain.refuse_overlap(new, _windows(same, end="end_date"), f"registration to {area}")
-    row = await unit.fetchrow(_ADD_REGISTRATION, psn_no=psn_no, area=area, start_date=body.start_date,
-                              end_date=body.end_date)
+    row = await unit.fetchrow(
+        _ADD_REGISTRATION, psn_no=psn_no, area=area, start_date=body.start_date, end_date=body.end_date
+    )
     await announce(unit, [psn_no], "offsite_registration", today=today)
     return {"psn_no": psn_no, **registration_view(row)}
 
 
-async def end_registration(unit: Unit, psn_no: str, registration_id: int, end_date: date | None, *,
-                           today: date) -> dict[str, Any]:
+async def end_registration(
+    unit: Unit, psn_no: str, registration_id: int, end_date: date | None, *, today: date
+) -> dict[str, Any]:
     await lock_person(unit, psn_no)
     row = await unit.fetchrow(_REGISTRATION, id=registration_id, psn_no=psn_no)
     if row is None:
         raise not_found("registration", str(registration_id), "REGISTRATION_NOT_FOUND")
     new = domain.window(row.start_date, end_date)
     same = await unit.fetch(_REGISTRATION_WINDOWS, psn_no=psn_no, area=row.mdtrtarea_admdvs)
-    domain.refuse_overlap(new, _windows(same, end="end_date", except_id=registration_id),
-                          f"registration to {row.mdtrtarea_admdvs}")
+    domain.refuse_overlap(
+        new, _windows(same, end="end_date", except_id=registration_id), f"registration to {row.mdtrtarea_admdvs}"
+    )
     row = await unit.fetchrow(_END_REGISTRATION, id=registration_id, end_date=end_date)
     await announce(unit, [psn_no], "offsite_registration", today=today)
     return {"psn_no": psn_no, **registration_view(row)}
@@ -195,15 +220,15 @@ async def add_family(unit: Unit, psn_no: str, body: FamilyIn, *, today: date) ->
         raise not_found("person", psn_no, "PERSON_NOT_FOUND")
     locked = {r.psn_no for r in await unit.fetch(_LOCK_PERSONS, psn_nos=[psn_no, body.member_psn_no])}
     if body.member_psn_no not in locked:
-        raise RuleViolation("UNKNOWN_FAMILY_MEMBER", f"person {body.member_psn_no} is not registered",
-                            field="member_psn_no")
+        raise RuleViolation(
+            "UNKNOWN_FAMILY_MEMBER", f"person {body.member_psn_no} is not registered", field="member_psn_no"
+        )
     current = await unit.fetchval(_RELATION, psn_no=psn_no, member_psn_no=body.member_psn_no)
     link = {"psn_no": psn_no, "relation": body.relation, "member_psn_no": body.member_psn_no}
     if current == body.relation:
         return link, False
     if current is not None:
         raise Problem(409, "FAMILY_CONFLICT", f"{body.member_psn_no} is already recorded as {current}")
-    await unit.execute(_LINK, psn_no=psn_no, member_psn_no=body.member_psn_no, relation=body.relation,
-                       inverse=inverse)
+    await unit.execute(_LINK, psn_no=psn_no, member_psn_no=body.member_psn_no, relation=body.relation, inverse=inverse)
     await announce(unit, [psn_no, body.member_psn_no], "family", today=today)
     return link, True

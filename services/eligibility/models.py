@@ -2,8 +2,23 @@
 
 The service's statements are plain SQL (shared.db); these definitions are Alembic's target metadata."""
 
-from sqlalchemy import (BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, MetaData, Numeric,
-                        SmallInteger, String, Table, func, text)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Table,
+    func,
+    text,
+)
 
 from shared.events.tables import event_tables
 
@@ -21,7 +36,8 @@ def _updated() -> Column:
 
 
 institutions = Table(
-    "institutions", metadata,
+    "institutions",
+    metadata,
     Column("fixmedins_code", String(32), primary_key=True),
     Column("fixmedins_name", String(200), nullable=False),
     Column("kind", String(16), nullable=False),
@@ -30,11 +46,13 @@ institutions = Table(
     Column("admdvs", String(6), nullable=False),
     Column("suspended", Boolean, nullable=False, server_default="false"),
     Column("version", Integer, nullable=False, server_default="1"),
-    _created(), _updated(),
+    _created(),
+    _updated(),
 )
 
 employers = Table(
-    "employers", metadata,
+    "employers",
+    metadata,
     Column("emp_no", String(32), primary_key=True),
     Column("emp_name", String(200)),
     Column("admdvs", String(6)),
@@ -42,7 +60,8 @@ employers = Table(
 )
 
 persons = Table(
-    "persons", metadata,
+    "persons",
+    metadata,
     Column("psn_no", String(32), primary_key=True),
     Column("certno", String(18), nullable=False, unique=True),
     Column("psn_name", String(100), nullable=False),
@@ -55,12 +74,14 @@ persons = Table(
     Column("card_no", String(32), unique=True),
     Column("ecert_hash", String(64), unique=True),  # sha256 of the 电子凭证 token; the token itself is not kept
     Column("version", Integer, nullable=False, server_default="1"),
-    _created(), _updated(),
+    _created(),
+    _updated(),
     Index("ix_persons_emp_no", "emp_no"),
 )
 
 psn_types = Table(
-    "psn_types", metadata,
+    "psn_types",
+    metadata,
     Column("psn_no", String(32), ForeignKey(persons.c.psn_no), primary_key=True),
     Column("effective_from", Date, primary_key=True),
     Column("psn_type", String(16), nullable=False),
@@ -68,19 +89,22 @@ psn_types = Table(
 )
 
 aid_identities = Table(
-    "aid_identities", metadata,
+    "aid_identities",
+    metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("psn_no", String(32), ForeignKey(persons.c.psn_no), nullable=False),
     Column("category", String(16), nullable=False),
     Column("start_date", Date, nullable=False),
     Column("lost_on", Date),
     Column("window_end", Date),  # end of the month of lost_on; null while held
-    _created(), _updated(),
+    _created(),
+    _updated(),
     Index("ix_aid_identities_psn", "psn_no", "start_date"),
 )
 
 chronic_qualifications = Table(
-    "chronic_qualifications", metadata,
+    "chronic_qualifications",
+    metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("psn_no", String(32), ForeignKey(persons.c.psn_no), nullable=False),
     Column("disease", String(32), nullable=False),
@@ -88,23 +112,27 @@ chronic_qualifications = Table(
     Column("start_date", Date, nullable=False),
     Column("end_date", Date),
     Column("certified_by", String(32), ForeignKey(institutions.c.fixmedins_code), nullable=False),
-    _created(), _updated(),
+    _created(),
+    _updated(),
     Index("ix_chronic_qualifications_psn", "psn_no", "start_date"),
 )
 
 offsite_registrations = Table(
-    "offsite_registrations", metadata,
+    "offsite_registrations",
+    metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("psn_no", String(32), ForeignKey(persons.c.psn_no), nullable=False),
     Column("mdtrtarea_admdvs", String(6), nullable=False),
     Column("start_date", Date, nullable=False),
     Column("end_date", Date),
-    _created(), _updated(),
+    _created(),
+    _updated(),
     Index("ix_offsite_registrations_psn", "psn_no", "start_date"),
 )
 
 family = Table(
-    "family", metadata,
+    "family",
+    metadata,
     Column("psn_no", String(32), ForeignKey(persons.c.psn_no), primary_key=True),
     Column("member_psn_no", String(32), ForeignKey(persons.c.psn_no), primary_key=True),
     Column("relation", String(8), nullable=False),  # what the member is to psn_no
@@ -112,7 +140,8 @@ family = Table(
 )
 
 deferrals = Table(
-    "deferrals", metadata,
+    "deferrals",
+    metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("emp_no", String(32), ForeignKey(employers.c.emp_no), nullable=False),
     Column("start_month", Date, nullable=False),  # first day of the first deferred month
@@ -123,18 +152,21 @@ deferrals = Table(
 )
 
 arrears = Table(
-    "arrears", metadata,
+    "arrears",
+    metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("emp_no", String(32), ForeignKey(employers.c.emp_no), nullable=False),
     Column("since_month", Date, nullable=False),  # first day of the first unpaid month
     Column("settled_on", Date),
-    _created(), _updated(),
+    _created(),
+    _updated(),
     Index("ix_arrears_emp", "emp_no", "since_month"),
     Index("ux_arrears_open", "emp_no", unique=True, postgresql_where=text("settled_on IS NULL")),
 )
 
 covid_cases = Table(
-    "covid_cases", metadata,
+    "covid_cases",
+    metadata,
     Column("case_id", String(36), primary_key=True),
     Column("psn_no", String(32), ForeignKey(persons.c.psn_no), nullable=False),
     Column("status", String(16), nullable=False),
@@ -143,7 +175,8 @@ covid_cases = Table(
     Column("diagnosis", String(200), nullable=False),
     Column("published", Boolean, nullable=False, server_default="false"),
     Column("version", Integer, nullable=False, server_default="1"),
-    _created(), _updated(),
+    _created(),
+    _updated(),
     Index("ix_covid_cases_psn", "psn_no"),
     Index("ix_covid_cases_published", "published", "diagnosed_at"),
 )

@@ -103,9 +103,18 @@ def person_payload(row: Row, *, change: str, history: Iterable[tuple[str, date]]
     """`person-changed` as docs/events.md gives it: never the ID number or the name."""
     history = list(history)
     retired = next((since for kind, since in history if kind == "retired"), None)
-    return {"psn_no": row.psn_no, "version": row.version, "change": change, "insutype": row.insutype,
-            "psn_type": domain.psn_type_on(history, today), "insuplc_admdvs": row.insuplc_admdvs,
-            "gend": row.gend, "brdy": row.brdy, "emp_no": row.emp_no, "retired_from": retired}
+    return {
+        "psn_no": row.psn_no,
+        "version": row.version,
+        "change": change,
+        "insutype": row.insutype,
+        "psn_type": domain.psn_type_on(history, today),
+        "insuplc_admdvs": row.insuplc_admdvs,
+        "gend": row.gend,
+        "brdy": row.brdy,
+        "emp_no": row.emp_no,
+        "retired_from": retired,
+    }
 
 
 async def announce(unit: Unit, psn_nos: Iterable[str], change: str, *, today: date) -> None:
@@ -118,9 +127,11 @@ async def announce(unit: Unit, psn_nos: Iterable[str], change: str, *, today: da
     for entry in await unit.fetch(_TYPE_HISTORIES, psn_nos=psn_nos):
         histories.setdefault(entry.psn_no, []).append((entry.psn_type, entry.effective_from))
     for row in sorted(rows, key=lambda r: r.psn_no):
-        await unit.publish(topic=PERSON_CHANGED, key=row.psn_no,
-                           payload=person_payload(row, change=change, history=histories.get(row.psn_no, ()),
-                                                  today=today))
+        await unit.publish(
+            topic=PERSON_CHANGED,
+            key=row.psn_no,
+            payload=person_payload(row, change=change, history=histories.get(row.psn_no, ()), today=today),
+        )
 
 
 async def _next_psn_no(unit: Unit, insuplc_admdvs: str) -> str:
@@ -138,23 +149,35 @@ async def register_person(unit: Unit, body: PersonIn, *, today: date) -> dict[st
     psn_type = domain.check_scheme(body.insutype, body.psn_type)
     place = admdvs(body.insuplc_admdvs, "insuplc_admdvs")
     if body.contribution_base is not None and body.contribution_base < 0:
-        raise RuleViolation("INVALID_CONTRIBUTION_BASE", "contribution_base must not be negative",
-                            field="contribution_base")
+        raise RuleViolation(
+            "INVALID_CONTRIBUTION_BASE", "contribution_base must not be negative", field="contribution_base"
+        )
     if body.emp_no is not None:
         await ensure_employer(unit, body.emp_no)
     psn_no = body.psn_no or await _next_psn_no(unit, place)
     token = new_ecert_token()
     row = await unit.fetchrow(
-        _REGISTER, psn_no=psn_no, certno=resident.certno, psn_name=body.psn_name, gend=resident.gend,
-        brdy=resident.brdy, insutype=body.insutype, insuplc_admdvs=place, emp_no=body.emp_no,
-        contribution_base=body.contribution_base, card_no=body.card_no, ecert_hash=ecert_digest(token))
+        _REGISTER,
+        psn_no=psn_no,
+        certno=resident.certno,
+        psn_name=body.psn_name,
+        gend=resident.gend,
+        brdy=resident.brdy,
+        insutype=body.insutype,
+        insuplc_admdvs=place,
+        emp_no=body.emp_no,
+        contribution_base=body.contribution_base,
+        card_no=body.card_no,
+        ecert_hash=ecert_digest(token),
+    )
     if row is None:
         await _explain_conflict(unit, psn_no=psn_no, certno=resident.certno, card_no=body.card_no)
     history = [(psn_type, domain.SINCE_EVER)] if psn_type else []  # residents have no person type
     if psn_type:
         await unit.execute(_ADD_TYPE, psn_no=psn_no, effective_from=domain.SINCE_EVER, psn_type=psn_type)
-    await unit.publish(topic=PERSON_CHANGED, key=psn_no,
-                       payload=person_payload(row, change="registered", history=history, today=today))
+    await unit.publish(
+        topic=PERSON_CHANGED, key=psn_no, payload=person_payload(row, change="registered", history=history, today=today)
+    )
     return {**person_view(row, history=history, today=today, unmasked=True), "ecert_token": token}
 
 
@@ -162,8 +185,7 @@ async def _explain_conflict(unit: Unit, *, psn_no: str, certno: str, card_no: st
     """Say which unique key the rejected registration collided with (409)."""
     by_certno = await unit.fetchval(_BY_CERTNO, certno=certno)
     if by_certno is not None:
-        raise Problem(409, "PERSON_EXISTS", f"a person with certno {mask_certno(certno)} is registered "
-                                            f"as {by_certno}")
+        raise Problem(409, "PERSON_EXISTS", f"a person with certno {mask_certno(certno)} is registered as {by_certno}")
     if await unit.fetchval(_PSN_NO_TAKEN, psn_no=psn_no):
         raise Problem(409, "PERSON_EXISTS", f"person {psn_no} is registered")
     if card_no is not None:
@@ -177,10 +199,13 @@ def person_view(row: Row, *, history: list[tuple[str, date]], today: date, unmas
         "psn_no": row.psn_no,
         "certno": row.certno if unmasked else mask_certno(row.certno),
         "psn_name": row.psn_name if unmasked else mask_name(row.psn_name),
-        "gend": row.gend, "brdy": row.brdy.isoformat(), "insutype": row.insutype,
+        "gend": row.gend,
+        "brdy": row.brdy.isoformat(),
+        "insutype": row.insutype,
         "psn_type": domain.psn_type_on(history, today),
         "psn_types": [{"psn_type": kind, "effective_from": since.isoformat()} for kind, since in history],
-        "insuplc_admdvs": row.insuplc_admdvs, "emp_no": row.emp_no,
+        "insuplc_admdvs": row.insuplc_admdvs,
+        "emp_no": row.emp_no,
         "contribution_base": None if row.contribution_base is None else fmt(row.contribution_base),
         "card_no": row.card_no if unmasked else mask_card(row.card_no),
         "version": row.version,
@@ -202,36 +227,67 @@ async def get_person(unit: Unit, psn_no: str, *, today: date, unmasked: bool) ->
     offsite = await unit.fetch(_REGISTRATIONS, psn_no=psn_no)
     members = await unit.fetch(_FAMILY, psn_no=psn_no)
     cases = await unit.fetch(_CASES, psn_no=psn_no)
-    view["aid_identities"] = [{"id": a.id, "category": a.category, "start_date": _d(a.start_date),
-                               "lost_on": _d(a.lost_on), "window_end": _d(a.window_end)} for a in aid]
+    view["aid_identities"] = [
+        {
+            "id": a.id,
+            "category": a.category,
+            "start_date": _d(a.start_date),
+            "lost_on": _d(a.lost_on),
+            "window_end": _d(a.window_end),
+        }
+        for a in aid
+    ]
     view["chronic_qualifications"] = [qualification_view(q) for q in chronic]
     view["offsite_registrations"] = [registration_view(r) for r in offsite]
     view["family"] = [{"relation": m.relation, "member_psn_no": m.member_psn_no} for m in members]
-    view["covid_cases"] = [{"case_id": c.case_id, "status": c.status, "diagnosed_at": c.diagnosed_at.isoformat(),
-                            "fixmedins_code": c.fixmedins_code, "published": c.published} for c in cases]
+    view["covid_cases"] = [
+        {
+            "case_id": c.case_id,
+            "status": c.status,
+            "diagnosed_at": c.diagnosed_at.isoformat(),
+            "fixmedins_code": c.fixmedins_code,
+            "published": c.published,
+        }
+        for c in cases
+    ]
     return view
 
 
 def qualification_view(q: Row) -> dict[str, Any]:
-    return {"id": q.id, "disease": q.disease, "two_disease_class": q.two_disease_class,
-            "start_date": _d(q.start_date), "end_date": _d(q.end_date), "certified_by": q.certified_by}
+    return {
+        "id": q.id,
+        "disease": q.disease,
+        "two_disease_class": q.two_disease_class,
+        "start_date": _d(q.start_date),
+        "end_date": _d(q.end_date),
+        "certified_by": q.certified_by,
+    }
 
 
 def registration_view(r: Row) -> dict[str, Any]:
-    return {"id": r.id, "mdtrtarea_admdvs": r.mdtrtarea_admdvs, "start_date": _d(r.start_date),
-            "end_date": _d(r.end_date)}
+    return {
+        "id": r.id,
+        "mdtrtarea_admdvs": r.mdtrtarea_admdvs,
+        "start_date": _d(r.start_date),
+        "end_date": _d(r.end_date),
+    }
 
 
 async def retire(unit: Unit, psn_no: str, retired_on: date, *, today: date) -> dict[str, Any]:
     """Record retirement; the person is `retired` from the first day of the next month."""
     row = await lock_person(unit, psn_no)
     history = await type_history(unit, psn_no)
-    effective = domain.retirement_effective_from(insutype=row.insutype, retired_on=retired_on,
-                                                 latest=history[-1] if history else None)
+    effective = domain.retirement_effective_from(
+        insutype=row.insutype, retired_on=retired_on, latest=history[-1] if history else None
+    )
     await unit.execute(_ADD_TYPE, psn_no=psn_no, effective_from=effective, psn_type="retired")
     await announce(unit, [psn_no], "psn_type", today=today)
-    return {"psn_no": psn_no, "psn_type": "retired", "effective_from": effective.isoformat(),
-            "retired_on": retired_on.isoformat()}
+    return {
+        "psn_no": psn_no,
+        "psn_type": "retired",
+        "effective_from": effective.isoformat(),
+        "retired_on": retired_on.isoformat(),
+    }
 
 
 async def reissue_ecert(unit: Unit, psn_no: str, *, today: date) -> dict[str, Any]:
@@ -248,8 +304,9 @@ async def update_person(unit: Unit, psn_no: str, patch: PersonPatch, *, today: d
     await lock_person(unit, psn_no)
     given = patch.model_fields_set
     if patch.contribution_base is not None and patch.contribution_base < 0:
-        raise RuleViolation("INVALID_CONTRIBUTION_BASE", "contribution_base must not be negative",
-                            field="contribution_base")
+        raise RuleViolation(
+            "INVALID_CONTRIBUTION_BASE", "contribution_base must not be negative", field="contribution_base"
+        )
     if patch.emp_no:
         await ensure_employer(unit, patch.emp_no)
     if patch.card_no:
@@ -257,9 +314,15 @@ async def update_person(unit: Unit, psn_no: str, patch: PersonPatch, *, today: d
         if owner is not None and owner != psn_no:
             raise Problem(409, "CARD_IN_USE", "this card_no belongs to another person")
     if given:
-        await unit.execute(_PATCH, psn_no=psn_no, emp_no=patch.emp_no, emp_no_given="emp_no" in given,
-                           contribution_base=patch.contribution_base,
-                           contribution_base_given="contribution_base" in given,
-                           card_no=patch.card_no, card_no_given="card_no" in given)
+        await unit.execute(
+            _PATCH,
+            psn_no=psn_no,
+            emp_no=patch.emp_no,
+            emp_no_given="emp_no" in given,
+            contribution_base=patch.contribution_base,
+            contribution_base_given="contribution_base" in given,
+            card_no=patch.card_no,
+            card_no_given="card_no" in given,
+        )
         await announce(unit, [psn_no], "employer" if "emp_no" in given else "person", today=today)
     return await get_person(unit, psn_no, today=today, unmasked=True)

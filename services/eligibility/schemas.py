@@ -12,8 +12,16 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt,
-                      model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
 
 from shared.admdvs import Admdvs
 from shared.events.envelope import BUSINESS_TZ
@@ -102,7 +110,7 @@ class InstitutionIn(Body):
     admdvs: Admdvs
 
     @model_validator(mode="after")
-    def _level_for_hospitals(self) -> "InstitutionIn":
+    def _level_for_hospitals(self) -> InstitutionIn:
         if self.kind == "hospital" and self.level is None:
             raise ValueError("a hospital needs a level (1, 2 or 3)")
         if self.kind == "pharmacy" and self.level is not None:
@@ -144,7 +152,7 @@ class PersonPatch(Body):
     card_no: Annotated[str, Code] | None = None
 
     @model_validator(mode="after")
-    def _something(self) -> "PersonPatch":
+    def _something(self) -> PersonPatch:
         if not self.model_fields_set:
             raise ValueError("give emp_no, contribution_base and/or card_no")
         return self
@@ -226,7 +234,7 @@ class CovidCasePatch(Body):
     published: StrictBool | None = None
 
     @model_validator(mode="after")
-    def _something(self) -> "CovidCasePatch":
+    def _something(self) -> CovidCasePatch:
         if self.status is None and self.published is None:
             raise ValueError("give status and/or published")
         return self

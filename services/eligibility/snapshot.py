@@ -69,9 +69,25 @@ _VERIFY = {
     "03": Sql("SELECT psn_no FROM persons WHERE card_no = :credential"),
 }
 
-SNAPSHOT_KEYS = ("psn_no", "on", "active", "inactive_reason", "arrears_months", "insutype", "psn_type",
-                 "insuplc_admdvs", "gend", "brdy", "emp_no", "contribution_base", "aid_identities",
-                 "chronic_qualifications", "offsite_registrations", "family", "covid_cases")
+SNAPSHOT_KEYS = (
+    "psn_no",
+    "on",
+    "active",
+    "inactive_reason",
+    "arrears_months",
+    "insutype",
+    "psn_type",
+    "insuplc_admdvs",
+    "gend",
+    "brdy",
+    "emp_no",
+    "contribution_base",
+    "aid_identities",
+    "chronic_qualifications",
+    "offsite_registrations",
+    "family",
+    "covid_cases",
+)
 
 
 def credential(cert_type: str | None, cert_no: str | None) -> tuple[str | None, str | None]:
@@ -81,8 +97,11 @@ def credential(cert_type: str | None, cert_no: str | None) -> tuple[str | None, 
     if cert_type is None or cert_no is None:
         raise RuleViolation("INCOMPLETE_CREDENTIAL", "give both mdtrt_cert_type and mdtrt_cert_no")
     if cert_type not in CERT_TYPES:
-        raise RuleViolation("INVALID_CERT_TYPE", "mdtrt_cert_type is 01 (电子凭证), 02 (ID number) or 03 (card)",
-                            field="mdtrt_cert_type")
+        raise RuleViolation(
+            "INVALID_CERT_TYPE",
+            "mdtrt_cert_type is 01 (电子凭证), 02 (ID number) or 03 (card)",
+            field="mdtrt_cert_type",
+        )
     if cert_type == "01":
         return cert_type, ecert_digest(cert_no)
     if cert_type == "02":
@@ -92,8 +111,10 @@ def credential(cert_type: str | None, cert_no: str | None) -> tuple[str | None, 
 
 def assemble(data: dict[str, Any], *, on: date, with_credential: bool) -> dict[str, Any]:
     """The contract's snapshot from the object PostgreSQL built: add the benefit status, drop the inputs."""
-    arrears = [(date.fromisoformat(since), None if settled is None else date.fromisoformat(settled))
-               for since, settled in data.pop("arrears")]
+    arrears = [
+        (date.fromisoformat(since), None if settled is None else date.fromisoformat(settled))
+        for since, settled in data.pop("arrears")
+    ]
     deferred = [(date.fromisoformat(start), date.fromisoformat(end)) for start, end in data.pop("deferrals")]
     active, reason, months = domain.benefit_status(on=on, arrears=arrears, deferrals=deferred)
     matches = data.pop("credential_matches")
@@ -104,8 +125,9 @@ def assemble(data: dict[str, Any], *, on: date, with_credential: bool) -> dict[s
     return snapshot
 
 
-async def snapshot(unit: Unit, psn_no: str, *, on: date, cert_type: str | None,
-                   cert_no: str | None) -> dict[str, Any] | None:
+async def snapshot(
+    unit: Unit, psn_no: str, *, on: date, cert_type: str | None, cert_no: str | None
+) -> dict[str, Any] | None:
     """The snapshot, or None when no such person."""
     kind, value = credential(cert_type, cert_no)
     found = await unit.fetchval(_SNAPSHOT, psn_no=psn_no, on=on, cert_type=kind, credential=value)

@@ -23,9 +23,16 @@ WHERE fixmedins_code = :code RETURNING *
 
 def institution_payload(row: Row) -> dict[str, Any]:
     """The institution as other services see it in `institution-changed`."""
-    return {"fixmedins_code": row.fixmedins_code, "fixmedins_name": row.fixmedins_name, "kind": row.kind,
-            "level": row.level, "affiliation": row.affiliation, "admdvs": row.admdvs,
-            "suspended": row.suspended, "version": row.version}
+    return {
+        "fixmedins_code": row.fixmedins_code,
+        "fixmedins_name": row.fixmedins_name,
+        "kind": row.kind,
+        "level": row.level,
+        "affiliation": row.affiliation,
+        "admdvs": row.admdvs,
+        "suspended": row.suspended,
+        "version": row.version,
+    }
 
 
 async def register_institution(unit: Unit, body: InstitutionIn) -> tuple[dict[str, Any], bool]:

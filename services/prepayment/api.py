@@ -14,8 +14,23 @@ from services.prepayment import budgets, clearings, prepayments, store
 from services.prepayment.budgets import BudgetThresholds
 from services.prepayment.ledger import CODE_PATTERN
 from services.prepayment.schemas import (
-    AdvanceIn, BudgetIn, BudgetOut, ClearingIn, ClearingOut, ClearingsOut, DisbursedOut, EntriesOut, Payer,
-    PlanOut, PositionOut, PrepaymentIn, PrepaymentOut, RunDueIn, ScheduleIn, SubsidiesOut, TrialBalanceOut,
+    AdvanceIn,
+    BudgetIn,
+    BudgetOut,
+    ClearingIn,
+    ClearingOut,
+    ClearingsOut,
+    DisbursedOut,
+    EntriesOut,
+    Payer,
+    PlanOut,
+    PositionOut,
+    PrepaymentIn,
+    PrepaymentOut,
+    RunDueIn,
+    ScheduleIn,
+    SubsidiesOut,
+    TrialBalanceOut,
 )
 from shared import idempotency
 from shared.auth import Admin, Principal, require
@@ -43,19 +58,24 @@ Thresholds = Annotated[BudgetThresholds, Depends(_budget_thresholds)]
 
 # ---------------------------------------------------------------- prepayments
 
+
 @router.post("/prepayments", status_code=201, response_model=PrepaymentOut)
 async def disburse_prepayment(body: PrepaymentIn, db: Db, request: Request, principal: Admin) -> Response:
     """Disburse a prepayment now; emits `prepayment-disbursed`."""
+
     async def work(unit: Unit) -> Answer:
         return Answer.json(await prepayments.disburse(unit, body), status=201)
+
     return respond(await idempotency.run(db, idempotency_key(request, principal, body), work))
 
 
 @router.post("/prepayments/schedule", status_code=201, response_model=PlanOut)
 async def schedule_prepayments(body: ScheduleIn, db: Db, request: Request, principal: Admin) -> Response:
     """A monthly prepayment plan; each payment is disbursed when due or when advanced."""
+
     async def work(unit: Unit) -> Answer:
         return Answer.json(await prepayments.schedule(unit, body), status=201)
+
     return respond(await idempotency.run(db, idempotency_key(request, principal, body), work))
 
 
@@ -68,21 +88,30 @@ async def disburse_due(db: Db, request: Request, principal: Admin, body: RunDueI
     async def work(unit: Unit) -> Answer:
         done = await prepayments.disburse_due(unit, on)
         return Answer.json(DisbursedOut(on=on, disbursed=done).model_dump(mode="json"))
+
     return respond(await idempotency.run(db, idempotency_key(request, principal, body), work))
 
 
 @router.post("/prepayments/{prepayment_id}/advance", response_model=PrepaymentOut)
-async def advance_prepayment(body: AdvanceIn, db: Db, request: Request, principal: Admin,
-                             prepayment_id: str = IdPath) -> Response:
+async def advance_prepayment(
+    body: AdvanceIn, db: Db, request: Request, principal: Admin, prepayment_id: str = IdPath
+) -> Response:
     """Disburse a scheduled prepayment earlier than planned."""
+
     async def work(unit: Unit) -> Answer:
         return Answer.json(await prepayments.advance(unit, prepayment_id, body.disbursed_on))
+
     return respond(await idempotency.run(db, idempotency_key(request, principal, body), work))
 
 
 @router.get("/prepayments", response_model=list[PrepaymentOut])
-async def list_prepayments(db: Db, _: OpsReader, fixmedins_code: str | None = CodeQuery,
-                           status: Literal["scheduled", "disbursed"] | None = None, limit: int = Limit):
+async def list_prepayments(
+    db: Db,
+    _: OpsReader,
+    fixmedins_code: str | None = CodeQuery,
+    status: Literal["scheduled", "disbursed"] | None = None,
+    limit: int = Limit,
+):
     async with db.connect() as unit:
         return await prepayments.find(unit, fixmedins_code=fixmedins_code, status=status, limit=limit)
 
@@ -94,6 +123,7 @@ async def get_prepayment(db: Db, _: OpsReader, prepayment_id: str = IdPath):
 
 
 # ---------------------------------------------------------------- positions and the ledger
+
 
 @router.get("/institutions/{code}/position", response_model=PositionOut)
 async def get_position(db: Db, principal: Viewer, code: str = CodePath):
@@ -109,22 +139,34 @@ async def get_trial_balance(db: Db, _: OpsReader, fixmedins_code: str | None = C
     """Every account's balance (debits − credits); debits = credits. Optionally one institution's entries only."""
     async with db.connect() as unit:
         result = await store.get_trial_balance(unit, fixmedins_code=fixmedins_code)
-    return {"debits": result.debits, "credits": result.credits,
-            "accounts": [{"account": account, "balance": balance} for account, balance in result.accounts]}
+    return {
+        "debits": result.debits,
+        "credits": result.credits,
+        "accounts": [{"account": account, "balance": balance} for account, balance in result.accounts],
+    }
 
 
 @router.get("/ledger/entries", response_model=EntriesOut)
-async def list_entries(db: Db, _: OpsReader, fixmedins_code: str | None = CodeQuery,
-                       setl_id: str | None = Query(default=None, min_length=1, max_length=64, pattern=r"^[!-~]+$"),
-                       kind: EntryKind | None = None, limit: int = Limit):
+async def list_entries(
+    db: Db,
+    _: OpsReader,
+    fixmedins_code: str | None = CodeQuery,
+    setl_id: str | None = Query(default=None, min_length=1, max_length=64, pattern=r"^[!-~]+$"),
+    kind: EntryKind | None = None,
+    limit: int = Limit,
+):
     async with db.connect() as unit:
-        return {"entries": await store.list_entries(unit, fixmedins_code=fixmedins_code, setl_id=setl_id,
-                                                    kind=kind, limit=limit)}
+        return {
+            "entries": await store.list_entries(
+                unit, fixmedins_code=fixmedins_code, setl_id=setl_id, kind=kind, limit=limit
+            )
+        }
 
 
 @router.get("/subsidies", response_model=SubsidiesOut)
-async def list_subsidies(db: Db, _: OpsReader, payer: Payer, fixmedins_code: str | None = CodeQuery,
-                         limit: int = Limit):
+async def list_subsidies(
+    db: Db, _: OpsReader, payer: Payer, fixmedins_code: str | None = CodeQuery, limit: int = Limit
+):
     """What one finance level owes: its final share per COVID settlement (reversed ones omitted)."""
     async with db.connect() as unit:
         return await store.subsidies_of(unit, payer=payer, fixmedins_code=fixmedins_code, limit=limit)
@@ -132,13 +174,17 @@ async def list_subsidies(db: Db, _: OpsReader, payer: Payer, fixmedins_code: str
 
 # ---------------------------------------------------------------- clearing and budgets
 
+
 @router.post("/clearings", status_code=201, response_model=ClearingsOut)
 async def run_clearing(body: ClearingIn, db: Db, request: Request, principal: Admin) -> Response:
     """Clear a period per institution: net_due = carried_in + fund_payable − prepaid (idempotent per period)."""
+
     async def work(unit: Unit) -> Answer:
-        result, created = await clearings.run(unit, period_start=body.period_start, period_end=body.period_end,
-                                              fixmedins_code=body.fixmedins_code)
+        result, created = await clearings.run(
+            unit, period_start=body.period_start, period_end=body.period_end, fixmedins_code=body.fixmedins_code
+        )
         return Answer.json(result, status=201 if created else 200)
+
     return respond(await idempotency.run(db, idempotency_key(request, principal, body), work))
 
 
@@ -151,13 +197,19 @@ async def list_clearings(db: Db, _: OpsReader, fixmedins_code: str | None = Code
 @router.put("/budgets/{code}", response_model=BudgetOut)
 async def put_budget(body: BudgetIn, db: Db, thresholds: Thresholds, _: Admin, code: str = CodePath):
     """Set or replace a year's budget; emits `budget-set` (with a version that grows with every change)."""
-    return await db.transaction(lambda unit: budgets.put_budget(unit, code, year=body.year, amount=body.amount,
-                                                                thresholds=thresholds))
+    return await db.transaction(
+        lambda unit: budgets.put_budget(unit, code, year=body.year, amount=body.amount, thresholds=thresholds)
+    )
 
 
 @router.get("/budgets/{code}", response_model=BudgetOut)
-async def get_budget(db: Db, thresholds: Thresholds, _: OpsReader, code: str = CodePath,
-                     year: int | None = Query(default=None, ge=2000, le=2099)):
+async def get_budget(
+    db: Db,
+    thresholds: Thresholds,
+    _: OpsReader,
+    code: str = CodePath,
+    year: int | None = Query(default=None, ge=2000, le=2099),
+):
     """Budget, used, ratio and status (ok, warning, exceeded: deploy/policy/budget.toml); COVID is outside it."""
     async with db.connect() as unit:
         return await budgets.get_budget(unit, code, year=year or store.business_today().year, thresholds=thresholds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -13,18 +14,23 @@ from services.prepayment.api import router
 from services.prepayment.handlers import handlers
 from services.prepayment.models import SCHEMA
 from shared.budget import load_thresholds
+from shared.db import Unit
 from shared.service import ServiceSpec, create_app
 
 log = logging.getLogger("yibao.prepayment")
 DUE_CHECK_SECONDS = 60.0
 
 
+async def disburse_today(unit: Unit) -> list[dict[str, Any]]:
+    """The scheduled prepayments due today (or before), disbursed."""
+    return await prepayments.disburse_due(unit, store.business_today())
+
+
 async def disburse_due_forever(app: FastAPI) -> None:
     """Disburse scheduled prepayments on their day (every minute; replicas skip rows another one holds)."""
     while True:
         try:
-            today = store.business_today()
-            done = await app.state.db.transaction(lambda unit: prepayments.disburse_due(unit, today))
+            done = await app.state.db.transaction(disburse_today)
             if done:
                 log.info("disbursed %d scheduled prepayments", len(done))
         except Exception as exc:  # database away: try again at the next tick

@@ -32,17 +32,22 @@ class MemoryBooks:
         self.seen.add(event_id)
         if topic == SETTLED:
             facts = settlement_facts(payload)
-            outcome = postings.apply_settled(facts, self.settlements.get(facts.setl_id),
-                                             self.subsidies.get(facts.setl_id))
+            outcome = postings.apply_settled(
+                facts, self.settlements.get(facts.setl_id), self.subsidies.get(facts.setl_id)
+            )
         elif topic == SETTLEMENT_REVERSED:
             rev = reversal_facts(payload)
-            outcome = postings.apply_settlement_reversed(rev, self.settlements.get(rev.setl_id),
-                                                         self.subsidies.get(rev.setl_id))
+            outcome = postings.apply_settlement_reversed(
+                rev, self.settlements.get(rev.setl_id), self.subsidies.get(rev.setl_id)
+            )
         elif topic == SUBSIDY_DUE:
             facts = subsidy_facts(payload, occurred_on=occurred_on)
             outcome = postings.apply_subsidy_due(
-                facts, reversal_day=subsidy_reversal_day(payload, occurred_on=occurred_on),
-                settlement=self.settlements.get(facts.setl_id), subsidy=self.subsidies.get(facts.setl_id))
+                facts,
+                reversal_day=subsidy_reversal_day(payload, occurred_on=occurred_on),
+                settlement=self.settlements.get(facts.setl_id),
+                subsidy=self.subsidies.get(facts.setl_id),
+            )
         else:
             return True
         if outcome.settlement is not None:
@@ -53,10 +58,18 @@ class MemoryBooks:
             self.ledger.post(posted)
         return True
 
-    def disburse(self, *, prepayment_id: str, fixmedins_code: str, amount: Decimal, disbursed_on: date,
-                 kind: str = "top_up") -> None:
-        self.ledger.post(postings.prepayment_entry(prepayment_id=prepayment_id, fixmedins_code=fixmedins_code,
-                                                   amount=amount, disbursed_on=disbursed_on, kind=kind))
+    def disburse(
+        self, *, prepayment_id: str, fixmedins_code: str, amount: Decimal, disbursed_on: date, kind: str = "top_up"
+    ) -> None:
+        self.ledger.post(
+            postings.prepayment_entry(
+                prepayment_id=prepayment_id,
+                fixmedins_code=fixmedins_code,
+                amount=amount,
+                disbursed_on=disbursed_on,
+                kind=kind,
+            )
+        )
 
     def position(self, fixmedins_code: str) -> postings.Position:
         return postings.position(dict(self.ledger.balances), fixmedins_code)

@@ -45,13 +45,15 @@ def budget_use(budget: Decimal, used: Decimal, thresholds: BudgetThresholds) -> 
     return ratio, budget_status(budget=budget, used=used, thresholds=thresholds)
 
 
-async def put_budget(unit: Unit, code: str, *, year: int, amount: Decimal,
-                     thresholds: BudgetThresholds) -> dict[str, Any]:
+async def put_budget(
+    unit: Unit, code: str, *, year: int, amount: Decimal, thresholds: BudgetThresholds
+) -> dict[str, Any]:
     """Set (or replace) an institution's budget for a year and announce it (`budget-set`) in the same transaction."""
     store.check_code_known(await store.institution_known(unit, code), code)
     version = await unit.fetchval(_SET, code=code, year=year, amount=amount)
-    await unit.publish(topic=BUDGET_SET, key=code,
-                       payload={"fixmedins_code": code, "year": year, "amount": amount, "version": version})
+    await unit.publish(
+        topic=BUDGET_SET, key=code, payload={"fixmedins_code": code, "year": year, "amount": amount, "version": version}
+    )
     return await get_budget(unit, code, year=year, thresholds=thresholds)
 
 
@@ -61,5 +63,12 @@ async def get_budget(unit: Unit, code: str, *, year: int, thresholds: BudgetThre
         raise not_found("budget of institution", f"{code} for {year}", "BUDGET_NOT_FOUND")
     use = await unit.fetchrow(_USED, code=code, first_day=date(year, 1, 1), last_day=date(year, 12, 31))
     ratio, status = budget_use(amount, use.used, thresholds)
-    return BudgetOut(fixmedins_code=code, year=year, budget=amount, used=use.used, covid_excluded=use.covid,
-                     ratio=f"{ratio}", status=status).model_dump(mode="json")
+    return BudgetOut(
+        fixmedins_code=code,
+        year=year,
+        budget=amount,
+        used=use.used,
+        covid_excluded=use.covid,
+        ratio=f"{ratio}",
+        status=status,
+    ).model_dump(mode="json")

@@ -63,14 +63,23 @@ SELECT * FROM clearings WHERE CAST(:code AS text) IS NULL OR fixmedins_code = :c
 
 
 def view(row: Row) -> dict[str, Any]:
-    return ClearingOut(clearing_id=row.clearing_id, fixmedins_code=row.fixmedins_code, period_start=row.period_start,
-                       period_end=row.period_end, carried_in=row.carried_in, prepaid=row.prepaid,
-                       fund_payable=row.fund_payable, net_due=row.net_due, paid=row.paid,
-                       carried_out=row.carried_out).model_dump(mode="json")
+    return ClearingOut(
+        clearing_id=row.clearing_id,
+        fixmedins_code=row.fixmedins_code,
+        period_start=row.period_start,
+        period_end=row.period_end,
+        carried_in=row.carried_in,
+        prepaid=row.prepaid,
+        fund_payable=row.fund_payable,
+        net_due=row.net_due,
+        paid=row.paid,
+        carried_out=row.carried_out,
+    ).model_dump(mode="json")
 
 
-async def clear_institution(unit: Unit, code: str, *, period_start: date,
-                            period_end: date) -> tuple[dict[str, Any], bool]:
+async def clear_institution(
+    unit: Unit, code: str, *, period_start: date, period_end: date
+) -> tuple[dict[str, Any], bool]:
     """Clear one institution's period (or return the stored clearing of the same period); True if new."""
     await store.lock(unit, store.LOCK_INSTITUTION, code)
     same = await unit.fetchrow(_SAME, code=code, period_start=period_start, period_end=period_end)
@@ -78,27 +87,52 @@ async def clear_institution(unit: Unit, code: str, *, period_start: date,
         return view(same), False
     last = await unit.fetchrow(_LAST, code=code)
     if last is not None and period_start <= last.period_end:
-        raise Problem(409, "CLEARING_PERIOD_OVERLAP",
-                      f"institution {code} is cleared through {last.period_end}; "
-                      f"the next period starts after that day")
+        raise Problem(
+            409,
+            "CLEARING_PERIOD_OVERLAP",
+            f"institution {code} is cleared through {last.period_end}; the next period starts after that day",
+        )
     clearing_id = str(uuid.uuid4())
     await unit.execute(_TAKE, clearing_id=clearing_id, code=code, period_end=period_end, kinds=list(CLEARED_KINDS))
-    sums = await unit.fetchrow(_SUMS, code=code, clearing_id=clearing_id, prepaid=institution_account(code, "prepaid"),
-                               payable=institution_account(code, "fund_payable"))
-    result = postings.clear(carried_in=last.carried_out if last is not None else ZERO, prepaid=sums.prepaid,
-                            fund_payable=sums.fund_payable, prepaid_balance=sums.prepaid_balance,
-                            payable_balance=sums.payable_balance)
-    await store.post(unit, postings.clearing_entries(result, clearing_id=clearing_id, fixmedins_code=code,
-                                                     period_end=period_end), clearing_id=clearing_id)
+    sums = await unit.fetchrow(
+        _SUMS,
+        code=code,
+        clearing_id=clearing_id,
+        prepaid=institution_account(code, "prepaid"),
+        payable=institution_account(code, "fund_payable"),
+    )
+    result = postings.clear(
+        carried_in=last.carried_out if last is not None else ZERO,
+        prepaid=sums.prepaid,
+        fund_payable=sums.fund_payable,
+        prepaid_balance=sums.prepaid_balance,
+        payable_balance=sums.payable_balance,
+    )
+    await store.post(
+        unit,
+        postings.clearing_entries(result, clearing_id=clearing_id, fixmedins_code=code, period_end=period_end),
+        clearing_id=clearing_id,
+    )
     row = await unit.fetchrow(
-        _ADD, clearing_id=clearing_id, code=code, period_start=period_start, period_end=period_end,
-        carried_in=result.carried_in, prepaid=result.prepaid, fund_payable=result.fund_payable,
-        net_due=result.net_due, paid=result.paid, carried_out=result.carried_out, offset=result.offset)
+        _ADD,
+        clearing_id=clearing_id,
+        code=code,
+        period_start=period_start,
+        period_end=period_end,
+        carried_in=result.carried_in,
+        prepaid=result.prepaid,
+        fund_payable=result.fund_payable,
+        net_due=result.net_due,
+        paid=result.paid,
+        carried_out=result.carried_out,
+        offset=result.offset,
+    )
     return view(row), True
 
 
-async def run(unit: Unit, *, period_start: date, period_end: date,
-              fixmedins_code: str | None) -> tuple[dict[str, Any], bool]:
+async def run(
+    unit: Unit, *, period_start: date, period_end: date, fixmedins_code: str | None
+) -> tuple[dict[str, Any], bool]:
     """Clear one institution, or every institution known here; True if any clearing is new."""
     if fixmedins_code is not None:
         store.check_code_known(await store.institution_known(unit, fixmedins_code), fixmedins_code)
@@ -106,15 +140,21 @@ async def run(unit: Unit, *, period_start: date, period_end: date,
     else:
         codes = await store.known_codes(unit)
         if len(codes) > MAX_INSTITUTIONS:
-            raise Problem(422, "TOO_MANY_INSTITUTIONS", f"clear at most {MAX_INSTITUTIONS} institutions at once; "
-                                                        "name one with fixmedins_code")
+            raise Problem(
+                422,
+                "TOO_MANY_INSTITUTIONS",
+                f"clear at most {MAX_INSTITUTIONS} institutions at once; name one with fixmedins_code",
+            )
     results, created = [], False
     for code in codes:  # sorted: locks are always taken in the same order
         result, new = await clear_institution(unit, code, period_start=period_start, period_end=period_end)
         results.append(result)
         created = created or new
-    return {"period_start": period_start.isoformat(), "period_end": period_end.isoformat(),
-            "clearings": results}, created
+    return {
+        "period_start": period_start.isoformat(),
+        "period_end": period_end.isoformat(),
+        "clearings": results,
+    }, created
 
 
 async def history(unit: Unit, *, fixmedins_code: str | None, limit: int) -> list[dict[str, Any]]:

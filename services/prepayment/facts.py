@@ -105,17 +105,23 @@ def settlement_facts(payload: dict) -> SettlementFacts:
     if status not in (None, "suspected", "confirmed"):
         raise FactsError(f"covid_status {status!r} is not null, suspected or confirmed")
     facts = SettlementFacts(
-        setl_id=setl_id(payload), fixmedins_code=code(payload),
-        setl_date=day(payload, "setl_date", fallback_time="setl_time"), covid_status=status,
-        hifp_pay=money(payload, "hifp_pay"), hifmi_pay=money(payload, "hifmi_pay", default=ZERO),
-        maf_pay=money(payload, "maf_pay", default=ZERO), tilt_aid_pay=money(payload, "tilt_aid_pay", default=ZERO),
+        setl_id=setl_id(payload),
+        fixmedins_code=code(payload),
+        setl_date=day(payload, "setl_date", fallback_time="setl_time"),
+        covid_status=status,
+        hifp_pay=money(payload, "hifp_pay"),
+        hifmi_pay=money(payload, "hifmi_pay", default=ZERO),
+        maf_pay=money(payload, "maf_pay", default=ZERO),
+        tilt_aid_pay=money(payload, "tilt_aid_pay", default=ZERO),
         fund_pay_sumamt=money(payload, "fund_pay_sumamt"),
         fin_subsidy_pay=money(payload, "fin_subsidy_pay", default=ZERO),
     )
     parts = facts.hifp_pay + facts.hifmi_pay + facts.aid_pay
     if parts != facts.fund_pay_sumamt:
-        raise FactsError(f"settlement {facts.setl_id}: hifp + hifmi + maf + tilt = {parts} "
-                         f"but fund_pay_sumamt = {facts.fund_pay_sumamt}")
+        raise FactsError(
+            f"settlement {facts.setl_id}: hifp + hifmi + maf + tilt = {parts} "
+            f"but fund_pay_sumamt = {facts.fund_pay_sumamt}"
+        )
     return facts
 
 
@@ -133,8 +139,12 @@ def reversal_facts(payload: dict) -> ReversalFacts:
     """Parse a `settlement-reversed` payload."""
     original = payload.get("original")
     parsed = settlement_facts(original) if isinstance(original, dict) and original else None
-    facts = ReversalFacts(setl_id=setl_id(payload), fixmedins_code=code(payload),
-                          rev_date=day(payload, "rev_date", fallback_time="reversed_at"), original=parsed)
+    facts = ReversalFacts(
+        setl_id=setl_id(payload),
+        fixmedins_code=code(payload),
+        rev_date=day(payload, "rev_date", fallback_time="reversed_at"),
+        original=parsed,
+    )
     if parsed is not None and (parsed.setl_id, parsed.fixmedins_code) != (facts.setl_id, facts.fixmedins_code):
         raise FactsError(f"reversal {facts.setl_id}: its original is another settlement")
     return facts
@@ -182,9 +192,16 @@ def subsidy_facts(payload: dict, *, occurred_on: date) -> SubsidyFacts:
     if not isinstance(reversal, bool):
         raise FactsError("reversal must be true or false")
     setl_day = day(payload, "setl_date") if payload.get("setl_date") else occurred_on
-    return SubsidyFacts(setl_id=setl_id(payload), fixmedins_code=code(payload), case_status=status,
-                        amount=amount, advance_payer=advance, shares=tuple(shares), setl_date=setl_day,
-                        reversal=reversal)
+    return SubsidyFacts(
+        setl_id=setl_id(payload),
+        fixmedins_code=code(payload),
+        case_status=status,
+        amount=amount,
+        advance_payer=advance,
+        shares=tuple(shares),
+        setl_date=setl_day,
+        reversal=reversal,
+    )
 
 
 def subsidy_reversal_day(payload: dict, *, occurred_on: date) -> date:

@@ -13,7 +13,11 @@ from fastapi import FastAPI
 
 from services.prepayment import postings, store
 from services.prepayment.facts import (
-    business_date_of, reversal_facts, settlement_facts, subsidy_facts, subsidy_reversal_day,
+    business_date_of,
+    reversal_facts,
+    settlement_facts,
+    subsidy_facts,
+    subsidy_reversal_day,
 )
 from shared.db import Unit
 from shared.events.consumer import Handler
@@ -49,8 +53,11 @@ async def handle_subsidy_due(unit: Unit, event: Envelope) -> None:
     facts = subsidy_facts(event.payload, occurred_on=occurred_on)
     settlement, subsidy = await _states(unit, facts.setl_id)
     outcome = postings.apply_subsidy_due(
-        facts, reversal_day=subsidy_reversal_day(event.payload, occurred_on=occurred_on),
-        settlement=settlement, subsidy=subsidy)
+        facts,
+        reversal_day=subsidy_reversal_day(event.payload, occurred_on=occurred_on),
+        settlement=settlement,
+        subsidy=subsidy,
+    )
     await store.save_outcome(unit, outcome, before=(settlement, subsidy))
 
 

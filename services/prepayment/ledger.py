@@ -107,8 +107,16 @@ class JournalEntry:
         return sum((line.debit for line in self.lines), ZERO)
 
 
-def entry(*, ref: str, kind: str, business_date: date, lines: Iterable[Line], fixmedins_code: str | None = None,
-          setl_id: str | None = None, memo: str = "") -> JournalEntry:
+def entry(
+    *,
+    ref: str,
+    kind: str,
+    business_date: date,
+    lines: Iterable[Line],
+    fixmedins_code: str | None = None,
+    setl_id: str | None = None,
+    memo: str = "",
+) -> JournalEntry:
     """Build a checked entry: zero lines dropped, same-account lines kept apart, Σ debits = Σ credits."""
     if not ref or len(ref) > 120:
         raise LedgerError("an entry needs a ref of at most 120 characters")
@@ -129,16 +137,28 @@ def entry(*, ref: str, kind: str, business_date: date, lines: Iterable[Line], fi
     credits = sum((line.credit for line in kept), ZERO)
     if debits != credits:
         raise LedgerError(f"entry {ref} does not balance: debits {debits} ≠ credits {credits}")
-    return JournalEntry(ref=ref, kind=kind, business_date=business_date, lines=tuple(kept),
-                        fixmedins_code=fixmedins_code, setl_id=setl_id, memo=memo)
+    return JournalEntry(
+        ref=ref,
+        kind=kind,
+        business_date=business_date,
+        lines=tuple(kept),
+        fixmedins_code=fixmedins_code,
+        setl_id=setl_id,
+        memo=memo,
+    )
 
 
 def reversal_of(original: JournalEntry, *, ref: str, kind: str, business_date: date) -> JournalEntry:
     """The opposite entry: every debit becomes a credit and vice versa."""
-    return entry(ref=ref, kind=kind, business_date=business_date,
-                 lines=[Line(line.account, debit=line.credit, credit=line.debit) for line in original.lines],
-                 fixmedins_code=original.fixmedins_code, setl_id=original.setl_id,
-                 memo=f"reversal of {original.ref}")
+    return entry(
+        ref=ref,
+        kind=kind,
+        business_date=business_date,
+        lines=[Line(line.account, debit=line.credit, credit=line.debit) for line in original.lines],
+        fixmedins_code=original.fixmedins_code,
+        setl_id=original.setl_id,
+        memo=f"reversal of {original.ref}",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,18 @@ Created by migrations 0001 and 0002; 0003 versions budgets; 0004 gives idempoten
 """
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Integer, MetaData, Numeric, String, Table, func,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    func,
 )
 
 from shared.events.tables import event_tables
@@ -20,7 +31,8 @@ MONEY = Numeric(18, 2)
 
 # The double-entry journal: append-only; a deferred trigger refuses an entry whose lines do not balance.
 journal_entries = Table(
-    "journal_entries", metadata,
+    "journal_entries",
+    metadata,
     Column("entry_id", BigInteger, primary_key=True, autoincrement=True),
     Column("ref", String(120), nullable=False, unique=True),
     Column("kind", String(32), nullable=False),
@@ -33,7 +45,8 @@ journal_entries = Table(
 )
 
 journal_lines = Table(
-    "journal_lines", metadata,
+    "journal_lines",
+    metadata,
     Column("line_id", BigInteger, primary_key=True, autoincrement=True),
     Column("entry_id", BigInteger, ForeignKey(f"{SCHEMA}.journal_entries.entry_id"), nullable=False),
     Column("account", String(96), nullable=False),
@@ -43,7 +56,8 @@ journal_lines = Table(
 
 # What is known per settlement (from `settled` or the `original` of `settlement-reversed`).
 settlements = Table(
-    "settlements", metadata,
+    "settlements",
+    metadata,
     Column("setl_id", String(64), primary_key=True),
     Column("fixmedins_code", String(32), nullable=False),
     Column("known", Boolean, nullable=False),
@@ -61,7 +75,8 @@ settlements = Table(
 
 # What is known per COVID subsidy (from `subsidy-due`), and each finance level's part in it.
 subsidies = Table(
-    "subsidies", metadata,
+    "subsidies",
+    metadata,
     Column("setl_id", String(64), primary_key=True),
     Column("fixmedins_code", String(32), nullable=False),
     Column("known", Boolean, nullable=False),
@@ -74,7 +89,8 @@ subsidies = Table(
 )
 
 subsidy_shares = Table(
-    "subsidy_shares", metadata,
+    "subsidy_shares",
+    metadata,
     Column("setl_id", String(64), ForeignKey(f"{SCHEMA}.subsidies.setl_id"), primary_key=True),
     Column("payer", String(16), primary_key=True),
     Column("share", MONEY, nullable=False),
@@ -83,7 +99,8 @@ subsidy_shares = Table(
 )
 
 prepayments = Table(
-    "prepayments", metadata,
+    "prepayments",
+    metadata,
     Column("prepayment_id", String(36), primary_key=True),
     Column("fixmedins_code", String(32), nullable=False),
     Column("kind", String(16), nullable=False),
@@ -96,7 +113,8 @@ prepayments = Table(
 )
 
 clearings = Table(
-    "clearings", metadata,
+    "clearings",
+    metadata,
     Column("clearing_id", String(36), primary_key=True),
     Column("fixmedins_code", String(32), nullable=False),
     Column("period_start", Date, nullable=False),
@@ -112,7 +130,8 @@ clearings = Table(
 )
 
 budgets = Table(
-    "budgets", metadata,
+    "budgets",
+    metadata,
     Column("fixmedins_code", String(32), primary_key=True),
     Column("year", Integer, primary_key=True),
     Column("amount", MONEY, nullable=False),

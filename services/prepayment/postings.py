@@ -32,7 +32,15 @@ from decimal import Decimal
 
 from services.prepayment.facts import ReversalFacts, SettlementFacts, SubsidyFacts
 from services.prepayment.ledger import (
-    FUND_BANK, JournalEntry, cr, dr, entry, finance_account, fund_account, institution_account, reversal_of,
+    FUND_BANK,
+    JournalEntry,
+    cr,
+    dr,
+    entry,
+    finance_account,
+    fund_account,
+    institution_account,
+    reversal_of,
 )
 from shared.money import ZERO
 
@@ -81,8 +89,7 @@ def _reverse_subsidy(subsidy: SubsidyState | None, state: SettlementState) -> Su
     return current if current.reversed_on else replace(current, reversed_on=on)
 
 
-def apply_settled(facts: SettlementFacts, settlement: SettlementState | None,
-                  subsidy: SubsidyState | None) -> Outcome:
+def apply_settled(facts: SettlementFacts, settlement: SettlementState | None, subsidy: SubsidyState | None) -> Outcome:
     """`settled`: remember the facts (the first ones win); a reversal seen earlier now posts too."""
     state = settlement or SettlementState(setl_id=facts.setl_id, fixmedins_code=facts.fixmedins_code)
     if state.facts is None:
@@ -92,8 +99,9 @@ def apply_settled(facts: SettlementFacts, settlement: SettlementState | None,
     return _outcome(state, subsidy)
 
 
-def apply_settlement_reversed(rev: ReversalFacts, settlement: SettlementState | None,
-                              subsidy: SubsidyState | None) -> Outcome:
+def apply_settlement_reversed(
+    rev: ReversalFacts, settlement: SettlementState | None, subsidy: SubsidyState | None
+) -> Outcome:
     """`settlement-reversed`: mark reversed; the original it carries stands in for a late `settled`.
 
     A reversed COVID settlement also nets out its subsidy (at most once, whichever of this
@@ -109,8 +117,9 @@ def apply_settlement_reversed(rev: ReversalFacts, settlement: SettlementState | 
     return _outcome(state, subsidy)
 
 
-def apply_subsidy_due(facts: SubsidyFacts, *, reversal_day: date, settlement: SettlementState | None,
-                      subsidy: SubsidyState | None) -> Outcome:
+def apply_subsidy_due(
+    facts: SubsidyFacts, *, reversal_day: date, settlement: SettlementState | None, subsidy: SubsidyState | None
+) -> Outcome:
     """`subsidy-due`: remember the split; with `reversal: true` (same amounts), or when the settlement
     was already reversed, it also nets it out."""
     state = subsidy or SubsidyState(setl_id=facts.setl_id, fixmedins_code=facts.fixmedins_code)
@@ -128,11 +137,17 @@ def settlement_entry(facts: SettlementFacts) -> JournalEntry | None:
     if facts.fund_pay_sumamt == 0:
         return None
     return entry(
-        ref=f"settlement:{facts.setl_id}", kind="settlement", business_date=facts.setl_date,
-        fixmedins_code=facts.fixmedins_code, setl_id=facts.setl_id,
-        lines=[dr(fund_account("hifp"), facts.hifp_pay), dr(fund_account("hifmi"), facts.hifmi_pay),
-               dr(fund_account("maf"), facts.aid_pay),
-               cr(institution_account(facts.fixmedins_code, "fund_payable"), facts.fund_pay_sumamt)],
+        ref=f"settlement:{facts.setl_id}",
+        kind="settlement",
+        business_date=facts.setl_date,
+        fixmedins_code=facts.fixmedins_code,
+        setl_id=facts.setl_id,
+        lines=[
+            dr(fund_account("hifp"), facts.hifp_pay),
+            dr(fund_account("hifmi"), facts.hifmi_pay),
+            dr(fund_account("maf"), facts.aid_pay),
+            cr(institution_account(facts.fixmedins_code, "fund_payable"), facts.fund_pay_sumamt),
+        ],
     )
 
 
@@ -145,8 +160,14 @@ def settlement_entries(state: SettlementState) -> list[JournalEntry]:
         return []
     entries = [settled]
     if state.reversed_on is not None:
-        entries.append(reversal_of(settled, ref=f"settlement-reversal:{state.setl_id}",
-                                   kind="settlement-reversal", business_date=state.reversed_on))
+        entries.append(
+            reversal_of(
+                settled,
+                ref=f"settlement-reversal:{state.setl_id}",
+                kind="settlement-reversal",
+                business_date=state.reversed_on,
+            )
+        )
     return entries
 
 
@@ -155,13 +176,21 @@ def subsidy_entry(facts: SubsidyFacts) -> JournalEntry | None:
     if facts.amount == 0:
         return None
     advance = facts.advance_payer
-    lines = [cr(institution_account(facts.fixmedins_code, "subsidy_receivable"), facts.amount),
-             dr(finance_account(advance, "advanced"), facts.amount),
-             cr(finance_account(advance, "recoverable"), facts.amount - facts.share_of(advance))]
+    lines = [
+        cr(institution_account(facts.fixmedins_code, "subsidy_receivable"), facts.amount),
+        dr(finance_account(advance, "advanced"), facts.amount),
+        cr(finance_account(advance, "recoverable"), facts.amount - facts.share_of(advance)),
+    ]
     lines += [dr(finance_account(payer, "share_due"), amount) for payer, amount in facts.shares if payer != advance]
-    return entry(ref=f"subsidy:{facts.setl_id}", kind="subsidy", business_date=facts.setl_date,
-                 fixmedins_code=facts.fixmedins_code, setl_id=facts.setl_id, lines=lines,
-                 memo=f"{facts.case_status}, advanced by {advance}")
+    return entry(
+        ref=f"subsidy:{facts.setl_id}",
+        kind="subsidy",
+        business_date=facts.setl_date,
+        fixmedins_code=facts.fixmedins_code,
+        setl_id=facts.setl_id,
+        lines=lines,
+        memo=f"{facts.case_status}, advanced by {advance}",
+    )
 
 
 def subsidy_entries(state: SubsidyState) -> list[JournalEntry]:
@@ -172,17 +201,26 @@ def subsidy_entries(state: SubsidyState) -> list[JournalEntry]:
         return []
     entries = [due]
     if state.reversed_on is not None:
-        entries.append(reversal_of(due, ref=f"subsidy-reversal:{state.setl_id}", kind="subsidy-reversal",
-                                   business_date=state.reversed_on))
+        entries.append(
+            reversal_of(
+                due, ref=f"subsidy-reversal:{state.setl_id}", kind="subsidy-reversal", business_date=state.reversed_on
+            )
+        )
     return entries
 
 
-def prepayment_entry(*, prepayment_id: str, fixmedins_code: str, amount: Decimal, disbursed_on: date,
-                     kind: str) -> JournalEntry:
+def prepayment_entry(
+    *, prepayment_id: str, fixmedins_code: str, amount: Decimal, disbursed_on: date, kind: str
+) -> JournalEntry:
     """Money paid ahead to an institution out of the fund's payment account."""
-    return entry(ref=f"prepayment:{prepayment_id}", kind="prepayment", business_date=disbursed_on,
-                 fixmedins_code=fixmedins_code, memo=kind,
-                 lines=[dr(institution_account(fixmedins_code, "prepaid"), amount), cr(FUND_BANK, amount)])
+    return entry(
+        ref=f"prepayment:{prepayment_id}",
+        kind="prepayment",
+        business_date=disbursed_on,
+        fixmedins_code=fixmedins_code,
+        memo=kind,
+        lines=[dr(institution_account(fixmedins_code, "prepaid"), amount), cr(FUND_BANK, amount)],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +241,9 @@ class Clearing:
     offset: Decimal
 
 
-def clear(*, carried_in: Decimal, prepaid: Decimal, fund_payable: Decimal,
-          prepaid_balance: Decimal, payable_balance: Decimal) -> Clearing:
+def clear(
+    *, carried_in: Decimal, prepaid: Decimal, fund_payable: Decimal, prepaid_balance: Decimal, payable_balance: Decimal
+) -> Clearing:
     """Clear a period: offset prepaid funds against the funds' debt, pay what is left, carry the rest.
 
     `prepaid`, `fund_payable`: the period's movements; `prepaid_balance` (debit) and
@@ -213,28 +252,50 @@ def clear(*, carried_in: Decimal, prepaid: Decimal, fund_payable: Decimal,
     """
     net_due = carried_in + fund_payable - prepaid
     if payable_balance - prepaid_balance != net_due:
-        raise AssertionError(f"clearing: balances ({payable_balance} − {prepaid_balance}) disagree "
-                             f"with carried + period ({net_due})")
+        raise AssertionError(
+            f"clearing: balances ({payable_balance} − {prepaid_balance}) disagree with carried + period ({net_due})"
+        )
     offset = min(prepaid_balance, payable_balance) if prepaid_balance > 0 and payable_balance > 0 else ZERO
     paid = max(net_due, ZERO)
-    return Clearing(carried_in=carried_in, prepaid=prepaid, fund_payable=fund_payable, net_due=net_due,
-                    paid=paid, carried_out=min(net_due, ZERO), offset=offset)
+    return Clearing(
+        carried_in=carried_in,
+        prepaid=prepaid,
+        fund_payable=fund_payable,
+        net_due=net_due,
+        paid=paid,
+        carried_out=min(net_due, ZERO),
+        offset=offset,
+    )
 
 
-def clearing_entries(result: Clearing, *, clearing_id: str, fixmedins_code: str,
-                     period_end: date) -> list[JournalEntry]:
+def clearing_entries(
+    result: Clearing, *, clearing_id: str, fixmedins_code: str, period_end: date
+) -> list[JournalEntry]:
     """The offset of prepaid funds and the payment of the net due."""
     payable = institution_account(fixmedins_code, "fund_payable")
     entries = []
     if result.offset:
-        entries.append(entry(ref=f"clearing:{clearing_id}:offset", kind="clearing", business_date=period_end,
-                             fixmedins_code=fixmedins_code, memo="prepaid funds offset against the funds' debt",
-                             lines=[dr(payable, result.offset),
-                                    cr(institution_account(fixmedins_code, "prepaid"), result.offset)]))
+        entries.append(
+            entry(
+                ref=f"clearing:{clearing_id}:offset",
+                kind="clearing",
+                business_date=period_end,
+                fixmedins_code=fixmedins_code,
+                memo="prepaid funds offset against the funds' debt",
+                lines=[dr(payable, result.offset), cr(institution_account(fixmedins_code, "prepaid"), result.offset)],
+            )
+        )
     if result.paid:
-        entries.append(entry(ref=f"clearing:{clearing_id}:payment", kind="clearing", business_date=period_end,
-                             fixmedins_code=fixmedins_code, memo="net due paid",
-                             lines=[dr(payable, result.paid), cr(FUND_BANK, result.paid)]))
+        entries.append(
+            entry(
+                ref=f"clearing:{clearing_id}:payment",
+                kind="clearing",
+                business_date=period_end,
+                fixmedins_code=fixmedins_code,
+                memo="net due paid",
+                lines=[dr(payable, result.paid), cr(FUND_BANK, result.paid)],
+            )
+        )
     return entries
 
 
@@ -253,8 +314,12 @@ class Position:
 
 def position(balances: dict[str, Decimal], fixmedins_code: str) -> Position:
     """Read an institution's position off its accounts' balances (credits are what it is owed)."""
+
     def balance(name: str) -> Decimal:
         return balances.get(institution_account(fixmedins_code, name), ZERO)
 
-    return Position(prepaid=balance("prepaid"), fund_payable=-balance("fund_payable"),
-                    subsidy_receivable=-balance("subsidy_receivable"))
+    return Position(
+        prepaid=balance("prepaid"),
+        fund_payable=-balance("fund_payable"),
+        subsidy_receivable=-balance("subsidy_receivable"),
+    )

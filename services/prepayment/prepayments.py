@@ -50,9 +50,16 @@ SELECT * FROM prepayments
 
 
 def view(row: Row) -> dict[str, Any]:
-    return PrepaymentOut(prepayment_id=row.prepayment_id, fixmedins_code=row.fixmedins_code, kind=row.kind,
-                         amount=row.amount, status=row.status, scheduled_on=row.scheduled_on,
-                         disbursed_on=row.disbursed_on, plan_id=row.plan_id).model_dump(mode="json")
+    return PrepaymentOut(
+        prepayment_id=row.prepayment_id,
+        fixmedins_code=row.fixmedins_code,
+        kind=row.kind,
+        amount=row.amount,
+        status=row.status,
+        scheduled_on=row.scheduled_on,
+        disbursed_on=row.disbursed_on,
+        plan_id=row.plan_id,
+    ).model_dump(mode="json")
 
 
 async def _institution(unit: Unit, code: str, *, allow_suspended: bool = False) -> Row:
@@ -67,21 +74,45 @@ async def _institution(unit: Unit, code: str, *, allow_suspended: bool = False) 
 async def _disburse(unit: Unit, row: Row, *, disbursed_on: date, admdvs: str) -> dict[str, Any]:
     """Mark a prepayment disbursed, post it and announce it."""
     done = await unit.fetchrow(_DISBURSED, prepayment_id=row.prepayment_id, disbursed_on=disbursed_on)
-    await store.post(unit, [postings.prepayment_entry(
-        prepayment_id=done.prepayment_id, fixmedins_code=done.fixmedins_code, amount=done.amount,
-        disbursed_on=disbursed_on, kind=done.kind)])
-    await unit.publish(topic=PREPAYMENT_DISBURSED, key=done.fixmedins_code,
-                       payload={"prepayment_id": done.prepayment_id, "fixmedins_code": done.fixmedins_code,
-                                "kind": done.kind, "amount": done.amount, "disbursed_on": disbursed_on,
-                                "scheduled_on": done.scheduled_on, "admdvs": admdvs})
+    await store.post(
+        unit,
+        [
+            postings.prepayment_entry(
+                prepayment_id=done.prepayment_id,
+                fixmedins_code=done.fixmedins_code,
+                amount=done.amount,
+                disbursed_on=disbursed_on,
+                kind=done.kind,
+            )
+        ],
+    )
+    await unit.publish(
+        topic=PREPAYMENT_DISBURSED,
+        key=done.fixmedins_code,
+        payload={
+            "prepayment_id": done.prepayment_id,
+            "fixmedins_code": done.fixmedins_code,
+            "kind": done.kind,
+            "amount": done.amount,
+            "disbursed_on": disbursed_on,
+            "scheduled_on": done.scheduled_on,
+            "admdvs": admdvs,
+        },
+    )
     return view(done)
 
 
 async def disburse(unit: Unit, body: PrepaymentIn) -> dict[str, Any]:
     """Pay a prepayment now (annual turnover in full, COVID special, a monthly one, a top-up)."""
     institution = await _institution(unit, body.fixmedins_code)
-    row = await unit.fetchrow(_ADD, prepayment_id=str(uuid.uuid4()), code=body.fixmedins_code, kind=body.kind,
-                              amount=body.amount, scheduled_on=body.disbursed_on)
+    row = await unit.fetchrow(
+        _ADD,
+        prepayment_id=str(uuid.uuid4()),
+        code=body.fixmedins_code,
+        kind=body.kind,
+        amount=body.amount,
+        scheduled_on=body.disbursed_on,
+    )
     return await _disburse(unit, row, disbursed_on=body.disbursed_on, admdvs=institution.admdvs)
 
 
@@ -100,10 +131,19 @@ async def schedule(unit: Unit, body: ScheduleIn) -> dict[str, Any]:
     await _institution(unit, body.fixmedins_code)
     plan_id = str(uuid.uuid4())
     days = plan_dates(body.first_month, body.months, body.day_of_month)
-    rows = await unit.fetch(_ADD_PLAN, code=body.fixmedins_code, amount=body.amount, plan_id=plan_id,
-                            ids=[str(uuid.uuid4()) for _ in days], days=days)
-    return {"plan_id": plan_id, "fixmedins_code": body.fixmedins_code,
-            "prepayments": sorted((view(row) for row in rows), key=lambda p: p["scheduled_on"])}
+    rows = await unit.fetch(
+        _ADD_PLAN,
+        code=body.fixmedins_code,
+        amount=body.amount,
+        plan_id=plan_id,
+        ids=[str(uuid.uuid4()) for _ in days],
+        days=days,
+    )
+    return {
+        "plan_id": plan_id,
+        "fixmedins_code": body.fixmedins_code,
+        "prepayments": sorted((view(row) for row in rows), key=lambda p: p["scheduled_on"]),
+    }
 
 
 async def advance(unit: Unit, prepayment_id: str, disbursed_on: date) -> dict[str, Any]:
@@ -112,11 +152,13 @@ async def advance(unit: Unit, prepayment_id: str, disbursed_on: date) -> dict[st
     if row is None:
         raise not_found("prepayment", prepayment_id, "PREPAYMENT_NOT_FOUND")
     if row.status != "scheduled":
-        raise Problem(409, "PREPAYMENT_ALREADY_DISBURSED",
-                      f"prepayment {prepayment_id} was disbursed on {row.disbursed_on}")
+        raise Problem(
+            409, "PREPAYMENT_ALREADY_DISBURSED", f"prepayment {prepayment_id} was disbursed on {row.disbursed_on}"
+        )
     if disbursed_on >= row.scheduled_on:
-        raise invalid("NOT_EARLIER", f"disbursed_on must be before the scheduled day {row.scheduled_on}",
-                      field="disbursed_on")
+        raise invalid(
+            "NOT_EARLIER", f"disbursed_on must be before the scheduled day {row.scheduled_on}", field="disbursed_on"
+        )
     institution = await _institution(unit, row.fixmedins_code)
     return await _disburse(unit, row, disbursed_on=disbursed_on, admdvs=institution.admdvs)
 

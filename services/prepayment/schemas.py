@@ -75,7 +75,7 @@ class ClearingIn(Body):
     fixmedins_code: Code | None = None
 
     @model_validator(mode="after")
-    def _ordered(self) -> "ClearingIn":
+    def _ordered(self) -> ClearingIn:
         if self.period_end < self.period_start:
             raise ValueError("period_end is before period_start")
         return self

@@ -9,7 +9,13 @@ from typing import Any
 from services.prepayment import postings
 from services.prepayment.facts import SettlementFacts, SubsidyFacts
 from services.prepayment.ledger import (
-    FINANCE_LEVELS, INSTITUTION_POSITIONS, JournalEntry, LedgerError, TrialBalance, institution_account, trial_balance,
+    FINANCE_LEVELS,
+    INSTITUTION_POSITIONS,
+    JournalEntry,
+    LedgerError,
+    TrialBalance,
+    institution_account,
+    trial_balance,
 )
 from shared.db import Row, Sql, Unit
 from shared.events.envelope import now
@@ -57,8 +63,9 @@ SELECT account, sum(debit) - sum(credit) AS balance FROM journal_lines
 """)
 
 
-async def post(unit: Unit, entries: list[JournalEntry] | tuple[JournalEntry, ...], *,
-               clearing_id: str | None = None) -> int:
+async def post(
+    unit: Unit, entries: list[JournalEntry] | tuple[JournalEntry, ...], *, clearing_id: str | None = None
+) -> int:
     """Post entries not yet in the journal (by ref); returns how many were new."""
     new = 0
     for posted in entries:
@@ -66,10 +73,18 @@ async def post(unit: Unit, entries: list[JournalEntry] | tuple[JournalEntry, ...
         if debits != sum((line.credit for line in posted.lines), ZERO) or len(posted.lines) < 2:
             raise LedgerError(f"entry {posted.ref} does not balance")
         entry_id = await unit.fetchval(
-            _POST, ref=posted.ref, kind=posted.kind, business_date=posted.business_date,
-            fixmedins_code=posted.fixmedins_code, setl_id=posted.setl_id, memo=posted.memo[:200],
-            clearing_id=clearing_id, accounts=[line.account for line in posted.lines],
-            debits=[line.debit for line in posted.lines], credits=[line.credit for line in posted.lines])
+            _POST,
+            ref=posted.ref,
+            kind=posted.kind,
+            business_date=posted.business_date,
+            fixmedins_code=posted.fixmedins_code,
+            setl_id=posted.setl_id,
+            memo=posted.memo[:200],
+            clearing_id=clearing_id,
+            accounts=[line.account for line in posted.lines],
+            debits=[line.debit for line in posted.lines],
+            credits=[line.credit for line in posted.lines],
+        )
         if entry_id is not None:
             new += 1
     return new
@@ -124,8 +139,13 @@ async def get_position(unit: Unit, code: str) -> dict[str, Any]:
         raise not_found("institution", code, "INSTITUTION_NOT_FOUND")
     accounts = [institution_account(code, name) for name in INSTITUTION_POSITIONS]
     pos = postings.position(await account_balances(unit, accounts), code)
-    return {"fixmedins_code": code, "prepaid": pos.prepaid, "fund_payable": pos.fund_payable,
-            "subsidy_receivable": pos.subsidy_receivable, "net": pos.net}
+    return {
+        "fixmedins_code": code,
+        "prepaid": pos.prepaid,
+        "fund_payable": pos.fund_payable,
+        "subsidy_receivable": pos.subsidy_receivable,
+        "net": pos.net,
+    }
 
 
 # ---------------------------------------------------------------- per-settlement state
@@ -133,8 +153,16 @@ async def get_position(unit: Unit, code: str) -> dict[str, Any]:
 _SETTLEMENT = Sql("SELECT * FROM settlements WHERE setl_id = :setl_id")
 _SUBSIDY = Sql("SELECT * FROM subsidies WHERE setl_id = :setl_id")
 _SHARES = Sql("SELECT payer, share FROM subsidy_shares WHERE setl_id = :setl_id")
-SETTLEMENT_FACTS = ("setl_date", "covid_status", "hifp_pay", "hifmi_pay", "maf_pay", "tilt_aid_pay", "fund_pay_sumamt",
-                    "fin_subsidy_pay")
+SETTLEMENT_FACTS = (
+    "setl_date",
+    "covid_status",
+    "hifp_pay",
+    "hifmi_pay",
+    "maf_pay",
+    "tilt_aid_pay",
+    "fund_pay_sumamt",
+    "fin_subsidy_pay",
+)
 SUBSIDY_FACTS = ("case_status", "amount", "advance_payer", "setl_date")
 
 
@@ -159,18 +187,30 @@ ON CONFLICT (setl_id, payer) DO NOTHING
 def _settlement_facts(row: Row) -> SettlementFacts | None:
     if not row.known:
         return None
-    return SettlementFacts(setl_id=row.setl_id, fixmedins_code=row.fixmedins_code, setl_date=row.setl_date,
-                           covid_status=row.covid_status, hifp_pay=row.hifp_pay, hifmi_pay=row.hifmi_pay,
-                           maf_pay=row.maf_pay, tilt_aid_pay=row.tilt_aid_pay, fund_pay_sumamt=row.fund_pay_sumamt,
-                           fin_subsidy_pay=row.fin_subsidy_pay)
+    return SettlementFacts(
+        setl_id=row.setl_id,
+        fixmedins_code=row.fixmedins_code,
+        setl_date=row.setl_date,
+        covid_status=row.covid_status,
+        hifp_pay=row.hifp_pay,
+        hifmi_pay=row.hifmi_pay,
+        maf_pay=row.maf_pay,
+        tilt_aid_pay=row.tilt_aid_pay,
+        fund_pay_sumamt=row.fund_pay_sumamt,
+        fin_subsidy_pay=row.fin_subsidy_pay,
+    )
 
 
 async def load_settlement(unit: Unit, setl_id: str) -> postings.SettlementState | None:
     row = await unit.fetchrow(_SETTLEMENT, setl_id=setl_id)
     if row is None:
         return None
-    return postings.SettlementState(setl_id=row.setl_id, fixmedins_code=row.fixmedins_code,
-                                    facts=_settlement_facts(row), reversed_on=row.reversed_on)
+    return postings.SettlementState(
+        setl_id=row.setl_id,
+        fixmedins_code=row.fixmedins_code,
+        facts=_settlement_facts(row),
+        reversed_on=row.reversed_on,
+    )
 
 
 async def load_subsidy(unit: Unit, setl_id: str) -> postings.SubsidyState | None:
@@ -180,27 +220,44 @@ async def load_subsidy(unit: Unit, setl_id: str) -> postings.SubsidyState | None
     facts = None
     if row.known:
         shares = [(share.payer, share.share) for share in await unit.fetch(_SHARES, setl_id=setl_id)]
-        facts = SubsidyFacts(setl_id=row.setl_id, fixmedins_code=row.fixmedins_code, case_status=row.case_status,
-                             amount=row.amount, advance_payer=row.advance_payer, setl_date=row.setl_date,
-                             shares=tuple(sorted(((p, s) for p, s in shares if s), key=lambda ps: ps[0])))
-    return postings.SubsidyState(setl_id=row.setl_id, fixmedins_code=row.fixmedins_code, facts=facts,
-                                 reversed_on=row.reversed_on)
+        facts = SubsidyFacts(
+            setl_id=row.setl_id,
+            fixmedins_code=row.fixmedins_code,
+            case_status=row.case_status,
+            amount=row.amount,
+            advance_payer=row.advance_payer,
+            setl_date=row.setl_date,
+            shares=tuple(sorted(((p, s) for p, s in shares if s), key=lambda ps: ps[0])),
+        )
+    return postings.SubsidyState(
+        setl_id=row.setl_id, fixmedins_code=row.fixmedins_code, facts=facts, reversed_on=row.reversed_on
+    )
 
 
 async def save_settlement(unit: Unit, state: postings.SettlementState) -> None:
     """Store what is known of a settlement (its facts, once known, stay as they are)."""
     facts = state.facts
-    await unit.execute(_SAVE_SETTLEMENT, setl_id=state.setl_id, fixmedins_code=state.fixmedins_code,
-                       known=facts is not None, reversed_on=state.reversed_on,
-                       **{name: getattr(facts, name) if facts else None for name in SETTLEMENT_FACTS})
+    await unit.execute(
+        _SAVE_SETTLEMENT,
+        setl_id=state.setl_id,
+        fixmedins_code=state.fixmedins_code,
+        known=facts is not None,
+        reversed_on=state.reversed_on,
+        **{name: getattr(facts, name) if facts else None for name in SETTLEMENT_FACTS},
+    )
 
 
 async def save_subsidy(unit: Unit, state: postings.SubsidyState) -> None:
     """Store what is known of a subsidy, and each finance level's part once its split is known."""
     facts = state.facts
-    await unit.execute(_SAVE_SUBSIDY, setl_id=state.setl_id, fixmedins_code=state.fixmedins_code,
-                       known=facts is not None, reversed_on=state.reversed_on,
-                       **{name: getattr(facts, name) if facts else None for name in SUBSIDY_FACTS})
+    await unit.execute(
+        _SAVE_SUBSIDY,
+        setl_id=state.setl_id,
+        fixmedins_code=state.fixmedins_code,
+        known=facts is not None,
+        reversed_on=state.reversed_on,
+        **{name: getattr(facts, name) if facts else None for name in SUBSIDY_FACTS},
+    )
     if facts is not None:
         await unit.executemany(_ADD_SHARE, share_rows(facts))
 
@@ -212,13 +269,24 @@ def share_rows(facts: SubsidyFacts) -> list[dict[str, Any]]:
     for payer in payers:
         advance = facts.amount if payer == facts.advance_payer else ZERO
         share = facts.share_of(payer)
-        rows.append({"setl_id": facts.setl_id, "payer": payer, "share": share, "advanced": advance,
-                     "recoverable": advance - share if advance else ZERO})
+        rows.append(
+            {
+                "setl_id": facts.setl_id,
+                "payer": payer,
+                "share": share,
+                "advanced": advance,
+                "recoverable": advance - share if advance else ZERO,
+            }
+        )
     return rows
 
 
-async def save_outcome(unit: Unit, outcome: postings.Outcome, *,
-                       before: tuple[postings.SettlementState | None, postings.SubsidyState | None]) -> int:
+async def save_outcome(
+    unit: Unit,
+    outcome: postings.Outcome,
+    *,
+    before: tuple[postings.SettlementState | None, postings.SubsidyState | None],
+) -> int:
     """Store the states that changed and post every entry they imply; returns the new entries."""
     if outcome.settlement is not None and outcome.settlement != before[0]:
         await save_settlement(unit, outcome.settlement)
@@ -245,27 +313,46 @@ SELECT s.setl_id, s.fixmedins_code, s.case_status, s.setl_date, s.advance_payer,
  ORDER BY s.setl_date, s.setl_id LIMIT :limit""")
 
 
-async def subsidies_of(unit: Unit, *, payer: str, fixmedins_code: str | None = None,
-                       limit: int = 1000) -> dict[str, Any]:
+async def subsidies_of(
+    unit: Unit, *, payer: str, fixmedins_code: str | None = None, limit: int = 1000
+) -> dict[str, Any]:
     """What one finance level owes per settlement (reversed settlements net out: omitted)."""
     totals = await unit.fetchrow(_OWED_TOTALS, payer=payer, code=fixmedins_code)
     rows = await unit.fetch(_OWED_ITEMS, payer=payer, code=fixmedins_code, limit=limit)
     return {
-        "payer": payer, "total": totals.total, "advanced_total": totals.advanced,
-        "recoverable_total": totals.recoverable, "count": totals.n, "truncated": totals.n > len(rows),
-        "items": [{"setl_id": r.setl_id, "fixmedins_code": r.fixmedins_code, "case_status": r.case_status,
-                   "setl_date": r.setl_date, "amount": r.share, "advance_payer": r.advance_payer,
-                   "advanced": r.advanced, "recoverable": r.recoverable} for r in rows],
+        "payer": payer,
+        "total": totals.total,
+        "advanced_total": totals.advanced,
+        "recoverable_total": totals.recoverable,
+        "count": totals.n,
+        "truncated": totals.n > len(rows),
+        "items": [
+            {
+                "setl_id": r.setl_id,
+                "fixmedins_code": r.fixmedins_code,
+                "case_status": r.case_status,
+                "setl_date": r.setl_date,
+                "amount": r.share,
+                "advance_payer": r.advance_payer,
+                "advanced": r.advanced,
+                "recoverable": r.recoverable,
+            }
+            for r in rows
+        ],
     }
 
 
 def check_code_known(known: bool, code: str) -> None:
     """422 UNKNOWN_INSTITUTION for an institution the service has no copy of."""
     if not known:
-        raise Problem(422, "UNKNOWN_INSTITUTION",
-                      f"institution {code} is not known here (no institution-changed event received)",
-                      errors=[{"field": "fixmedins_code", "code": "UNKNOWN_INSTITUTION",
-                               "detail": f"institution {code} is not known"}])
+        raise Problem(
+            422,
+            "UNKNOWN_INSTITUTION",
+            f"institution {code} is not known here (no institution-changed event received)",
+            errors=[
+                {"field": "fixmedins_code", "code": "UNKNOWN_INSTITUTION", "detail": f"institution {code} is not known"}
+            ],
+        )
 
 
 def business_today() -> date:
@@ -287,14 +374,25 @@ SELECT entry_id, account, debit, credit FROM journal_lines
 """)
 
 
-async def list_entries(unit: Unit, *, fixmedins_code: str | None, setl_id: str | None,
-                       kind: str | None, limit: int) -> list[dict[str, Any]]:
+async def list_entries(
+    unit: Unit, *, fixmedins_code: str | None, setl_id: str | None, kind: str | None, limit: int
+) -> list[dict[str, Any]]:
     """Journal entries with their lines, oldest first (bounded by `limit`)."""
     rows = await unit.fetch(_ENTRIES, code=fixmedins_code, setl_id=setl_id, kind=kind, limit=limit)
     by_entry: dict[int, list[dict[str, Any]]] = {row.entry_id: [] for row in rows}
     if by_entry:
         for line in await unit.fetch(_LINES, entry_ids=list(by_entry)):
             by_entry[line.entry_id].append({"account": line.account, "debit": line.debit, "credit": line.credit})
-    return [{"ref": row.ref, "kind": row.kind, "business_date": row.business_date,
-             "fixmedins_code": row.fixmedins_code, "setl_id": row.setl_id, "clearing_id": row.clearing_id,
-             "memo": row.memo, "lines": by_entry[row.entry_id]} for row in rows]
+    return [
+        {
+            "ref": row.ref,
+            "kind": row.kind,
+            "business_date": row.business_date,
+            "fixmedins_code": row.fixmedins_code,
+            "setl_id": row.setl_id,
+            "clearing_id": row.clearing_id,
+            "memo": row.memo,
+            "lines": by_entry[row.entry_id],
+        }
+        for row in rows
+    ]

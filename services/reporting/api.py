@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
-from services.reporting import dashboard, daily, feed, ledgers, layouts, reconcile, stats
+from services.reporting import daily, dashboard, feed, layouts, ledgers, reconcile, stats
 from services.reporting.exports import Format, answer
 from shared.auth import Principal, authenticate, require
 from shared.problems import Problem
@@ -31,8 +31,9 @@ Year = Annotated[int, Query(ge=1900, le=2100)]
 
 
 @router.get("/reports/daily")
-async def daily_report(request: Request, db: Db, _: Ops, day: Day, fmt: Fmt = "json",
-                       cumulative: bool = False) -> Response:
+async def daily_report(
+    request: Request, db: Db, _: Ops, day: Day, fmt: Fmt = "json", cumulative: bool = False
+) -> Response:
     """附件2: COVID patients' settlements of the business day (cumulative=true: everything up to it)."""
     async with db.connect() as unit:
         figures = await daily.daily_figures(unit, day=day, cumulative=cumulative)
@@ -46,8 +47,13 @@ async def covid_ledger(request: Request, db: Db, principal: Ops, day: Day, fmt: 
     """附件3 for the filing date `date`: published cases up to 17:00 the day before; masked unless admin."""
     async with db.connect() as unit:
         body = await ledgers.covid_ledger(unit, filing_date=day, unmasked=principal.role == "admin")
-    return answer(body, fmt=fmt, layout=layouts.ledger_form, filename=f"covid-ledger-{day.isoformat()}",
-                  forms=request.app.state.forms)
+    return answer(
+        body,
+        fmt=fmt,
+        layout=layouts.ledger_form,
+        filename=f"covid-ledger-{day.isoformat()}",
+        forms=request.app.state.forms,
+    )
 
 
 @router.get("/reports/prepayments")
@@ -55,8 +61,13 @@ async def prepayment_table(request: Request, db: Db, _: Ops, day: Day, fmt: Fmt 
     """附件4 for the filing date `date`: cumulative special prepayments per pooling area up to 17:00 the day before."""
     async with db.connect() as unit:
         body = await ledgers.prepayment_table(unit, filing_date=day)
-    return answer(body, fmt=fmt, layout=layouts.prepayment_form, filename=f"prepayments-{day.isoformat()}",
-                  forms=request.app.state.forms)
+    return answer(
+        body,
+        fmt=fmt,
+        layout=layouts.prepayment_form,
+        filename=f"prepayments-{day.isoformat()}",
+        forms=request.app.state.forms,
+    )
 
 
 @router.get("/reports/two-diseases")
@@ -64,8 +75,9 @@ async def two_diseases(request: Request, db: Db, _: Ops, month: Month, fmt: Fmt 
     """两病 monthly statistics: beneficiaries, visits, total cost, fund paid, by disease."""
     async with db.connect() as unit:
         body = await stats.two_diseases(unit, month=month)
-    return answer(body, fmt=fmt, layout=layouts.two_disease_form, filename=f"two-diseases-{month}",
-                  forms=request.app.state.forms)
+    return answer(
+        body, fmt=fmt, layout=layouts.two_disease_form, filename=f"two-diseases-{month}", forms=request.app.state.forms
+    )
 
 
 @router.get("/reports/indicators")
@@ -73,8 +85,9 @@ async def indicators(request: Request, db: Db, _: Ops, year: Year, fmt: Fmt = "j
     """Institution indicators of a year (aid self-pay share vs 10 %, outside-catalogue share, budget use)."""
     async with db.connect() as unit:
         body = await stats.indicators(unit, year=year, thresholds=request.app.state.budget_thresholds)
-    return answer(body, fmt=fmt, layout=layouts.indicators_form, filename=f"indicators-{year}",
-                  forms=request.app.state.forms)
+    return answer(
+        body, fmt=fmt, layout=layouts.indicators_form, filename=f"indicators-{year}", forms=request.app.state.forms
+    )
 
 
 @router.get("/reconciliation")
@@ -108,29 +121,36 @@ def _stream_principal(request: Request, ticket: str | None) -> Principal:
     elif ticket:
         principal = feed.check_ticket(ticket, api_keys_json=request.app.state.settings.api_keys_json)
     else:
-        raise Problem(401, "UNAUTHENTICATED", "missing X-Api-Key header or stream ticket",
-                      headers={"WWW-Authenticate": "ApiKey"})
+        raise Problem(
+            401, "UNAUTHENTICATED", "missing X-Api-Key header or stream ticket", headers={"WWW-Authenticate": "ApiKey"}
+        )
     if principal.role not in feed.STREAM_ROLES:
         raise Problem(403, "FORBIDDEN", f"role {principal.role} may not read the event stream")
     return principal
 
 
 @router.get("/events/stream", response_class=StreamingResponse)
-async def event_stream(request: Request, ticket: Annotated[str | None, Query(max_length=200)] = None,
-                       since: Annotated[int | None, Query(ge=0)] = None,
-                       limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
-                       last_event_id: Annotated[str | None, Header(max_length=20)] = None) -> StreamingResponse:
+async def event_stream(
+    request: Request,
+    ticket: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+) -> StreamingResponse:
     """Server-Sent Events of every event applied (personal data left out); `since`/Last-Event-ID resume."""
     _stream_principal(request, ticket)
     if since is None and last_event_id and last_event_id.isdigit():
         since = int(last_event_id)
     body = feed.sse(request.app.state.feed, since=since, limit=limit)
-    return StreamingResponse(body, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        body, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
 
 
-_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 _ASSETS = {"dashboard.js": "text/javascript; charset=utf-8", "dashboard.css": "text/css; charset=utf-8"}
@@ -141,13 +161,18 @@ async def dashboard_asset(name: str) -> FileResponse:
     """The dashboard's script and style sheet (a fixed list: nothing else of the disk is served)."""
     if name not in _ASSETS:
         raise Problem(404, "NOT_FOUND", f"no asset {name[:40]}")
-    return FileResponse(STATIC / name, media_type=_ASSETS[name],
-                        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+    return FileResponse(
+        STATIC / name,
+        media_type=_ASSETS[name],
+        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 @pages.get("/", include_in_schema=False)
 async def dashboard_page() -> FileResponse:
     """The ops dashboard (static; it asks for a key and reads the API with it)."""
-    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8",
-                        headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-cache",
-                                 "X-Content-Type-Options": "nosniff"})
+    return FileResponse(
+        STATIC / "index.html",
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+    )

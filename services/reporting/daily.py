@@ -34,9 +34,14 @@ async def daily_figures(unit: Unit, *, day: date, cumulative: bool) -> dict[Dail
         if key not in figures:  # a status, origin or scheme the form has no row for
             continue
         medfee, hifp, hifmi, maf, tilt = (Decimal(v) for v in (row.medfee, row.hifp, row.hifmi, row.maf, row.tilt))
-        figures[key] = DailyFigures(persons=int(row.persons), medfee_sumamt=medfee, hifp_pay=hifp, hifmi_pay=hifmi,
-                                    maf_pay=maf, psn_burden=psn_burden(medfee=medfee, hifp=hifp, hifmi=hifmi,
-                                                                       maf=maf, tilt_aid=tilt))
+        figures[key] = DailyFigures(
+            persons=int(row.persons),
+            medfee_sumamt=medfee,
+            hifp_pay=hifp,
+            hifmi_pay=hifmi,
+            maf_pay=maf,
+            psn_burden=psn_burden(medfee=medfee, hifp=hifp, hifmi=hifmi, maf=maf, tilt_aid=tilt),
+        )
     return figures
 
 
@@ -47,10 +52,18 @@ def _figures_json(figures: DailyFigures) -> dict:
 def daily_json(*, day: date, cumulative: bool, figures: dict[DailyKey, DailyFigures]) -> dict:
     """The CONTRACT shape: {date, unit, rows: [...], total: {...}} (money as "0.00" strings)."""
     total = sum(figures.values(), DailyFigures())
-    rows = [{"case_status": k.case_status, "origin": k.origin, "insutype": k.insutype, **_figures_json(figures[k])}
-            for k in DAILY_KEYS]
-    return {"date": day.isoformat(), "unit": "yuan", "cumulative": cumulative,
-            "filing_date": (day + timedelta(days=1)).isoformat(), "rows": rows, "total": _figures_json(total)}
+    rows = [
+        {"case_status": k.case_status, "origin": k.origin, "insutype": k.insutype, **_figures_json(figures[k])}
+        for k in DAILY_KEYS
+    ]
+    return {
+        "date": day.isoformat(),
+        "unit": "yuan",
+        "cumulative": cumulative,
+        "filing_date": (day + timedelta(days=1)).isoformat(),
+        "rows": rows,
+        "total": _figures_json(total),
+    }
 
 
 async def day_totals(unit: Unit, *, day: date) -> dict:

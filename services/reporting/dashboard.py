@@ -12,8 +12,18 @@ from shared.db import Sql, Unit
 from shared.events.envelope import BUSINESS_TZ
 from shared.money import ZERO, fmt
 
-SPLIT = ("medfee_sumamt", "hifp_pay", "hifmi_pay", "maf_pay", "tilt_aid_pay", "fin_subsidy_pay", "acct_pay",
-         "psn_cash_pay", "fund_pay_sumamt", "psn_pay")
+SPLIT = (
+    "medfee_sumamt",
+    "hifp_pay",
+    "hifmi_pay",
+    "maf_pay",
+    "tilt_aid_pay",
+    "fin_subsidy_pay",
+    "acct_pay",
+    "psn_cash_pay",
+    "fund_pay_sumamt",
+    "psn_pay",
+)
 MAX_SUBSIDY_ROWS = 200_000
 
 _DAY = Sql(f"""
@@ -46,22 +56,35 @@ SELECT (SELECT count(*) FROM institutions) AS institutions, (SELECT count(*) FRO
 
 async def _day(unit: Unit, day: date) -> dict:
     row = await unit.fetchrow(_DAY, day=day)
-    return {"count": int(row["count"]), "reversals": int(row["reversals"]),
-            **{k: fmt(Decimal(row[k])) for k in SPLIT},
-            "covid": {"count": int(row["covid_count"]), "medfee_sumamt": fmt(Decimal(row["covid_medfee"])),
-                      "fin_subsidy_pay": fmt(Decimal(row["covid_fin"]))}}
+    return {
+        "count": int(row["count"]),
+        "reversals": int(row["reversals"]),
+        **{k: fmt(Decimal(row[k])) for k in SPLIT},
+        "covid": {
+            "count": int(row["covid_count"]),
+            "medfee_sumamt": fmt(Decimal(row["covid_medfee"])),
+            "fin_subsidy_pay": fmt(Decimal(row["covid_fin"])),
+        },
+    }
 
 
 async def _per_hour(unit: Unit, day: date) -> list[dict]:
     hours = {int(r["hour"]): r for r in await unit.fetch(_PER_HOUR, tz=str(BUSINESS_TZ), day=day)}
-    return [{"hour": h, "count": int(hours[h]["count"]) if h in hours else 0,
-             "medfee_sumamt": fmt(Decimal(hours[h]["medfee"])) if h in hours else "0.00"} for h in range(24)]
+    return [
+        {
+            "hour": h,
+            "count": int(hours[h]["count"]) if h in hours else 0,
+            "medfee_sumamt": fmt(Decimal(hours[h]["medfee"])) if h in hours else "0.00",
+        }
+        for h in range(24)
+    ]
 
 
 async def _positions(unit: Unit) -> list[dict]:
     """Per institution: prepaid, fund payable and subsidy receivable so far (clearings are not events)."""
-    book: dict[str, dict] = defaultdict(lambda: {"prepaid": ZERO, "special": ZERO, "fund_payable": ZERO,
-                                                 "subsidy_receivable": ZERO})
+    book: dict[str, dict] = defaultdict(
+        lambda: {"prepaid": ZERO, "special": ZERO, "fund_payable": ZERO, "subsidy_receivable": ZERO}
+    )
     for row in await unit.fetch(_PREPAID):
         book[row.fixmedins_code]["prepaid"] += Decimal(row.amount)
         if row.kind in SPECIAL_KINDS:
@@ -75,8 +98,14 @@ async def _positions(unit: Unit) -> list[dict]:
     for code in sorted(book):
         entry = book[code]
         net = entry["fund_payable"] + entry["subsidy_receivable"] - entry["prepaid"]
-        out.append({"fixmedins_code": code, "fixmedins_name": names.get(code, code),
-                    **{k: fmt(v) for k, v in entry.items()}, "net": fmt(net)})
+        out.append(
+            {
+                "fixmedins_code": code,
+                "fixmedins_name": names.get(code, code),
+                **{k: fmt(v) for k, v in entry.items()},
+                "net": fmt(net),
+            }
+        )
     return out
 
 
@@ -91,6 +120,12 @@ async def _subsidies_by_payer(unit: Unit) -> dict:
 async def summary(unit: Unit, *, day: date) -> dict:
     """Everything the dashboard draws for one business day."""
     counts = dict((await unit.fetchrow(_COUNTS)).items())
-    return {"date": day.isoformat(), "unit": "yuan", "day": await _day(unit, day),
-            "per_hour": await _per_hour(unit, day), "positions": await _positions(unit),
-            "subsidies_by_payer": await _subsidies_by_payer(unit), "counts": counts}
+    return {
+        "date": day.isoformat(),
+        "unit": "yuan",
+        "day": await _day(unit, day),
+        "per_hour": await _per_hour(unit, day),
+        "positions": await _positions(unit),
+        "subsidies_by_payer": await _subsidies_by_payer(unit),
+        "counts": counts,
+    }

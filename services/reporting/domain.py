@@ -32,8 +32,17 @@ BUDGET_STATUS_LABELS = {"ok": "正常", "warning": "预警", "exceeded": "超支
 SPECIAL_KINDS = ("covid_special", "top_up")
 
 # The reference pooling areas (DOMAIN §1): the city level and its counties.
-AREA_NAMES = {"621000": "市本级(市直)", "621002": "西峰区", "621021": "庆城县", "621022": "环县",
-              "621023": "华池县", "621024": "合水县", "621025": "正宁县", "621026": "宁县", "621027": "镇原县"}
+AREA_NAMES = {
+    "621000": "市本级(市直)",
+    "621002": "西峰区",
+    "621021": "庆城县",
+    "621022": "环县",
+    "621023": "华池县",
+    "621024": "合水县",
+    "621025": "正宁县",
+    "621026": "宁县",
+    "621027": "镇原县",
+}
 
 DAILY_MONEY = ("medfee_sumamt", "hifp_pay", "hifmi_pay", "maf_pay", "psn_burden")
 
@@ -110,7 +119,7 @@ class DailyFigures:
     maf_pay: Decimal = ZERO
     psn_burden: Decimal = ZERO
 
-    def __add__(self, other: "DailyFigures") -> "DailyFigures":
+    def __add__(self, other: DailyFigures) -> DailyFigures:
         return DailyFigures(self.persons + other.persons, *(getattr(self, f) + getattr(other, f) for f in DAILY_MONEY))
 
 
@@ -134,5 +143,3 @@ def share(part: Decimal, whole: Decimal) -> Decimal | None:
     if not whole:
         return None
     return (Decimal(part) / Decimal(whole)).quantize(WAN_PLACES, rounding=ROUND_HALF_UP)
-
-

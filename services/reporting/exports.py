@@ -23,7 +23,7 @@ class FormSettings:
     region: str = ""
 
     @classmethod
-    def from_env(cls) -> "FormSettings":
+    def from_env(cls) -> FormSettings:
         unit = os.environ.get("REPORT_FILING_UNIT", "").strip()[:100]
         region = os.environ.get("REPORT_REGION", "").strip()[:50]
         return cls(filing_unit=unit or DEFAULT_FILING_UNIT, region=region)
@@ -38,6 +38,8 @@ def answer(body: dict, *, fmt: Format, layout: Callable[..., Form], filename: st
         content, media_type = to_csv(form), CSV_MEDIA_TYPE
     else:
         content, media_type = to_xlsx(form), XLSX_MEDIA_TYPE
-    return Response(content, media_type=media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{filename}.{fmt}"',
-                             "Cache-Control": "no-store"})
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}.{fmt}"', "Cache-Control": "no-store"},
+    )

@@ -17,8 +17,17 @@ from collections.abc import AsyncIterator
 
 from shared.auth import Principal
 from shared.events.envelope import Envelope
-from shared.events.topics import (BUDGET_SET, CLAIM_SUBMITTED, COVID_CASE_REGISTERED, INSTITUTION_CHANGED,
-                                  PERSON_CHANGED, PREPAYMENT_DISBURSED, SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE)
+from shared.events.topics import (
+    BUDGET_SET,
+    CLAIM_SUBMITTED,
+    COVID_CASE_REGISTERED,
+    INSTITUTION_CHANGED,
+    PERSON_CHANGED,
+    PREPAYMENT_DISBURSED,
+    SETTLED,
+    SETTLEMENT_REVERSED,
+    SUBSIDY_DUE,
+)
 from shared.problems import Problem
 
 RECENT = 200  # events kept for late joiners and reconnects (Last-Event-ID)
@@ -29,12 +38,31 @@ MAX_STREAM_SECONDS = 600.0  # a connection ends after this; EventSource reconnec
 TICKET_SECONDS = 300
 STREAM_ROLES = ("ops", "admin")
 
-_AMOUNTS = ("medfee_sumamt", "fund_pay_sumamt", "hifp_pay", "hifmi_pay", "maf_pay", "tilt_aid_pay",
-            "fin_subsidy_pay", "psn_pay")
+_AMOUNTS = (
+    "medfee_sumamt",
+    "fund_pay_sumamt",
+    "hifp_pay",
+    "hifmi_pay",
+    "maf_pay",
+    "tilt_aid_pay",
+    "fin_subsidy_pay",
+    "psn_pay",
+)
 # What the feed may show of each event: never a name, an ID number, a birth date or a person number.
 _VISIBLE = {
-    SETTLED: ("setl_id", "fixmedins_code", "med_type", "insutype", "origin", "covid_status", "setl_time",
-              "setl_date", "offsite", "declared", *_AMOUNTS),
+    SETTLED: (
+        "setl_id",
+        "fixmedins_code",
+        "med_type",
+        "insutype",
+        "origin",
+        "covid_status",
+        "setl_time",
+        "setl_date",
+        "offsite",
+        "declared",
+        *_AMOUNTS,
+    ),
     SETTLEMENT_REVERSED: ("setl_id", "fixmedins_code", "reversed_at", "rev_date"),
     SUBSIDY_DUE: ("setl_id", "fixmedins_code", "case_status", "amount", "advance_payer", "reversal"),
     PREPAYMENT_DISBURSED: ("prepayment_id", "fixmedins_code", "kind", "amount", "disbursed_on", "admdvs"),
@@ -53,15 +81,21 @@ def public_view(event: Envelope) -> dict:
     if event.type == SETTLEMENT_REVERSED:
         original = payload.get("original") or {}
         data.update({k: original.get(k) for k in ("med_type", "covid_status", *_AMOUNTS) if k in original})
-    return {"event_id": event.event_id, "type": event.type, "occurred_at": event.occurred_at,
-            "producer": event.producer, "data": data}
+    return {
+        "event_id": event.event_id,
+        "type": event.type,
+        "occurred_at": event.occurred_at,
+        "producer": event.producer,
+        "data": data,
+    }
 
 
 class Feed:
     """Fan-out of applied events to bounded per-subscriber queues, with a short memory for reconnects."""
 
-    def __init__(self, *, recent: int = RECENT, queue_size: int = QUEUE_SIZE,
-                 max_subscribers: int = MAX_SUBSCRIBERS) -> None:
+    def __init__(
+        self, *, recent: int = RECENT, queue_size: int = QUEUE_SIZE, max_subscribers: int = MAX_SUBSCRIBERS
+    ) -> None:
         self.seq = 0
         self.recent: deque[tuple[int, dict]] = deque(maxlen=recent)
         self.queue_size = queue_size
@@ -83,8 +117,9 @@ class Feed:
 
     def subscribe(self) -> asyncio.Queue:
         if len(self.subscribers) >= self.max_subscribers:
-            raise Problem(503, "TOO_MANY_STREAMS", "too many open event streams; retry later",
-                          headers={"Retry-After": "5"})
+            raise Problem(
+                503, "TOO_MANY_STREAMS", "too many open event streams; retry later", headers={"Retry-After": "5"}
+            )
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.queue_size)
         self.subscribers.add(queue)
         return queue
@@ -109,8 +144,14 @@ def _frame(seq: int, data: dict) -> str:
     return f"id: {seq}\ndata: {json.dumps(data, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 
-async def sse(feed: Feed, *, since: int | None, limit: int | None, keepalive: float = KEEPALIVE_SECONDS,
-              max_seconds: float = MAX_STREAM_SECONDS) -> AsyncIterator[str]:
+async def sse(
+    feed: Feed,
+    *,
+    since: int | None,
+    limit: int | None,
+    keepalive: float = KEEPALIVE_SECONDS,
+    max_seconds: float = MAX_STREAM_SECONDS,
+) -> AsyncIterator[str]:
     """The text/event-stream body: remembered events after `since`, then live ones, keep-alive comments."""
     queue = feed.subscribe()
     if since is not None and since > feed.seq:  # ids from before a restart of this process: start afresh
@@ -127,7 +168,7 @@ async def sse(feed: Feed, *, since: int | None, limit: int | None, keepalive: fl
         while time.monotonic() < deadline:
             try:
                 item = await asyncio.wait_for(queue.get(), min(keepalive, max(deadline - time.monotonic(), 0.01)))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 yield ": keep-alive\n\n"
                 continue
             if item is None:

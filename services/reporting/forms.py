@@ -82,8 +82,13 @@ def _csv_value(value) -> str:
 
 def to_csv(form: Form) -> bytes:
     """The grid as CSV, merged cells written once (top-left), UTF-8 with BOM."""
-    covered = {(r, c) for r1, c1, r2, c2 in form.merges for r in range(r1, r2 + 1) for c in range(c1, c2 + 1)
-               if (r, c) != (r1, c1)}
+    covered = {
+        (r, c)
+        for r1, c1, r2, c2 in form.merges
+        for r in range(r1, r2 + 1)
+        for c in range(c1, c2 + 1)
+        if (r, c) != (r1, c1)
+    }
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     for r, row in enumerate(form.rows, start=1):

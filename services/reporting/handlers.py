@@ -19,8 +19,17 @@ from services.reporting.models import MOVE_AMOUNTS
 from shared.db import Sql, Unit
 from shared.events.consumer import Handler
 from shared.events.envelope import Envelope
-from shared.events.topics import (BUDGET_SET, CLAIM_SUBMITTED, COVID_CASE_REGISTERED, INSTITUTION_CHANGED,
-                                  PERSON_CHANGED, PREPAYMENT_DISBURSED, SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE)
+from shared.events.topics import (
+    BUDGET_SET,
+    CLAIM_SUBMITTED,
+    COVID_CASE_REGISTERED,
+    INSTITUTION_CHANGED,
+    PERSON_CHANGED,
+    PREPAYMENT_DISBURSED,
+    SETTLED,
+    SETTLEMENT_REVERSED,
+    SUBSIDY_DUE,
+)
 from shared.readmodels import institution_changed_handler
 
 
@@ -56,51 +65,137 @@ def _move(original: dict, *, kind: str, day: date, at) -> dict:
     setl_date = _day(original.get("setl_date")) or (business_day(setl_time) if setl_time else day)
     level = original.get("fixmedins_level")
     return {
-        "setl_id": str(_required(original, "setl_id")), "kind": kind, "sign": sign, "day": day, "at": at,
-        "setl_date": setl_date, "psn_no": str(_required(original, "psn_no")),
-        "insutype": str(_required(original, "insutype")), "psn_type": original.get("psn_type"),
-        "insuplc_admdvs": original.get("insuplc_admdvs"), "origin": original.get("origin") or "local",
+        "setl_id": str(_required(original, "setl_id")),
+        "kind": kind,
+        "sign": sign,
+        "day": day,
+        "at": at,
+        "setl_date": setl_date,
+        "psn_no": str(_required(original, "psn_no")),
+        "insutype": str(_required(original, "insutype")),
+        "psn_type": original.get("psn_type"),
+        "insuplc_admdvs": original.get("insuplc_admdvs"),
+        "origin": original.get("origin") or "local",
         "fixmedins_code": str(_required(original, "fixmedins_code")),
-        "fixmedins_kind": original.get("fixmedins_kind"), "fixmedins_level": int(level) if level else None,
+        "fixmedins_kind": original.get("fixmedins_kind"),
+        "fixmedins_level": int(level) if level else None,
         "fixmedins_affiliation": original.get("fixmedins_affiliation"),
-        "fixmedins_admdvs": original.get("fixmedins_admdvs"), "med_type": str(_required(original, "med_type")),
-        "chronic_disease": original.get("chronic_disease"), "two_disease": original.get("two_disease"),
-        "aid_category": original.get("aid_category"), "covid_status": original.get("covid_status"),
-        "offsite": bool(original.get("offsite")), "declared": bool(original.get("declared")),
-        "begndate": _day(original.get("begndate")), "enddate": _day(original.get("enddate")),
+        "fixmedins_admdvs": original.get("fixmedins_admdvs"),
+        "med_type": str(_required(original, "med_type")),
+        "chronic_disease": original.get("chronic_disease"),
+        "two_disease": original.get("two_disease"),
+        "aid_category": original.get("aid_category"),
+        "covid_status": original.get("covid_status"),
+        "offsite": bool(original.get("offsite")),
+        "declared": bool(original.get("declared")),
+        "begndate": _day(original.get("begndate")),
+        "enddate": _day(original.get("enddate")),
         **{name: sign * _money(original, name) for name in MOVE_AMOUNTS},
     }
 
 
 def _insert(table: str, columns: tuple[str, ...], *, key: tuple[str, ...]) -> Sql:
     """One row that, when its key is there already (a repeated fact), changes nothing."""
-    return Sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
-               f"ON CONFLICT ({', '.join(key)}) DO NOTHING")
+    return Sql(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
+        f"ON CONFLICT ({', '.join(key)}) DO NOTHING"
+    )
 
 
 def _newest(table: str, columns: tuple[str, ...], *, key: tuple[str, ...]) -> Sql:
     """Upsert that keeps the row with the highest `version` (events may arrive out of order)."""
     changed = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in key)
-    return Sql(f"INSERT INTO {table} AS t ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
-               f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {changed} WHERE EXCLUDED.version > t.version")
+    return Sql(
+        f"INSERT INTO {table} AS t ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)}) "
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {changed} WHERE EXCLUDED.version > t.version"
+    )
 
 
-_MOVE_COLUMNS = ("setl_id", "kind", "sign", "day", "at", "setl_date", "psn_no", "insutype", "psn_type",
-                 "insuplc_admdvs", "origin", "fixmedins_code", "fixmedins_kind", "fixmedins_level",
-                 "fixmedins_affiliation", "fixmedins_admdvs", "med_type", "chronic_disease", "two_disease",
-                 "aid_category", "covid_status", "offsite", "declared", "begndate", "enddate", *MOVE_AMOUNTS)
+_MOVE_COLUMNS = (
+    "setl_id",
+    "kind",
+    "sign",
+    "day",
+    "at",
+    "setl_date",
+    "psn_no",
+    "insutype",
+    "psn_type",
+    "insuplc_admdvs",
+    "origin",
+    "fixmedins_code",
+    "fixmedins_kind",
+    "fixmedins_level",
+    "fixmedins_affiliation",
+    "fixmedins_admdvs",
+    "med_type",
+    "chronic_disease",
+    "two_disease",
+    "aid_category",
+    "covid_status",
+    "offsite",
+    "declared",
+    "begndate",
+    "enddate",
+    *MOVE_AMOUNTS,
+)
 _ADD_MOVE = _insert("settlement_moves", _MOVE_COLUMNS, key=("setl_id", "kind"))
-_ADD_SUBSIDY = _insert("subsidies", ("setl_id", "reversal", "fixmedins_code", "psn_no", "case_status",
-                                     "advance_payer", "amount", "shares", "setl_date"), key=("setl_id", "reversal"))
-_ADD_PREPAYMENT = _insert("prepayments", ("prepayment_id", "fixmedins_code", "kind", "amount", "disbursed_on",
-                                          "scheduled_on", "admdvs", "recorded_at", "effective_at"),
-                          key=("prepayment_id",))
+_ADD_SUBSIDY = _insert(
+    "subsidies",
+    (
+        "setl_id",
+        "reversal",
+        "fixmedins_code",
+        "psn_no",
+        "case_status",
+        "advance_payer",
+        "amount",
+        "shares",
+        "setl_date",
+    ),
+    key=("setl_id", "reversal"),
+)
+_ADD_PREPAYMENT = _insert(
+    "prepayments",
+    (
+        "prepayment_id",
+        "fixmedins_code",
+        "kind",
+        "amount",
+        "disbursed_on",
+        "scheduled_on",
+        "admdvs",
+        "recorded_at",
+        "effective_at",
+    ),
+    key=("prepayment_id",),
+)
 _ADD_CLAIM = _insert("claims", ("claim_id", "psn_no", "fixmedins_code", "submitted_at"), key=("claim_id",))
-_SET_CASE = _newest("covid_cases", ("case_id", "version", "psn_no", "status", "diagnosed_at", "fixmedins_code",
-                                    "diagnosis", "published", "psn_name", "gend", "brdy", "certno", "insutype",
-                                    "insuplc_admdvs"), key=("case_id",))
-_SET_PERSON = _newest("persons", ("psn_no", "version", "insutype", "psn_type", "insuplc_admdvs", "gend", "brdy",
-                                  "emp_no"), key=("psn_no",))
+_SET_CASE = _newest(
+    "covid_cases",
+    (
+        "case_id",
+        "version",
+        "psn_no",
+        "status",
+        "diagnosed_at",
+        "fixmedins_code",
+        "diagnosis",
+        "published",
+        "psn_name",
+        "gend",
+        "brdy",
+        "certno",
+        "insutype",
+        "insuplc_admdvs",
+    ),
+    key=("case_id",),
+)
+_SET_PERSON = _newest(
+    "persons",
+    ("psn_no", "version", "insutype", "psn_type", "insuplc_admdvs", "gend", "brdy", "emp_no"),
+    key=("psn_no",),
+)
 _SET_BUDGET = _newest("budgets", ("fixmedins_code", "year", "amount", "version"), key=("fixmedins_code", "year"))
 
 
@@ -125,10 +220,17 @@ async def on_reversed(unit: Unit, event: Envelope) -> None:
 async def on_subsidy_due(unit: Unit, event: Envelope) -> None:
     p = event.payload
     await unit.execute(
-        _ADD_SUBSIDY, setl_id=str(_required(p, "setl_id")), reversal=bool(p.get("reversal")),
-        fixmedins_code=str(_required(p, "fixmedins_code")), psn_no=p.get("psn_no"),
-        case_status=str(_required(p, "case_status")), advance_payer=str(p.get("advance_payer") or ""),
-        amount=_money(p, "amount"), shares=list(p.get("shares") or []), setl_date=_day(p.get("setl_date")))
+        _ADD_SUBSIDY,
+        setl_id=str(_required(p, "setl_id")),
+        reversal=bool(p.get("reversal")),
+        fixmedins_code=str(_required(p, "fixmedins_code")),
+        psn_no=p.get("psn_no"),
+        case_status=str(_required(p, "case_status")),
+        advance_payer=str(p.get("advance_payer") or ""),
+        amount=_money(p, "amount"),
+        shares=list(p.get("shares") or []),
+        setl_date=_day(p.get("setl_date")),
+    )
 
 
 async def on_prepayment_disbursed(unit: Unit, event: Envelope) -> None:
@@ -136,30 +238,53 @@ async def on_prepayment_disbursed(unit: Unit, event: Envelope) -> None:
     recorded_at = parse_moment(event.occurred_at)
     disbursed_on = _day(_required(p, "disbursed_on"))
     await unit.execute(
-        _ADD_PREPAYMENT, prepayment_id=str(_required(p, "prepayment_id")),
-        fixmedins_code=str(_required(p, "fixmedins_code")), kind=str(_required(p, "kind")),
-        amount=_money(p, "amount"), disbursed_on=disbursed_on, scheduled_on=_day(p.get("scheduled_on")),
-        admdvs=str(p.get("admdvs") or ""), recorded_at=recorded_at,
-        effective_at=prepayment_effective_at(disbursed_on=disbursed_on, recorded_at=recorded_at))
+        _ADD_PREPAYMENT,
+        prepayment_id=str(_required(p, "prepayment_id")),
+        fixmedins_code=str(_required(p, "fixmedins_code")),
+        kind=str(_required(p, "kind")),
+        amount=_money(p, "amount"),
+        disbursed_on=disbursed_on,
+        scheduled_on=_day(p.get("scheduled_on")),
+        admdvs=str(p.get("admdvs") or ""),
+        recorded_at=recorded_at,
+        effective_at=prepayment_effective_at(disbursed_on=disbursed_on, recorded_at=recorded_at),
+    )
 
 
 async def on_covid_case(unit: Unit, event: Envelope) -> None:
     p = event.payload
     await unit.execute(
-        _SET_CASE, case_id=str(_required(p, "case_id")), version=int(p.get("version") or 1),
-        psn_no=str(_required(p, "psn_no")), status=str(_required(p, "status")),
-        diagnosed_at=parse_moment(_required(p, "diagnosed_at")), fixmedins_code=str(_required(p, "fixmedins_code")),
-        diagnosis=str(p.get("diagnosis") or "")[:200], published=bool(p.get("published")),
-        psn_name=p.get("psn_name"), gend=p.get("gend"), brdy=_day(p.get("brdy")), certno=p.get("certno"),
-        insutype=p.get("insutype"), insuplc_admdvs=p.get("insuplc_admdvs"))
+        _SET_CASE,
+        case_id=str(_required(p, "case_id")),
+        version=int(p.get("version") or 1),
+        psn_no=str(_required(p, "psn_no")),
+        status=str(_required(p, "status")),
+        diagnosed_at=parse_moment(_required(p, "diagnosed_at")),
+        fixmedins_code=str(_required(p, "fixmedins_code")),
+        diagnosis=str(p.get("diagnosis") or "")[:200],
+        published=bool(p.get("published")),
+        psn_name=p.get("psn_name"),
+        gend=p.get("gend"),
+        brdy=_day(p.get("brdy")),
+        certno=p.get("certno"),
+        insutype=p.get("insutype"),
+        insuplc_admdvs=p.get("insuplc_admdvs"),
+    )
 
 
 async def on_person_changed(unit: Unit, event: Envelope) -> None:
     p = event.payload
     await unit.execute(
-        _SET_PERSON, psn_no=str(_required(p, "psn_no")), version=int(p.get("version") or 1),
-        insutype=p.get("insutype"), psn_type=p.get("psn_type"), insuplc_admdvs=p.get("insuplc_admdvs"),
-        gend=p.get("gend"), brdy=_day(p.get("brdy")), emp_no=p.get("emp_no"))
+        _SET_PERSON,
+        psn_no=str(_required(p, "psn_no")),
+        version=int(p.get("version") or 1),
+        insutype=p.get("insutype"),
+        psn_type=p.get("psn_type"),
+        insuplc_admdvs=p.get("insuplc_admdvs"),
+        gend=p.get("gend"),
+        brdy=_day(p.get("brdy")),
+        emp_no=p.get("emp_no"),
+    )
 
 
 async def on_budget_set(unit: Unit, event: Envelope) -> None:
@@ -172,14 +297,20 @@ async def on_budget_set(unit: Unit, event: Envelope) -> None:
     amount = _money(p, "amount")
     if amount <= 0:
         raise BadPayload("budget-set with an amount that is not positive")
-    await unit.execute(_SET_BUDGET, fixmedins_code=str(_required(p, "fixmedins_code")), year=year, amount=amount,
-                       version=version)
+    await unit.execute(
+        _SET_BUDGET, fixmedins_code=str(_required(p, "fixmedins_code")), year=year, amount=amount, version=version
+    )
 
 
 async def on_claim_submitted(unit: Unit, event: Envelope) -> None:
     p = event.payload
-    await unit.execute(_ADD_CLAIM, claim_id=str(_required(p, "claim_id")), psn_no=p.get("psn_no"),
-                       fixmedins_code=p.get("fixmedins_code"), submitted_at=parse_moment(p.get("submitted_at")))
+    await unit.execute(
+        _ADD_CLAIM,
+        claim_id=str(_required(p, "claim_id")),
+        psn_no=p.get("psn_no"),
+        fixmedins_code=p.get("fixmedins_code"),
+        submitted_at=parse_moment(p.get("submitted_at")),
+    )
 
 
 APPLY: dict[str, Handler] = {

@@ -39,17 +39,32 @@ async def covid_ledger(unit: Unit, *, filing_date: date, unmasked: bool) -> dict
     for row in await unit.fetch(_LEDGER, cutoff=cutoff, limit=MAX_LEDGER_ROWS):
         admitted = business_day(row.diagnosed_at)
         name, certno = ledger_person(psn_name=row.psn_name, certno=row.certno, unmasked=unmasked)
-        item = {"case_id": row.case_id, "psn_name": name, "gend": row.gend, "age": age_on(row.brdy, admitted),
-                "certno": certno, "diagnosis": row.diagnosis, "admission_date": admitted.isoformat(),
-                "diagnosed_at": row.diagnosed_at.astimezone(BUSINESS_TZ).isoformat(),
-                "fixmedins_code": row.fixmedins_code, "fixmedins_name": row.fixmedins_name or row.fixmedins_code,
-                "insutype": row.insutype, "insuplc_admdvs": row.insuplc_admdvs,
-                "insuplc_name": area_name(row.insuplc_admdvs), "status": row.status}
+        item = {
+            "case_id": row.case_id,
+            "psn_name": name,
+            "gend": row.gend,
+            "age": age_on(row.brdy, admitted),
+            "certno": certno,
+            "diagnosis": row.diagnosis,
+            "admission_date": admitted.isoformat(),
+            "diagnosed_at": row.diagnosed_at.astimezone(BUSINESS_TZ).isoformat(),
+            "fixmedins_code": row.fixmedins_code,
+            "fixmedins_name": row.fixmedins_name or row.fixmedins_code,
+            "insutype": row.insutype,
+            "insuplc_admdvs": row.insuplc_admdvs,
+            "insuplc_name": area_name(row.insuplc_admdvs),
+            "status": row.status,
+        }
         if unmasked:
             item["psn_no"] = row.psn_no
         items.append(item)
-    return {"date": filing_date.isoformat(), "cutoff": cutoff.isoformat(), "masked": not unmasked,
-            "count": len(items), "items": items}
+    return {
+        "date": filing_date.isoformat(),
+        "cutoff": cutoff.isoformat(),
+        "masked": not unmasked,
+        "count": len(items),
+        "items": items,
+    }
 
 
 async def prepayment_table(unit: Unit, *, filing_date: date) -> dict:
@@ -61,8 +76,17 @@ async def prepayment_table(unit: Unit, *, filing_date: date) -> dict:
     areas: dict[str, dict] = {}
 
     def area(admdvs: str) -> dict:
-        return areas.setdefault(admdvs, {"admdvs": admdvs, "area_name": area_name(admdvs), "amount": ZERO,
-                                         "covid_special": ZERO, "top_up": ZERO, "count": 0})
+        return areas.setdefault(
+            admdvs,
+            {
+                "admdvs": admdvs,
+                "area_name": area_name(admdvs),
+                "amount": ZERO,
+                "covid_special": ZERO,
+                "top_up": ZERO,
+                "count": 0,
+            },
+        )
 
     for row in await unit.fetch(_HOSPITAL_AREAS):
         area(row.admdvs)
@@ -74,6 +98,10 @@ async def prepayment_table(unit: Unit, *, filing_date: date) -> dict:
     rows = [areas[k] for k in sorted(areas)]
     money = ("amount", "covid_special", "top_up")
     total = {**{k: sum((r[k] for r in rows), ZERO) for k in money}, "count": sum(r["count"] for r in rows)}
-    return {"date": filing_date.isoformat(), "cutoff": cutoff.isoformat(), "unit": "yuan",
-            "rows": [{**r, **{k: fmt(r[k]) for k in money}} for r in rows],
-            "total": {**total, **{k: fmt(total[k]) for k in money}}}
+    return {
+        "date": filing_date.isoformat(),
+        "cutoff": cutoff.isoformat(),
+        "unit": "yuan",
+        "rows": [{**r, **{k: fmt(r[k]) for k in money}} for r in rows],
+        "total": {**total, **{k: fmt(total[k]) for k in money}},
+    }

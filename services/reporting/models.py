@@ -4,8 +4,7 @@ The definitions are for Alembic; the service reaches them through shared.db with
 handlers and report queries run against a scratch schema whose search_path comes first (see replay.py).
 """
 
-from sqlalchemy import (Boolean, Column, Date, DateTime, Index, Integer, MetaData, Numeric, SmallInteger, String,
-                        Table)
+from sqlalchemy import Boolean, Column, Date, DateTime, Index, Integer, MetaData, Numeric, SmallInteger, String, Table
 from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.events.tables import event_tables
@@ -19,9 +18,21 @@ institutions = institution_copy(metadata)
 AMOUNT = Numeric(16, 2)
 
 # The money fields of a `settled` payload kept for the reports (docs/events.md).
-MOVE_AMOUNTS = ("medfee_sumamt", "fulamt_ownpay_amt", "preselfpay_amt", "inscp_scp_amt", "hifp_pay", "hifmi_pay",
-                "maf_pay", "tilt_aid_pay", "fin_subsidy_pay", "fund_pay_sumamt", "psn_pay", "acct_pay",
-                "psn_cash_pay")
+MOVE_AMOUNTS = (
+    "medfee_sumamt",
+    "fulamt_ownpay_amt",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+    "hifp_pay",
+    "hifmi_pay",
+    "maf_pay",
+    "tilt_aid_pay",
+    "fin_subsidy_pay",
+    "fund_pay_sumamt",
+    "psn_pay",
+    "acct_pay",
+    "psn_cash_pay",
+)
 
 
 def _move_columns() -> list[Column]:
@@ -58,13 +69,16 @@ def _move_columns() -> list[Column]:
 # One row per settlement and one per reversal; reports sum them by `day`, so a reversal counts
 # negative on its own business day and consecutive days neither overlap nor leave gaps.
 settlement_moves = Table(
-    "settlement_moves", metadata, *_move_columns(),
+    "settlement_moves",
+    metadata,
+    *_move_columns(),
     Index("ix_settlement_moves_day", "day"),
 )
 
 # The newest version of each COVID case (covid-case-registered), personal fields for 附件3.
 covid_cases = Table(
-    "covid_cases", metadata,
+    "covid_cases",
+    metadata,
     Column("case_id", String(64), primary_key=True),
     Column("version", Integer, nullable=False),
     Column("psn_no", String(40), nullable=False),
@@ -84,7 +98,8 @@ covid_cases = Table(
 
 # Disbursed prepayments (prepayment-disbursed); `effective_at` is the moment the 17:00 cutoff compares.
 prepayments = Table(
-    "prepayments", metadata,
+    "prepayments",
+    metadata,
     Column("prepayment_id", String(64), primary_key=True),
     Column("fixmedins_code", String(32), nullable=False),
     Column("kind", String(32), nullable=False),
@@ -98,7 +113,8 @@ prepayments = Table(
 
 # Finance subsidies of COVID settlements (subsidy-due); a reversal row nets its settlement out.
 subsidies = Table(
-    "subsidies", metadata,
+    "subsidies",
+    metadata,
     Column("setl_id", String(40), primary_key=True),
     Column("reversal", Boolean, primary_key=True),
     Column("fixmedins_code", String(32), nullable=False),
@@ -112,7 +128,8 @@ subsidies = Table(
 
 # The newest version of each person (person-changed): no name, no ID number.
 persons = Table(
-    "persons", metadata,
+    "persons",
+    metadata,
     Column("psn_no", String(40), primary_key=True),
     Column("version", Integer, nullable=False),
     Column("insutype", String(8)),
@@ -125,7 +142,8 @@ persons = Table(
 
 # Declared claims submitted (claim-submitted), for the dashboard.
 claims = Table(
-    "claims", metadata,
+    "claims",
+    metadata,
     Column("claim_id", String(64), primary_key=True),
     Column("psn_no", String(40)),
     Column("fixmedins_code", String(32)),
@@ -134,7 +152,8 @@ claims = Table(
 
 # The newest version of each institution's global budget for a year (budget-set).
 budgets = Table(
-    "budgets", metadata,
+    "budgets",
+    metadata,
     Column("fixmedins_code", String(32), primary_key=True),
     Column("year", Integer, primary_key=True),
     Column("amount", AMOUNT, nullable=False),

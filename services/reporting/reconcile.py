@@ -34,8 +34,9 @@ def _normalise(body: object) -> dict:
         for name in RECONCILED:
             out[name] = fmt(Decimal(str(body[name])))
     except (KeyError, TypeError, ValueError, InvalidOperation):
-        raise _unavailable(f"the settlement service answered unexpectedly: fields {', '.join(FIELDS)} "
-                           "expected") from None
+        raise _unavailable(
+            f"the settlement service answered unexpectedly: fields {', '.join(FIELDS)} expected"
+        ) from None
     return out
 
 
@@ -56,6 +57,9 @@ async def settlement_totals(client: InternalClient | httpx.AsyncClient, *, day: 
 
 def compare(*, day: date, settlement: dict, reporting: dict) -> dict:
     """{date, settlement, reporting, differences: [{field, settlement, reporting}]}."""
-    differences = [{"field": name, "settlement": settlement[name], "reporting": reporting[name]}
-                   for name in FIELDS if settlement[name] != reporting[name]]
+    differences = [
+        {"field": name, "settlement": settlement[name], "reporting": reporting[name]}
+        for name in FIELDS
+        if settlement[name] != reporting[name]
+    ]
     return {"date": day.isoformat(), "settlement": settlement, "reporting": reporting, "differences": differences}

@@ -23,9 +23,18 @@ from services.reporting.handlers import APPLY
 from services.reporting.models import SCHEMA
 from shared.db import Database, Sql
 from shared.events.consumer import Consumer
-from shared.events.topics import (ALL_TOPICS, BUDGET_SET, CLAIM_SUBMITTED, COVID_CASE_REGISTERED,
-                                  INSTITUTION_CHANGED, PERSON_CHANGED, PREPAYMENT_DISBURSED, SETTLED,
-                                  SETTLEMENT_REVERSED, SUBSIDY_DUE)
+from shared.events.topics import (
+    ALL_TOPICS,
+    BUDGET_SET,
+    CLAIM_SUBMITTED,
+    COVID_CASE_REGISTERED,
+    INSTITUTION_CHANGED,
+    PERSON_CHANGED,
+    PREPAYMENT_DISBURSED,
+    SETTLED,
+    SETTLEMENT_REVERSED,
+    SUBSIDY_DUE,
+)
 
 log = logging.getLogger("yibao.reporting.replay")
 
@@ -122,8 +131,15 @@ async def _read_to_end(bootstrap: str, topics: tuple[str, ...], apply, *, timeou
     embedded broker) answers ListOffsets with the last batch's base offset + 1, which is short of the
     end whenever the relay sent several records in one batch. So every partition is read at least up to
     its reported end, then on until one fetch of all of them comes back empty."""
-    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", metadata_max_age_ms=2000, request_timeout_ms=10000)
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        metadata_max_age_ms=2000,
+        request_timeout_ms=10000,
+    )
     read = dict.fromkeys(topics, 0)
     await asyncio.wait_for(consumer.start(), 15)
     try:
@@ -160,8 +176,14 @@ def _event_id(raw: bytes) -> str | None:
         return None  # unreadable: the consumer dead-letters it
 
 
-async def rebuild(database_url: str, *, bootstrap: str, topics: tuple[str, ...] | None = None,
-                  schema: str = SCRATCH, timeout: float = 300.0) -> Rebuilt:
+async def rebuild(
+    database_url: str,
+    *,
+    bootstrap: str,
+    topics: tuple[str, ...] | None = None,
+    schema: str = SCRATCH,
+    timeout: float = 300.0,
+) -> Rebuilt:
     """Create `schema` afresh and apply every event of the topics to it, through the inbox, from offset 0."""
     chosen = check_topics(topics)
     started = time.monotonic()
@@ -169,8 +191,9 @@ async def rebuild(database_url: str, *, bootstrap: str, topics: tuple[str, ...] 
         await _create_scratch(live, schema)
     result = Rebuilt(applied=dict.fromkeys(chosen, 0))
     async with _opened(database_url, schema) as scratch:
-        consumer = Consumer(db=scratch, bootstrap=bootstrap, group_id=f"{schema}-unused",
-                            handlers={t: APPLY[t] for t in chosen})
+        consumer = Consumer(
+            db=scratch, bootstrap=bootstrap, group_id=f"{schema}-unused", handlers={t: APPLY[t] for t in chosen}
+        )
         seen: set[str] = set()
 
         async def apply(topic: str, raw: bytes) -> None:
@@ -184,8 +207,14 @@ async def rebuild(database_url: str, *, bootstrap: str, topics: tuple[str, ...] 
 
         result.read = await _read_to_end(bootstrap, chosen, apply, timeout=timeout)
     result.seconds = time.monotonic() - started
-    log.info("rebuilt %s into %s: %d events read, %d applied in %.1f s", ",".join(chosen), schema,
-             sum(result.read.values()), sum(result.applied.values()), result.seconds)
+    log.info(
+        "rebuilt %s into %s: %d events read, %d applied in %.1f s",
+        ",".join(chosen),
+        schema,
+        sum(result.read.values()),
+        sum(result.applied.values()),
+        result.seconds,
+    )
     return result
 
 
@@ -199,8 +228,14 @@ async def _rows(db: Database, part: Part, where: str, params: dict[str, Any]) ->
     return {tuple(_comparable(value) for name, value in row.items() if name not in VOLATILE) for row in rows}
 
 
-async def compare(database_url: str, *, topics: tuple[str, ...] | None = None, schema: str = SCRATCH,
-                  where: str = "TRUE", params: dict[str, Any] | None = None) -> list[Difference]:
+async def compare(
+    database_url: str,
+    *,
+    topics: tuple[str, ...] | None = None,
+    schema: str = SCRATCH,
+    where: str = "TRUE",
+    params: dict[str, Any] | None = None,
+) -> list[Difference]:
     """Rows of the live read models that differ from the rebuilt ones.
 
     `where`, a condition on the tables' columns with :named `params`, narrows both (e.g. to a test's data)."""
@@ -213,8 +248,9 @@ async def compare(database_url: str, *, topics: tuple[str, ...] | None = None, s
                 rebuilt_rows = await _rows(rebuilt, part, where, params or {})
                 if live_rows != rebuilt_rows:
                     only_live, only_rebuilt = live_rows - rebuilt_rows, rebuilt_rows - live_rows
-                    sample = ([f"live: {r}" for r in list(only_live)[:3]]
-                              + [f"rebuilt: {r}" for r in list(only_rebuilt)[:3]])
+                    sample = [f"live: {r}" for r in list(only_live)[:3]] + [
+                        f"rebuilt: {r}" for r in list(only_rebuilt)[:3]
+                    ]
                     differences.append(Difference(topic, part.table, len(only_live), len(only_rebuilt), sample))
     return differences
 
@@ -228,8 +264,9 @@ async def replace_live(database_url: str, *, topics: tuple[str, ...] | None = No
         for topic in check_topics(topics):
             for part in PARTS[topic]:
                 await unit.execute(Sql(f"DELETE FROM {part.table} WHERE {part.where}"))
-                await unit.execute(Sql(f'INSERT INTO {part.table} SELECT * FROM "{schema}".{part.table} '
-                                       f"WHERE {part.where}"))
+                await unit.execute(
+                    Sql(f'INSERT INTO {part.table} SELECT * FROM "{schema}".{part.table} WHERE {part.where}')
+                )
         # the live inbox must know every event the rebuilt models hold, or a redelivery would apply it twice
         await unit.execute(Sql(f'INSERT INTO inbox SELECT * FROM "{schema}".inbox ON CONFLICT (event_id) DO NOTHING'))
 

@@ -68,22 +68,41 @@ def month_bounds(month: str) -> tuple[date, date]:
 async def two_diseases(unit: Unit, *, month: str) -> dict:
     """Beneficiaries, visits, total cost and fund paid per disease for a month (reversals net out)."""
     first, following = month_bounds(month)
-    rows = {d: {"disease": d, "beneficiaries": 0, "visits": 0, "medfee_sumamt": ZERO, "hifp_pay": ZERO,
-                "fund_pay_sumamt": ZERO} for d in TWO_DISEASES}
+    rows = {
+        d: {
+            "disease": d,
+            "beneficiaries": 0,
+            "visits": 0,
+            "medfee_sumamt": ZERO,
+            "hifp_pay": ZERO,
+            "fund_pay_sumamt": ZERO,
+        }
+        for d in TWO_DISEASES
+    }
     for row in await unit.fetch(_DISEASE_FIGURES, first=first, following=following):
         if row.two_disease in rows:
-            rows[row.two_disease].update(visits=int(row.visits), medfee_sumamt=Decimal(row.medfee),
-                                         hifp_pay=Decimal(row.hifp), fund_pay_sumamt=Decimal(row.fund))
+            rows[row.two_disease].update(
+                visits=int(row.visits),
+                medfee_sumamt=Decimal(row.medfee),
+                hifp_pay=Decimal(row.hifp),
+                fund_pay_sumamt=Decimal(row.fund),
+            )
     for row in await unit.fetch(_BENEFICIARIES, first=first, following=following):
         if row.two_disease in rows:
             rows[row.two_disease]["beneficiaries"] = int(row.n)
     total_persons = await unit.fetchval(_ANY_BENEFICIARIES, first=first, following=following)
     money = ("medfee_sumamt", "hifp_pay", "fund_pay_sumamt")
-    total = {"beneficiaries": int(total_persons or 0), "visits": sum(r["visits"] for r in rows.values()),
-             **{k: sum((r[k] for r in rows.values()), ZERO) for k in money}}
-    return {"month": month, "unit": "yuan",
-            "rows": [{**r, **{k: fmt(r[k]) for k in money}} for r in rows.values()],
-            "total": {**total, **{k: fmt(total[k]) for k in money}}}
+    total = {
+        "beneficiaries": int(total_persons or 0),
+        "visits": sum(r["visits"] for r in rows.values()),
+        **{k: sum((r[k] for r in rows.values()), ZERO) for k in money},
+    }
+    return {
+        "month": month,
+        "unit": "yuan",
+        "rows": [{**r, **{k: fmt(r[k]) for k in money}} for r in rows.values()],
+        "total": {**total, **{k: fmt(total[k]) for k in money}},
+    }
 
 
 def _ratio(value: Decimal | None) -> str | None:
@@ -91,16 +110,27 @@ def _ratio(value: Decimal | None) -> str | None:
 
 
 # An institution with a budget for the year but no settlement moves in the two years looked at.
-_NO_MOVES = {"count": 0, "medfee": 0, "outside": 0, "aid_inscp": 0, "aid_self": 0, "prev_count": 0,
-             "prev_medfee": 0, "budget_used": 0}
+_NO_MOVES = {
+    "count": 0,
+    "medfee": 0,
+    "outside": 0,
+    "aid_inscp": 0,
+    "aid_self": 0,
+    "prev_count": 0,
+    "prev_medfee": 0,
+    "budget_used": 0,
+}
 
 
 def _budget_use(budget: Decimal | None, used: Decimal, thresholds: BudgetThresholds) -> dict:
     """The budget (budget-set), the share of it used and its status; all None without a budget."""
     if budget is None:
         return {"budget": None, "budget_ratio": None, "budget_status": None}
-    return {"budget": fmt(budget), "budget_ratio": _ratio(share(used, budget)),
-            "budget_status": budget_status(budget=budget, used=used, thresholds=thresholds)}
+    return {
+        "budget": fmt(budget),
+        "budget_ratio": _ratio(share(used, budget)),
+        "budget_status": budget_status(budget=budget, used=used, thresholds=thresholds),
+    }
 
 
 async def _budgets(unit: Unit, year: int) -> dict[str, Decimal]:
@@ -110,9 +140,16 @@ async def _budgets(unit: Unit, year: int) -> dict[str, Decimal]:
 async def _without_moves(unit: Unit, codes: list[str]) -> list[SimpleNamespace]:
     """Rows like the indicator query's for institutions that only have a budget."""
     known = {row.fixmedins_code: row for row in await unit.fetch(_INSTITUTIONS, codes=codes)}
-    return [SimpleNamespace(fixmedins_code=code, name=getattr(known.get(code), "fixmedins_name", None),
-                            affiliation=getattr(known.get(code), "affiliation", None),
-                            kind=getattr(known.get(code), "kind", None), **_NO_MOVES) for code in codes]
+    return [
+        SimpleNamespace(
+            fixmedins_code=code,
+            name=getattr(known.get(code), "fixmedins_name", None),
+            affiliation=getattr(known.get(code), "affiliation", None),
+            kind=getattr(known.get(code), "kind", None),
+            **_NO_MOVES,
+        )
+        for code in codes
+    ]
 
 
 async def indicators(unit: Unit, *, year: int, thresholds: BudgetThresholds) -> dict:
@@ -138,24 +175,37 @@ async def indicators(unit: Unit, *, year: int, thresholds: BudgetThresholds) -> 
             county_inscp += Decimal(row.aid_inscp)
             county_self += Decimal(row.aid_self)
         used = Decimal(row.budget_used)
-        items.append({
-            "fixmedins_code": row.fixmedins_code, "fixmedins_name": row.name or row.fixmedins_code,
-            "affiliation": row.affiliation, "settlements": count, "medfee_sumamt": fmt(Decimal(row.medfee)),
-            "outside_catalogue_amt": fmt(Decimal(row.outside)),
-            "outside_catalogue_share": _ratio(share(Decimal(row.outside), Decimal(row.medfee))),
-            "aid_inpatient_inscp_amt": fmt(Decimal(row.aid_inscp)) if county else None,
-            "aid_inpatient_self_pay_amt": fmt(Decimal(row.aid_self)) if county else None,
-            "aid_self_pay_share": _ratio(aid_share),
-            "aid_self_pay_ok": None if aid_share is None else aid_share <= AID_SELF_PAY_LIMIT,
-            "cost_per_settlement": fmt(per_visit) if per_visit is not None else None,
-            "cost_per_settlement_prev_year": fmt(prev_per_visit) if prev_per_visit is not None else None,
-            "cost_growth": _ratio(growth),
-            "budget_used": fmt(used), **_budget_use(budgets.get(row.fixmedins_code), used, thresholds),
-        })
+        items.append(
+            {
+                "fixmedins_code": row.fixmedins_code,
+                "fixmedins_name": row.name or row.fixmedins_code,
+                "affiliation": row.affiliation,
+                "settlements": count,
+                "medfee_sumamt": fmt(Decimal(row.medfee)),
+                "outside_catalogue_amt": fmt(Decimal(row.outside)),
+                "outside_catalogue_share": _ratio(share(Decimal(row.outside), Decimal(row.medfee))),
+                "aid_inpatient_inscp_amt": fmt(Decimal(row.aid_inscp)) if county else None,
+                "aid_inpatient_self_pay_amt": fmt(Decimal(row.aid_self)) if county else None,
+                "aid_self_pay_share": _ratio(aid_share),
+                "aid_self_pay_ok": None if aid_share is None else aid_share <= AID_SELF_PAY_LIMIT,
+                "cost_per_settlement": fmt(per_visit) if per_visit is not None else None,
+                "cost_per_settlement_prev_year": fmt(prev_per_visit) if prev_per_visit is not None else None,
+                "cost_growth": _ratio(growth),
+                "budget_used": fmt(used),
+                **_budget_use(budgets.get(row.fixmedins_code), used, thresholds),
+            }
+        )
     overall = share(county_self, county_inscp)
-    return {"year": year, "unit": "yuan", "aid_self_pay_limit": _ratio(AID_SELF_PAY_LIMIT),
-            "budget_thresholds": {"warning": _ratio(thresholds.warning), "exceeded": _ratio(thresholds.exceeded)},
-            "county_aid_self_pay": {"inscp_amt": fmt(county_inscp), "self_pay_amt": fmt(county_self),
-                                    "share": _ratio(overall),
-                                    "ok": None if overall is None else overall <= AID_SELF_PAY_LIMIT},
-            "items": [it for it in items if it["settlements"] or it["budget_used"] != "0.00" or it["budget"]]}
+    return {
+        "year": year,
+        "unit": "yuan",
+        "aid_self_pay_limit": _ratio(AID_SELF_PAY_LIMIT),
+        "budget_thresholds": {"warning": _ratio(thresholds.warning), "exceeded": _ratio(thresholds.exceeded)},
+        "county_aid_self_pay": {
+            "inscp_amt": fmt(county_inscp),
+            "self_pay_amt": fmt(county_self),
+            "share": _ratio(overall),
+            "ok": None if overall is None else overall <= AID_SELF_PAY_LIMIT,
+        },
+        "items": [it for it in items if it["settlements"] or it["budget_used"] != "0.00" or it["budget"]],
+    }

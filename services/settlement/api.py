@@ -75,8 +75,9 @@ async def presettle(mdtrt_id: MdtrtId, ctx: CtxDep, principal: Hospital, body: O
 
 
 @router.post("/visits/{mdtrt_id}/settle", status_code=201)
-async def settle_visit(mdtrt_id: MdtrtId, request: Request, ctx: CtxDep, principal: Hospital,
-                       body: Options = None) -> Response:
+async def settle_visit(
+    mdtrt_id: MdtrtId, request: Request, ctx: CtxDep, principal: Hospital, body: Options = None
+) -> Response:
     options = body or SettleIn()
     key = idempotency_key(request, principal, options)
     return respond(await settle.settle(ctx, mdtrt_id=mdtrt_id, principal=principal, options=options, key=key))
@@ -94,11 +95,17 @@ async def get_settlement(setl_id: SetlId, ctx: CtxDep, principal: Viewer) -> dic
 
 
 @router.get("/settlements")
-async def list_settlements(ctx: CtxDep, principal: Viewer, setl_date: date,
-                           fixmedins_code: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
-                           limit: int = 100, offset: int = 0) -> dict:
-    return await queries.list_settlements(ctx, setl_date=setl_date, fixmedins_code=fixmedins_code,
-                                          principal=principal, limit=limit, offset=offset)
+async def list_settlements(
+    ctx: CtxDep,
+    principal: Viewer,
+    setl_date: date,
+    fixmedins_code: Annotated[str | None, Query(max_length=32, pattern=CODE)] = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict:
+    return await queries.list_settlements(
+        ctx, setl_date=setl_date, fixmedins_code=fixmedins_code, principal=principal, limit=limit, offset=offset
+    )
 
 
 @router.get("/totals")
@@ -107,16 +114,21 @@ async def totals(ctx: CtxDep, _: Ops, day: Annotated[date, Query(alias="date")])
 
 
 @router.get("/catalog")
-async def search_catalogue(ctx: CtxDep, _: Viewer, q: Annotated[str | None, Query(max_length=100)] = None,
-                           limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-                           offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+async def search_catalogue(
+    ctx: CtxDep,
+    _: Viewer,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict:
     async with ctx.db.connect() as unit:
         return await catalogue.search(unit, q=q, limit=limit, offset=offset)
 
 
 @router.put("/catalog/{med_list_codg}")
-async def put_catalogue_entry(med_list_codg: Ident, body: CatalogueIn, request: Request, ctx: CtxDep,
-                              _: Admin) -> Response:
+async def put_catalogue_entry(
+    med_list_codg: Ident, body: CatalogueIn, request: Request, ctx: CtxDep, _: Admin
+) -> Response:
     entry, created = await ctx.db.transaction(lambda unit: catalogue.put_entry(unit, med_list_codg, body))
     await request.app.state.catalogue.reload()  # this worker at once; the others within a second
     return respond(Answer.json(entry, 201 if created else 200))

@@ -6,7 +6,6 @@ may replace it with one on `httpx.ASGITransport` to an in-process eligibility ap
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, replace
 from datetime import date
@@ -73,43 +72,64 @@ def parse_snapshot(data: dict) -> Person:
             psn_type=data.get("psn_type") or None,
             aid_identities=tuple(
                 AidIdentity(str(a["category"]), _day(a["start_date"]), _day(a.get("lost_on")))
-                for a in data.get("aid_identities") or ()),
+                for a in data.get("aid_identities") or ()
+            ),
             chronic_qualifications=tuple(
-                ChronicQualification(str(c["disease"]), _day(c["start_date"]), _day(c.get("end_date")),
-                                     c.get("two_disease_class"))
-                for c in data.get("chronic_qualifications") or ()),
+                ChronicQualification(
+                    str(c["disease"]), _day(c["start_date"]), _day(c.get("end_date")), c.get("two_disease_class")
+                )
+                for c in data.get("chronic_qualifications") or ()
+            ),
             offsite_registrations=tuple(
                 OffsiteRegistration(str(r["mdtrtarea_admdvs"]), _day(r["start_date"]), _day(r.get("end_date")))
-                for r in data.get("offsite_registrations") or ()),
+                for r in data.get("offsite_registrations") or ()
+            ),
         )
         family = frozenset(str(f["member_psn_no"]) for f in data.get("family") or ())
     except (KeyError, TypeError, ValueError, ClaimError) as exc:
         raise EligibilityUnavailable(f"eligibility answered an unexpected snapshot ({type(exc).__name__})") from None
     matches = data.get("credential_matches")
-    return Person(psn_no=snapshot.psn_no, active=bool(data.get("active", True)),
-                  inactive_reason=data.get("inactive_reason"), snapshot=snapshot, family=family,
-                  credential_matches=None if matches is None else bool(matches),
-                  gend=data.get("gend"), brdy=data.get("brdy"))
+    return Person(
+        psn_no=snapshot.psn_no,
+        active=bool(data.get("active", True)),
+        inactive_reason=data.get("inactive_reason"),
+        snapshot=snapshot,
+        family=family,
+        credential_matches=None if matches is None else bool(matches),
+        gend=data.get("gend"),
+        brdy=data.get("brdy"),
+    )
 
 
 async def _get(client: InternalClient, path: str, *, api_key: str, params: dict) -> httpx.Response:
     try:
         return await client.get(path, params=params, headers={"X-Api-Key": api_key})
-    except (httpx.HTTPError, asyncio.TimeoutError, OSError) as exc:
+    except (TimeoutError, httpx.HTTPError, OSError) as exc:
         log.warning("eligibility unreachable: %s", type(exc).__name__)
         raise EligibilityUnavailable(f"eligibility did not answer ({type(exc).__name__}); retry later") from None
 
 
-async def fetch_person(client: InternalClient, *, api_key: str, psn_no: str, on: date,
-                       cert_type: str | None = None, cert_no: str | None = None) -> Person:
+async def fetch_person(
+    client: InternalClient,
+    *,
+    api_key: str,
+    psn_no: str,
+    on: date,
+    cert_type: str | None = None,
+    cert_no: str | None = None,
+) -> Person:
     """GET /v1/persons/{psn_no}/snapshot?on=… (with the credential when given: one call checks both)."""
     params: dict[str, str] = {"on": on.isoformat()}
     if cert_type and cert_no:
         params.update(mdtrt_cert_type=cert_type, mdtrt_cert_no=cert_no)
     response = await _get(client, f"/v1/persons/{psn_no}/snapshot", api_key=api_key, params=params)
     if response.status_code == 404:
-        raise Problem(422, "PERSON_NOT_FOUND", f"person {psn_no} is not known to eligibility",
-                      errors=[{"field": "psn_no", "code": "PERSON_NOT_FOUND", "detail": "unknown person"}])
+        raise Problem(
+            422,
+            "PERSON_NOT_FOUND",
+            f"person {psn_no} is not known to eligibility",
+            errors=[{"field": "psn_no", "code": "PERSON_NOT_FOUND", "detail": "unknown person"}],
+        )
     if response.status_code != 200:
         raise EligibilityUnavailable(f"eligibility answered {response.status_code}")
     try:
@@ -123,8 +143,9 @@ async def fetch_person(client: InternalClient, *, api_key: str, psn_no: str, on:
 
 async def verify_credential(client: InternalClient, *, api_key: str, cert_type: str, cert_no: str) -> str | None:
     """GET /v1/verify: the psn_no a credential resolves to, or None."""
-    response = await _get(client, "/v1/verify", api_key=api_key,
-                          params={"mdtrt_cert_type": cert_type, "mdtrt_cert_no": cert_no})
+    response = await _get(
+        client, "/v1/verify", api_key=api_key, params={"mdtrt_cert_type": cert_type, "mdtrt_cert_no": cert_no}
+    )
     if response.status_code in (404, 422):
         return None
     if response.status_code != 200:
@@ -138,16 +159,24 @@ async def verify_credential(client: InternalClient, *, api_key: str, cert_type: 
 def require_active(person: Person) -> None:
     """422 PERSON_INACTIVE when benefits are suspended on the date."""
     if not person.active:
-        raise Problem(422, "PERSON_INACTIVE",
-                      f"person {person.psn_no} has no benefits on this date ({person.inactive_reason or 'inactive'})")
+        raise Problem(
+            422,
+            "PERSON_INACTIVE",
+            f"person {person.psn_no} has no benefits on this date ({person.inactive_reason or 'inactive'})",
+        )
 
 
 def require_credential(person: Person) -> None:
     """422 CREDENTIAL_MISMATCH unless the credential resolves to this person (人证相符)."""
     if person.credential_matches is False:
-        raise Problem(422, "CREDENTIAL_MISMATCH", "the credential does not belong to this person",
-                      errors=[{"field": "mdtrt_cert_no", "code": "CREDENTIAL_MISMATCH",
-                               "detail": "credential and person differ"}])
+        raise Problem(
+            422,
+            "CREDENTIAL_MISMATCH",
+            "the credential does not belong to this person",
+            errors=[
+                {"field": "mdtrt_cert_no", "code": "CREDENTIAL_MISMATCH", "detail": "credential and person differ"}
+            ],
+        )
 
 
 def merge_aid_identities(first: Person, second: Person) -> Person:

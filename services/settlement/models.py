@@ -15,7 +15,6 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
-    Text,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -32,7 +31,8 @@ institutions = institution_copy(metadata)
 MONEY = Numeric(14, 2)
 
 catalogue = Table(
-    "catalogue", metadata,
+    "catalogue",
+    metadata,
     Column("med_list_codg", String(64), primary_key=True),
     Column("med_list_name", String(200), nullable=False),
     Column("item_class", String(1), nullable=False),
@@ -45,7 +45,8 @@ catalogue = Table(
 )
 
 visits = Table(
-    "visits", metadata,
+    "visits",
+    metadata,
     Column("mdtrt_id", String(40), primary_key=True),
     Column("psn_no", String(40), nullable=False),
     Column("fixmedins_code", String(32), nullable=False),
@@ -69,7 +70,8 @@ visits = Table(
 )
 
 fee_lines = Table(
-    "fee_lines", metadata,
+    "fee_lines",
+    metadata,
     Column("mdtrt_id", String(40), primary_key=True),
     Column("feedetl_sn", String(64), primary_key=True),
     Column("med_list_codg", String(64), nullable=False),
@@ -86,7 +88,8 @@ fee_lines = Table(
 )
 
 settlements = Table(
-    "settlements", metadata,
+    "settlements",
+    metadata,
     Column("setl_id", String(40), primary_key=True),
     Column("mdtrt_id", String(40), nullable=False),
     Column("psn_no", String(40), nullable=False),
@@ -112,7 +115,8 @@ settlements = Table(
 )
 
 accumulators = Table(
-    "accumulators", metadata,
+    "accumulators",
+    metadata,
     Column("psn_no", String(40), primary_key=True),
     Column("year", SmallInteger, primary_key=True),
     Column("amounts", JSONB, nullable=False),  # key → decimal string (engine keys)
@@ -121,14 +125,16 @@ accumulators = Table(
 )
 
 accounts = Table(
-    "accounts", metadata,
+    "accounts",
+    metadata,
     Column("psn_no", String(40), primary_key=True),
     Column("balc", MONEY, nullable=False),  # CHECK (balc >= 0)
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 account_movements = Table(
-    "account_movements", metadata,
+    "account_movements",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("psn_no", String(40), nullable=False),
     Column("kind", String(12), nullable=False),  # credit | payment | refund
@@ -140,7 +146,8 @@ account_movements = Table(
 )
 
 prescriptions = Table(
-    "prescriptions", metadata,
+    "prescriptions",
+    metadata,
     Column("rx_no", String(64), primary_key=True),
     Column("psn_no", String(40), nullable=False),
     Column("fixmedins_code", String(32), nullable=False),
@@ -156,7 +163,8 @@ prescriptions = Table(
 )
 
 claims = Table(
-    "claims", metadata,
+    "claims",
+    metadata,
     Column("claim_id", String(40), primary_key=True),
     Column("psn_no", String(40), nullable=False),
     Column("fixmedins_code", String(32), nullable=False),
@@ -171,6 +179,18 @@ claims = Table(
 idempotency_keys = idempotency_table(metadata)
 
 __all__ = [
-    "SCHEMA", "metadata", "events", "institutions", "catalogue", "visits", "fee_lines", "settlements",
-    "accumulators", "accounts", "account_movements", "prescriptions", "claims", "idempotency_keys",
+    "SCHEMA",
+    "metadata",
+    "events",
+    "institutions",
+    "catalogue",
+    "visits",
+    "fee_lines",
+    "settlements",
+    "accumulators",
+    "accounts",
+    "account_movements",
+    "prescriptions",
+    "claims",
+    "idempotency_keys",
 ]

@@ -46,9 +46,15 @@ class Ctx:
 
 def ctx_from_app(app: FastAPI) -> Ctx:
     state = app.state
-    return Ctx(db=state.db, eligibility=state.eligibility,
-               api_key=state.settings.internal_api_key, book=state.policy_book, catalogue=state.catalogue.current,
-               institutions=state.institutions, clock=state.clock)
+    return Ctx(
+        db=state.db,
+        eligibility=state.eligibility,
+        api_key=state.settings.internal_api_key,
+        book=state.policy_book,
+        catalogue=state.catalogue.current,
+        institutions=state.institutions,
+        clock=state.clock,
+    )
 
 
 async def get_ctx(request: Request) -> Ctx:

@@ -44,7 +44,7 @@ class FeeItemIn(Strict):
     fee_ocur_time: datetime | None = None
 
     @model_validator(mode="after")
-    def _amounts(self) -> "FeeItemIn":
+    def _amounts(self) -> FeeItemIn:
         if self.pric < 0:
             raise ValueError("pric must not be negative")
         if self.cnt <= 0:
@@ -95,7 +95,7 @@ class CatalogueIn(Strict):
     account_excluded: bool = False
 
     @model_validator(mode="after")
-    def _ranges(self) -> "CatalogueIn":
+    def _ranges(self) -> CatalogueIn:
         if self.preselfpay_prop is not None and not (0 <= self.preselfpay_prop <= 1):
             raise ValueError("preselfpay_prop must be between 0 and 1")
         if self.price_cap is not None and self.price_cap < 0:
@@ -128,7 +128,7 @@ class PrescriptionIn(Strict):
     items: list[PrescriptionItemIn] = Field(min_length=1, max_length=100)
 
     @model_validator(mode="after")
-    def _one_line_per_drug(self) -> "PrescriptionIn":
+    def _one_line_per_drug(self) -> PrescriptionIn:
         codes = [item.med_list_codg for item in self.items]
         if len(codes) != len(set(codes)):
             raise ValueError("each drug appears once on a prescription")
@@ -163,7 +163,7 @@ class ClaimVisitIn(Strict):
         return check_diagnoses(value)
 
     @model_validator(mode="after")
-    def _dates(self) -> "ClaimVisitIn":
+    def _dates(self) -> ClaimVisitIn:
         if self.endtime is not None and self.endtime < self.begntime:
             raise ValueError("endtime is before begntime")
         if self.med_type == "21" and self.endtime is None:
@@ -178,7 +178,7 @@ class ClaimIn(Strict):
     items: list[FeeItemIn] = Field(min_length=1, max_length=MAX_LINES_PER_REQUEST)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ClaimIn":
+    def _consistent(self) -> ClaimIn:
         if self.psn_no is not None and self.psn_no != self.visit.psn_no:
             raise ValueError("psn_no differs from visit.psn_no")
         if self.fixmedins_code is not None and self.fixmedins_code != self.visit.fixmedins_code:

@@ -45,8 +45,16 @@ INSERT INTO dead_letter (event_id, topic, envelope, error) VALUES (CAST(:event_i
 class Consumer:
     """Consumes topics for one service's consumer group and applies handlers through the inbox."""
 
-    def __init__(self, *, db: Database, bootstrap: str, group_id: str, handlers: dict[str, Handler],
-                 partitions: int = 3, max_attempts: int = 5) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        bootstrap: str,
+        group_id: str,
+        handlers: dict[str, Handler],
+        partitions: int = 3,
+        max_attempts: int = 5,
+    ) -> None:
         self.db = db
         self.bootstrap = bootstrap
         self.group_id = group_id
@@ -93,11 +101,14 @@ class Consumer:
                 continue
             await self.apply_batch([(m.topic, m.value) for messages in batches.values() for m in messages])
             try:
-                await self._consumer.commit({TopicPartition(tp.topic, tp.partition): messages[-1].offset + 1
-                                             for tp, messages in batches.items()})
+                await self._consumer.commit(
+                    {
+                        TopicPartition(tp.topic, tp.partition): messages[-1].offset + 1
+                        for tp, messages in batches.items()
+                    }
+                )
             except Exception as exc:  # a rebalance or a lost broker: the inbox absorbs the redelivery
-                log.info("offset commit failed (%s); events will be redelivered and deduplicated",
-                         type(exc).__name__)
+                log.info("offset commit failed (%s); events will be redelivered and deduplicated", type(exc).__name__)
 
     async def apply_batch(self, messages: list[tuple[str, bytes]]) -> int:
         """Apply messages (topic, raw) in one transaction; one at a time if that fails. Returns how many took effect."""
@@ -131,8 +142,12 @@ class Consumer:
 
     async def _apply(self, events: list[tuple[str, Envelope]]) -> int:
         async with self.db.begin() as unit:
-            received = await unit.fetch(_RECEIVE, ids=[e.event_id for _, e in events],
-                                        topics=[t for t, _ in events], types=[e.type for _, e in events])
+            received = await unit.fetch(
+                _RECEIVE,
+                ids=[e.event_id for _, e in events],
+                topics=[t for t, _ in events],
+                types=[e.type for _, e in events],
+            )
             fresh = {row[0] for row in received}
             applied = []
             for topic, event in events:
@@ -166,7 +181,12 @@ class Consumer:
     async def _dead_letter(self, topic: str, event_id: str, raw: bytes, error: str) -> None:
         DEAD.labels(topic).inc()
         async with self.db.begin() as unit:
-            await unit.execute(_DEAD_LETTER, event_id=event_id, topic=topic,
-                               envelope=raw.decode("utf-8", "replace")[:100_000], error=error[:4000])
+            await unit.execute(
+                _DEAD_LETTER,
+                event_id=event_id,
+                topic=topic,
+                envelope=raw.decode("utf-8", "replace")[:100_000],
+                error=error[:4000],
+            )
             if event_id != UNREADABLE_ID:
                 await unit.fetch(_RECEIVE, ids=[event_id], topics=[topic], types=[topic])

@@ -47,7 +47,6 @@ def dumps(data: Any) -> str:
     return orjson.dumps(data, default=_default, option=_OPTIONS).decode()
 
 
-
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """One event as it travels on a topic."""
@@ -61,19 +60,40 @@ class Envelope:
     payload: dict = field(default_factory=dict)
 
     def to_json(self) -> bytes:
-        return dumpb({"event_id": self.event_id, "type": self.type, "version": self.version,
-                      "occurred_at": self.occurred_at, "producer": self.producer, "key": self.key,
-                      "payload": self.payload})
+        return dumpb(
+            {
+                "event_id": self.event_id,
+                "type": self.type,
+                "version": self.version,
+                "occurred_at": self.occurred_at,
+                "producer": self.producer,
+                "key": self.key,
+                "payload": self.payload,
+            }
+        )
 
     @classmethod
-    def from_json(cls, raw: bytes) -> "Envelope":
+    def from_json(cls, raw: bytes) -> Envelope:
         data = orjson.loads(raw)
-        return cls(event_id=str(data["event_id"]), type=str(data["type"]), version=int(data.get("version", 1)),
-                   occurred_at=str(data["occurred_at"]), producer=str(data.get("producer", "")),
-                   key=str(data.get("key", "")), payload=dict(data.get("payload") or {}))
+        return cls(
+            event_id=str(data["event_id"]),
+            type=str(data["type"]),
+            version=int(data.get("version", 1)),
+            occurred_at=str(data["occurred_at"]),
+            producer=str(data.get("producer", "")),
+            key=str(data.get("key", "")),
+            payload=dict(data.get("payload") or {}),
+        )
 
 
 def new_event(*, type: str, key: str, payload: dict, producer: str, version: int = 1) -> Envelope:
     """A fresh envelope; the payload is normalised to plain JSON values."""
-    return Envelope(event_id=str(uuid.uuid4()), type=type, version=version, occurred_at=now().isoformat(),
-                    producer=producer, key=key, payload=orjson.loads(dumpb(payload)))
+    return Envelope(
+        event_id=str(uuid.uuid4()),
+        type=type,
+        version=version,
+        occurred_at=now().isoformat(),
+        producer=producer,
+        key=key,
+        payload=orjson.loads(dumpb(payload)),
+    )

@@ -50,8 +50,12 @@ async def ensure_topics(bootstrap: str, topics: tuple[str, ...], partitions: int
         missing = [t for t in topics if t not in existing]
         if missing:
             try:
-                await asyncio.wait_for(admin.create_topics(
-                    [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]), 10)
+                await asyncio.wait_for(
+                    admin.create_topics(
+                        [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
+                    ),
+                    10,
+                )
                 log.info("created topics %s", ",".join(missing))
             except TopicAlreadyExistsError:
                 pass

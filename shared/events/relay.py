@@ -53,9 +53,18 @@ _PENDING = Sql("SELECT count(*) FROM outbox WHERE published_at IS NULL")
 class Relay:
     """Publishes one service's outbox to Kafka."""
 
-    def __init__(self, *, db: Database, bootstrap: str, topics: tuple[str, ...], partitions: int = 3,
-                 poll_seconds: float = 0.05, batch: int = 200, retention_hours: int = 168,
-                 check_seconds: float = 3.0) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        bootstrap: str,
+        topics: tuple[str, ...],
+        partitions: int = 3,
+        poll_seconds: float = 0.05,
+        batch: int = 200,
+        retention_hours: int = 168,
+        check_seconds: float = 3.0,
+    ) -> None:
         self.db = db
         self.bootstrap = bootstrap
         self.topics = topics
@@ -130,7 +139,7 @@ class Relay:
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
                     await asyncio.sleep(LINGER_SECONDS)  # let the commits of this moment join one batch
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def publish_batch(self) -> int:
@@ -140,14 +149,19 @@ class Relay:
             if not rows:
                 PENDING.set(0)
                 return 0
-            futures = [await self._producer.send(row.topic, dumpb(row.envelope), key=row.key.encode())
-                       for row in rows]
+            futures = [await self._producer.send(row.topic, dumpb(row.envelope), key=row.key.encode()) for row in rows]
             results = await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT)
             await self.after_publish(rows)
-            lost = any(meta.offset <= self.high.get((row.topic, meta.partition), -1)
-                       for row, meta in zip(rows, results))
-            await unit.executemany(_MARK_SENT, [{"id": row.id, "partition": meta.partition, "offset": meta.offset}
-                                                for row, meta in zip(rows, results)])
+            lost = any(
+                meta.offset <= self.high.get((row.topic, meta.partition), -1) for row, meta in zip(rows, results)
+            )
+            await unit.executemany(
+                _MARK_SENT,
+                [
+                    {"id": row.id, "partition": meta.partition, "offset": meta.offset}
+                    for row, meta in zip(rows, results)
+                ],
+            )
             if lost:
                 log.warning("broker offsets went back: it lost its log")
                 await self._requeue(unit, exclude_ids=[r.id for r in rows])
@@ -180,13 +194,15 @@ class Relay:
             if "UnknownTopic" not in type(exc).__name__:
                 raise
             ends = {tp: 0 for tp in tps}
-        behind = [tp for tp in tps
-                  if ends.get(tp, 0) < self.seen_ends.get((tp.topic, tp.partition), 0)
-                  or (ends.get(tp, 0) == 0 and self.high.get((tp.topic, tp.partition), -1) >= 0)]
+        behind = [
+            tp
+            for tp in tps
+            if ends.get(tp, 0) < self.seen_ends.get((tp.topic, tp.partition), 0)
+            or (ends.get(tp, 0) == 0 and self.high.get((tp.topic, tp.partition), -1) >= 0)
+        ]
         self.seen_ends = {(tp.topic, tp.partition): ends.get(tp, 0) for tp in tps}
         if behind:
-            log.warning("broker lost its log (%s partitions went back); publishing retained events again",
-                        len(behind))
+            log.warning("broker lost its log (%s partitions went back); publishing retained events again", len(behind))
             await ensure_topics(self.bootstrap, self.topics, self.partitions)
             async with self.db.begin() as unit:
                 await self._requeue(unit)

@@ -18,7 +18,8 @@ class EventTables:
 def event_tables(metadata: MetaData) -> EventTables:
     """Declare the event tables on a service's metadata (its schema)."""
     outbox = Table(
-        "outbox", metadata,
+        "outbox",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=True),
         Column("event_id", UUID(as_uuid=False), nullable=False, unique=True),
         Column("topic", String(64), nullable=False),
@@ -34,14 +35,16 @@ def event_tables(metadata: MetaData) -> EventTables:
         Index("ix_outbox_published_at", "published_at"),
     )
     inbox = Table(
-        "inbox", metadata,
+        "inbox",
+        metadata,
         Column("event_id", UUID(as_uuid=False), primary_key=True),
         Column("topic", String(64), nullable=False),
         Column("type", String(64), nullable=False),
         Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
     dead_letter = Table(
-        "dead_letter", metadata,
+        "dead_letter",
+        metadata,
         Column("id", BigInteger, primary_key=True, autoincrement=True),
         Column("event_id", UUID(as_uuid=False), nullable=False),
         Column("topic", String(64), nullable=False),
@@ -71,8 +74,9 @@ def create_event_tables(op, schema: str) -> None:
         sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
         schema=schema,
     )
-    op.create_index("ix_outbox_unpublished", "outbox", ["id"], schema=schema,
-                    postgresql_where=sa.text("published_at IS NULL"))
+    op.create_index(
+        "ix_outbox_unpublished", "outbox", ["id"], schema=schema, postgresql_where=sa.text("published_at IS NULL")
+    )
     op.create_index("ix_outbox_published_at", "outbox", ["published_at"], schema=schema)
     op.create_table(
         "inbox",

@@ -32,6 +32,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from openpyxl import load_workbook
+from webdriver import Browser, available
 
 import services.eligibility.app as eligibility_module
 import services.reporting.app as reporting_module
@@ -42,7 +43,6 @@ from shared.events.envelope import BUSINESS_TZ
 from shared.service import create_app
 from shared.testing import ADMIN_KEY, HIS_KEYS, OPS_KEY, fetchval, make_settings, running_app
 from tests.integration.conftest import create_database, eventually
-from webdriver import Browser, available
 
 if not available():
     if os.environ.get("CI"):
@@ -52,15 +52,37 @@ if not available():
 ADMIN = {"X-Api-Key": ADMIN_KEY}
 CODE = "H1"  # the test suite's HIS key for H1 (shared.testing.HIS_KEYS) acts for institution H1
 HIS = {"X-Api-Key": HIS_KEYS[CODE]}
-INSTITUTION = {"fixmedins_code": CODE, "fixmedins_name": "浏览器测试医院", "kind": "hospital", "level": 3,
-               "affiliation": "city", "admdvs": "621000"}
+INSTITUTION = {
+    "fixmedins_code": CODE,
+    "fixmedins_name": "浏览器测试医院",
+    "kind": "hospital",
+    "level": 3,
+    "affiliation": "city",
+    "admdvs": "621000",
+}
 FEES = [  # a COVID outpatient visit: 1 × 1,890.00 + 2 × 123.45 = 2,136.90 (0.2137 万元: rounding is exercised)
     {"feedetl_sn": "1", "med_list_codg": "COVID-NMTW", "med_list_name": "奈玛特韦", "pric": "1890.00", "cnt": "1"},
-    {"feedetl_sn": "2", "med_list_codg": "TA015", "med_list_name": "测试项目", "item_class": "A", "pric": "123.45",
-     "cnt": "2"}]
+    {
+        "feedetl_sn": "2",
+        "med_list_codg": "TA015",
+        "med_list_name": "测试项目",
+        "item_class": "A",
+        "pric": "123.45",
+        "cnt": "2",
+    },
+]
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-DAILY_HEADER = ["项 目", None, None, "当日结算人数", "医疗总费用", "基本医保支付", "大病保险支付", "医疗救助支付",
-                "应由个人负担的费用"]
+DAILY_HEADER = [
+    "项 目",
+    None,
+    None,
+    "当日结算人数",
+    "医疗总费用",
+    "基本医保支付",
+    "大病保险支付",
+    "医疗救助支付",
+    "应由个人负担的费用",
+]
 
 
 def synthetic_certno(region: str = "621000") -> str:
@@ -81,8 +103,9 @@ def money(yuan: str | Decimal) -> str:
 
 
 async def ok(response: httpx.Response, *codes: int) -> dict:
-    assert response.status_code in (codes or (200, 201)), \
+    assert response.status_code in (codes or (200, 201)), (
         f"{response.request.method} {response.request.url}: {response.status_code} {response.text[:500]}"
+    )
     return response.json()
 
 
@@ -111,8 +134,10 @@ async def serving(app: FastAPI):
 
 async def wait_ready(client: httpx.AsyncClient, what: str, timeout: float = 60) -> None:
     """/readyz says ready: database reachable, relay and consumer connected to the broker."""
+
     async def ready():
         return (await client.get("/readyz")).status_code == 200
+
     await eventually(ready, timeout=timeout, what=f"{what} ready")
 
 
@@ -132,32 +157,54 @@ async def stack(pg, workdir):
     broker.start()
     try:
         async with AsyncExitStack() as stack:
-            eligibility_app = create_app(eligibility_module.spec, make_settings(
-                "eligibility", database_url=database, bootstrap=broker.bootstrap))
+            eligibility_app = create_app(
+                eligibility_module.spec, make_settings("eligibility", database_url=database, bootstrap=broker.bootstrap)
+            )
             eligibility_url = await stack.enter_async_context(serving(eligibility_app))
 
-            settlement_app = create_app(settlement_module.spec, make_settings(
-                "settlement", database_url=database, bootstrap=broker.bootstrap, ELIGIBILITY_URL=eligibility_url))
+            settlement_app = create_app(
+                settlement_module.spec,
+                make_settings(
+                    "settlement", database_url=database, bootstrap=broker.bootstrap, ELIGIBILITY_URL=eligibility_url
+                ),
+            )
             settlement_url = await stack.enter_async_context(serving(settlement_app))
 
-            reporting_app = create_app(reporting_module.spec, make_settings(
-                "reporting", database_url=database, bootstrap=broker.bootstrap, CONSUMERS_ENABLED=False,
-                SETTLEMENT_URL=settlement_url))
+            reporting_app = create_app(
+                reporting_module.spec,
+                make_settings(
+                    "reporting",
+                    database_url=database,
+                    bootstrap=broker.bootstrap,
+                    CONSUMERS_ENABLED=False,
+                    SETTLEMENT_URL=settlement_url,
+                ),
+            )
             reporting_url = await stack.enter_async_context(serving(reporting_app))
-            consumer = Consumer(db=reporting_app.state.db, bootstrap=broker.bootstrap,
-                                group_id=f"reporting-browser-{uuid.uuid4().hex[:8]}",
-                                handlers=reporting_module.spec.handlers(reporting_app),
-                                partitions=reporting_app.state.settings.kafka_partitions)
+            consumer = Consumer(
+                db=reporting_app.state.db,
+                bootstrap=broker.bootstrap,
+                group_id=f"reporting-browser-{uuid.uuid4().hex[:8]}",
+                handlers=reporting_module.spec.handlers(reporting_app),
+                partitions=reporting_app.state.settings.kafka_partitions,
+            )
             reporting_app.state.consumer = consumer  # /readyz now waits for it; the lifespan stops it
             reporting_app.state.tasks.start(consumer.run(), name="reporting-browser-consumer")
 
             clients = {}
-            for name, url in (("eligibility", eligibility_url), ("settlement", settlement_url),
-                              ("reporting", reporting_url)):
+            for name, url in (
+                ("eligibility", eligibility_url),
+                ("settlement", settlement_url),
+                ("reporting", reporting_url),
+            ):
                 clients[name] = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=30))
                 await wait_ready(clients[name], name)
-            yield Stack(eligibility=clients["eligibility"], settlement=clients["settlement"],
-                        reporting_url=reporting_url, settlement_app=settlement_app)
+            yield Stack(
+                eligibility=clients["eligibility"],
+                settlement=clients["settlement"],
+                reporting_url=reporting_url,
+                settlement_app=settlement_app,
+            )
     finally:
         broker.stop()
 
@@ -167,12 +214,20 @@ async def register(stack: Stack) -> tuple[str, str]:
     awaited at settlement (institution-changed over the broker)."""
     await ok(await stack.eligibility.post("/v1/institutions", headers=ADMIN, json=INSTITUTION), 201)
     certno = synthetic_certno()
-    person = await ok(await stack.eligibility.post("/v1/persons", headers=ADMIN, json={
-        "certno": certno, "psn_name": "测试", "insutype": "390", "insuplc_admdvs": "621000"}), 201)
+    person = await ok(
+        await stack.eligibility.post(
+            "/v1/persons",
+            headers=ADMIN,
+            json={"certno": certno, "psn_name": "测试", "insutype": "390", "insuplc_admdvs": "621000"},
+        ),
+        201,
+    )
 
     async def known_at_settlement():
-        return await fetchval(stack.settlement_app,
-                              "SELECT fixmedins_code FROM institutions WHERE fixmedins_code = :code", code=CODE)
+        return await fetchval(
+            stack.settlement_app, "SELECT fixmedins_code FROM institutions WHERE fixmedins_code = :code", code=CODE
+        )
+
     await eventually(known_at_settlement, timeout=90, what=f"institution {CODE} at the settlement service")
     return person["psn_no"], certno
 
@@ -180,13 +235,26 @@ async def register(stack: Stack) -> tuple[str, str]:
 async def settle(stack: Stack, psn_no: str, certno: str) -> dict:
     """A COVID (confirmed) outpatient visit, its fee lines and its settlement, with H1's HIS key."""
     begntime = (datetime.now(BUSINESS_TZ) - timedelta(minutes=5)).replace(microsecond=0)
-    visit = await ok(await stack.settlement.post("/v1/visits", headers=HIS, json={
-        "psn_no": psn_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": certno, "fixmedins_code": CODE,
-        "med_type": "11", "begntime": begntime.isoformat(), "diagnoses": ["U07.1"]}), 201)
-    await ok(await stack.settlement.post(f"/v1/visits/{visit['mdtrt_id']}/fees", headers=HIS,
-                                         json={"items": FEES}), 201)
-    answer = await ok(await stack.settlement.post(f"/v1/visits/{visit['mdtrt_id']}/settle", headers=HIS, json={}),
-                      201)
+    visit = await ok(
+        await stack.settlement.post(
+            "/v1/visits",
+            headers=HIS,
+            json={
+                "psn_no": psn_no,
+                "mdtrt_cert_type": "02",
+                "mdtrt_cert_no": certno,
+                "fixmedins_code": CODE,
+                "med_type": "11",
+                "begntime": begntime.isoformat(),
+                "diagnoses": ["U07.1"],
+            },
+        ),
+        201,
+    )
+    await ok(
+        await stack.settlement.post(f"/v1/visits/{visit['mdtrt_id']}/fees", headers=HIS, json={"items": FEES}), 201
+    )
+    answer = await ok(await stack.settlement.post(f"/v1/visits/{visit['mdtrt_id']}/settle", headers=HIS, json={}), 201)
     assert answer["covid_status"] == "confirmed" and answer["fixmedins_code"] == CODE, answer
     assert Decimal(answer["medfee_sumamt"]) == Decimal("2136.90"), answer
     return answer
@@ -196,11 +264,13 @@ async def wait_text(browser: Browser, css: str, want: str, timeout: float = 30) 
     async def matches():
         element = await browser.find(css)
         return element is not None and (await browser.text(element)) == want
+
     try:
         await eventually(matches, timeout=timeout, what=f"{css} showing {want!r}")
     except AssertionError:
         element = await browser.find(css)
-        raise AssertionError(f"{css} shows {await browser.text(element) if element else None!r}, not {want!r}")
+        shown = await browser.text(element) if element else None
+        raise AssertionError(f"{css} shows {shown!r}, not {want!r}") from None
     return want
 
 
@@ -228,8 +298,11 @@ async def test_live_feed_and_xlsx_download(stack: Stack, tmp_path):
 
         if await browser.script("return document.getElementById('day').value;") != day.isoformat():
             # the settlement fell on the other side of midnight from the page's "today"
-            await browser.script("const d = document.getElementById('day'); d.value = arguments[0];"
-                                 "d.dispatchEvent(new Event('change'));", day.isoformat())
+            await browser.script(
+                "const d = document.getElementById('day'); d.value = arguments[0];"
+                "d.dispatchEvent(new Event('change'));",
+                day.isoformat(),
+            )
         await wait_text(browser, "#c-count", "1")  # the summary refreshes after a settlement event
         assert await browser.text(await browser.find("#c-medfee")) == money(answer["medfee_sumamt"])
         assert await browser.text(await browser.find("#c-fund")) == money(answer["fund_pay_sumamt"])
@@ -243,6 +316,7 @@ async def test_live_feed_and_xlsx_download(stack: Stack, tmp_path):
 
         async def downloaded():
             return target.exists() and target.stat().st_size > 0
+
         try:
             await eventually(downloaded, timeout=30, what="the xlsx download")
         except AssertionError:
@@ -257,8 +331,9 @@ async def test_live_feed_and_xlsx_download(stack: Stack, tmp_path):
     assert [sheet.cell(row=4, column=c).value for c in range(1, 10)] == DAILY_HEADER
     assert "A4:C4" in {str(r) for r in sheet.merged_cells.ranges}
 
-    medfee, hifp, hifmi, maf, tilt = (Decimal(answer[k]) for k in ("medfee_sumamt", "hifp_pay", "hifmi_pay",
-                                                                    "maf_pay", "tilt_aid_pay"))
+    medfee, hifp, hifmi, maf, tilt = (
+        Decimal(answer[k]) for k in ("medfee_sumamt", "hifp_pay", "hifmi_pay", "maf_pay", "tilt_aid_pay")
+    )
     figures = [1, wan(medfee), wan(hifp), wan(hifmi), wan(maf), wan(medfee - hifp - hifmi - maf - tilt)]
     assert figures[1] == 0.2137
     # 确诊 · 本市 · 居民 is row 6; 万元 with four decimals

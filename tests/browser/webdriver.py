@@ -19,9 +19,17 @@ import httpx
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1400,1000"]
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1000",
+]
 
 
 def available() -> bool:
@@ -49,9 +57,13 @@ class Browser:
         self.http: httpx.AsyncClient | None = None
         self.session: str | None = None
 
-    async def __aenter__(self) -> "Browser":
-        self.proc = subprocess.Popen([CHROMEDRIVER, f"--port={self.port}"], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    async def __aenter__(self) -> Browser:
+        self.proc = subprocess.Popen(
+            [CHROMEDRIVER, f"--port={self.port}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
         self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=60)
         deadline = time.monotonic() + 20
         while True:
@@ -63,14 +75,26 @@ class Browser:
             if time.monotonic() > deadline:
                 raise WebDriverError("chromedriver did not start")
             await asyncio.sleep(0.1)
-        options = {"binary": CHROMIUM, "args": [*FLAGS, f"--user-data-dir={self.profile}"],
-                   "prefs": {"download.default_directory": str(self.downloads),
-                             "download.prompt_for_download": False}}
-        created = await self._call("POST", "/session", {"capabilities": {"alwaysMatch": {
-            "browserName": "chrome", "goog:chromeOptions": options}}}, session=False)
+        options = {
+            "binary": CHROMIUM,
+            "args": [*FLAGS, f"--user-data-dir={self.profile}"],
+            "prefs": {"download.default_directory": str(self.downloads), "download.prompt_for_download": False},
+        }
+        created = await self._call(
+            "POST",
+            "/session",
+            {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": options}}},
+            session=False,
+        )
         self.session = created["sessionId"]
-        await self._call("POST", "/goog/cdp/execute", {"cmd": "Browser.setDownloadBehavior", "params": {
-            "behavior": "allow", "downloadPath": str(self.downloads)}})
+        await self._call(
+            "POST",
+            "/goog/cdp/execute",
+            {
+                "cmd": "Browser.setDownloadBehavior",
+                "params": {"behavior": "allow", "downloadPath": str(self.downloads)},
+            },
+        )
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -101,8 +125,9 @@ class Browser:
         await self._call("POST", "/url", {"url": url})
 
     async def find(self, css: str) -> str | None:
-        response = await self.http.post(f"/session/{self.session}/element", json={"using": "css selector",
-                                                                                  "value": css})
+        response = await self.http.post(
+            f"/session/{self.session}/element", json={"using": "css selector", "value": css}
+        )
         if response.status_code == 404:
             return None
         value = response.json()["value"]
@@ -133,4 +158,5 @@ class Browser:
 
     async def screenshot(self, path: Path) -> None:
         import base64
+
         path.write_bytes(base64.b64decode(await self._call("GET", "/screenshot")))

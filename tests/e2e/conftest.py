@@ -78,13 +78,15 @@ async def stack(pg, e2e_broker, workdir):
     database_url = await _create_database(pg)
     ports = {name: free_port() for name in SERVICES}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    extra = {"ELIGIBILITY_URL": urls["eligibility"], "SETTLEMENT_URL": urls["settlement"],
-             "PREPAYMENT_URL": urls["prepayment"]}
+    extra = {"ELIGIBILITY_URL": urls["eligibility"], "SETTLEMENT_URL": urls["settlement"]}
     log_dir = Path(workdir) / "e2e"
     log_dir.mkdir(exist_ok=True)
-    processes = [ServiceProcess(name, ports[name], service_env(database_url=database_url,
-                                                               bootstrap=e2e_broker.bootstrap, **extra), log_dir)
-                 for name in SERVICES]
+    processes = [
+        ServiceProcess(
+            name, ports[name], service_env(database_url=database_url, bootstrap=e2e_broker.bootstrap, **extra), log_dir
+        )
+        for name in SERVICES
+    ]
     try:
         for process in processes:
             process.start()
@@ -112,8 +114,16 @@ async def wait_for_institutions(stack: Stack, codes: set[str], timeout: float = 
 async def register_institutions(stack: Stack, institutions: dict[str, dict]) -> None:
     async with stack.client("eligibility", headers={"X-Api-Key": ADMIN_KEY}) as eligibility:
         for code, spec in institutions.items():
-            response = await eligibility.post("/v1/institutions", json={
-                "fixmedins_code": code, "fixmedins_name": f"医院{code}", "kind": spec.get("kind", "hospital"),
-                "level": spec.get("level"), "affiliation": spec["affiliation"], "admdvs": spec["admdvs"]})
+            response = await eligibility.post(
+                "/v1/institutions",
+                json={
+                    "fixmedins_code": code,
+                    "fixmedins_name": f"医院{code}",
+                    "kind": spec.get("kind", "hospital"),
+                    "level": spec.get("level"),
+                    "affiliation": spec["affiliation"],
+                    "admdvs": spec["admdvs"],
+                },
+            )
             assert response.status_code in (200, 201), response.text
     await wait_for_institutions(stack, set(institutions))

@@ -47,9 +47,22 @@ def test_the_demo_sets_budgets_and_settles_prescriptions_at_pharmacies(tmp_path)
     data_dir = tmp_path / "data"
     log = tmp_path / "up.log"
     out = open(log, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "deploy.cli", "up", "--data-dir", str(data_dir),
-                             "--port-base", str(base)],  # the demo is on by default
-                            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "deploy.cli",
+            "up",
+            "--data-dir",
+            str(data_dir),
+            "--port-base",
+            str(base),
+        ],  # the demo is on by default
+        cwd=REPO,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         _wait_all_ready(proc, base, log)
         today = datetime.now(BUSINESS_TZ).date()
@@ -68,8 +81,9 @@ def test_the_demo_sets_budgets_and_settles_prescriptions_at_pharmacies(tmp_path)
 
             at_pharmacies = []
             for code in PHARMACIES:
-                listed = client.get(f"{url(2)}/v1/settlements", params={"setl_date": today.isoformat(),
-                                                                        "fixmedins_code": code})
+                listed = client.get(
+                    f"{url(2)}/v1/settlements", params={"setl_date": today.isoformat(), "fixmedins_code": code}
+                )
                 assert listed.status_code == 200, listed.text
                 at_pharmacies += listed.json()["items"]
             assert len(at_pharmacies) >= dispensed
@@ -88,9 +102,13 @@ def test_the_demo_sets_budgets_and_settles_prescriptions_at_pharmacies(tmp_path)
                 assert items[code]["budget_status"] in ("ok", "warning", "exceeded")
                 assert items[code]["budget_ratio"] is not None
 
-        again = subprocess.run([sys.executable, "-m", "deploy.cli", "seed-demo", "--port-base", str(base),
-                                "--data-dir", str(data_dir)], cwd=REPO, capture_output=True, text=True,
-                               timeout=DEMO_TIMEOUT)
+        again = subprocess.run(
+            [sys.executable, "-m", "deploy.cli", "seed-demo", "--port-base", str(base), "--data-dir", str(data_dir)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=DEMO_TIMEOUT,
+        )
         assert again.returncode == 0, again.stdout + again.stderr
         if datetime.now(BUSINESS_TZ).date() == today:  # the same day: nothing new
             assert "0 new persons" in again.stdout and " 0 dual-channel prescriptions" in again.stdout, again.stdout

@@ -31,10 +31,14 @@ def _port_base() -> int:
 
 def _start(data_dir: Path, base: int, log: Path, *, sigint_ignored: bool = False) -> subprocess.Popen:
     out = open(log, "ab")
-    return subprocess.Popen([sys.executable, "-m", "deploy.cli", "up", "--data-dir", str(data_dir),
-                             "--port-base", str(base), "--no-demo"],
-                            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "deploy.cli", "up", "--data-dir", str(data_dir), "--port-base", str(base), "--no-demo"],
+        cwd=REPO,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None,
+    )
 
 
 def _wait_all_ready(proc: subprocess.Popen, base: int, log: Path, timeout: float = 60) -> float:
@@ -107,9 +111,18 @@ def test_up_ready_stop_and_restart_keeps_data(tmp_path):
         keys = json.loads((data_dir / "api-keys.json").read_text())
         admin = next(k for k, v in keys.items() if v["role"] == "admin")
         assert {v["role"] for v in keys.values()} == {"admin", "ops", "his", "pharmacy"}
-        created = httpx.post(f"http://127.0.0.1:{base + 1}/v1/institutions", headers={"X-Api-Key": admin},
-                             json={"fixmedins_code": "KEEP1", "fixmedins_name": "持久医院", "kind": "hospital",
-                                   "level": 1, "affiliation": "county", "admdvs": "621022"})
+        created = httpx.post(
+            f"http://127.0.0.1:{base + 1}/v1/institutions",
+            headers={"X-Api-Key": admin},
+            json={
+                "fixmedins_code": "KEEP1",
+                "fixmedins_name": "持久医院",
+                "kind": "hospital",
+                "level": 1,
+                "affiliation": "county",
+                "admdvs": "621022",
+            },
+        )
         assert created.status_code == 201, created.text
         _kill_child_and_see_it_restarted(first, base, log)
     finally:

@@ -45,15 +45,24 @@ async def events_settlement(pg, broker):
 
 async def _settlement_copy(settlement, code: str):
     """Settlement's copy of an institution (read on the in-process app's database), or None."""
-    rows = await fetch(settlement._transport.app,
-                       "select suspended, applied, version from institutions where fixmedins_code = :c", c=code)
+    rows = await fetch(
+        settlement._transport.app,
+        "select suspended, applied, version from institutions where fixmedins_code = :c",
+        c=code,
+    )
     return rows[0] if rows else None
 
 
 async def test_suspending_an_institution_reaches_settlement_once(events_eligibility, events_settlement):
     code = f"EV{uuid.uuid4().hex[:8].upper()}"
-    body = {"fixmedins_code": code, "fixmedins_name": "事件测试医院", "kind": "hospital", "level": 3,
-            "affiliation": "city", "admdvs": "621000"}
+    body = {
+        "fixmedins_code": code,
+        "fixmedins_name": "事件测试医院",
+        "kind": "hospital",
+        "level": 3,
+        "affiliation": "city",
+        "admdvs": "621000",
+    }
     assert (await events_eligibility.post("/v1/institutions", json=body, headers=ADMIN)).status_code == 201
     assert (await events_eligibility.post(f"/v1/institutions/{code}/suspend", headers=ADMIN)).status_code == 200
     deadline = time.monotonic() + TIMEOUT
@@ -71,8 +80,11 @@ async def test_suspending_an_institution_reaches_settlement_once(events_eligibil
 
 async def test_registering_a_person_is_published_once_without_personal_data(events_eligibility, broker):
     certno = make_certno(region="621021", brdy=date(1971, 5, 17), serial=random.randrange(1000))
-    response = await events_eligibility.post("/v1/persons", headers=ADMIN, json={
-        "certno": certno, "psn_name": "事件测试", "insutype": "390", "insuplc_admdvs": "621000"})
+    response = await events_eligibility.post(
+        "/v1/persons",
+        headers=ADMIN,
+        json={"certno": certno, "psn_name": "事件测试", "insutype": "390", "insuplc_admdvs": "621000"},
+    )
     assert response.status_code == 201, response.text
     psn_no = response.json()["psn_no"]
     consumer = make_consumer(broker.bootstrap, PERSON_CHANGED, group_id=None)

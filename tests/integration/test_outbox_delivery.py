@@ -14,29 +14,36 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from deploy.embedded import free_port
 from services.eligibility.app import spec as eligibility_spec
 from services.prepayment.app import spec as prepayment_spec
 from shared.events.relay import Relay
 from shared.events.topics import ALL_TOPICS, INSTITUTION_CHANGED
 from shared.service import create_app
 from shared.testing import ADMIN_KEY, ServiceProcess, make_settings, running_app, service_env
-from deploy.embedded import free_port
 from tests.integration.conftest import create_database, eventually
 
 HEADERS = {"X-Api-Key": ADMIN_KEY}
 
 
 def institution(code: str) -> dict:
-    return {"fixmedins_code": code, "fixmedins_name": f"医院{code}", "kind": "hospital", "level": 2,
-            "affiliation": "county", "admdvs": "621022"}
+    return {
+        "fixmedins_code": code,
+        "fixmedins_name": f"医院{code}",
+        "kind": "hospital",
+        "level": 2,
+        "affiliation": "county",
+        "admdvs": "621022",
+    }
 
 
 async def copies(url: str, prefix: str) -> dict[str, int]:
     """prepayment's copy: code → number of events applied."""
     conn = await asyncpg.connect(url)
     try:
-        rows = await conn.fetch("select fixmedins_code, applied from prepayment.institutions "
-                                "where fixmedins_code like $1", prefix + "%")
+        rows = await conn.fetch(
+            "select fixmedins_code, applied from prepayment.institutions where fixmedins_code like $1", prefix + "%"
+        )
     except asyncpg.UndefinedTableError:
         return {}
     finally:
@@ -54,8 +61,13 @@ async def unpublished(url: str) -> int:
 
 async def messages_on_topic(bootstrap: str, prefix: str) -> int:
     """How many copies of our events the broker holds (duplicates included)."""
-    consumer = AIOKafkaConsumer(INSTITUTION_CHANGED, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        INSTITUTION_CHANGED,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     count = 0
     try:
@@ -83,10 +95,14 @@ async def test_relay_killed_after_publish_is_redelivered_and_deduplicated(pg, ow
     url = await create_database(pg, "relaykill")
     settings = make_settings("eligibility", database_url=url, bootstrap=own_broker.bootstrap, RELAY_ENABLED=False)
     consumer_settings = make_settings("prepayment", database_url=url, bootstrap=own_broker.bootstrap)
-    async with running_app(create_app(eligibility_spec, settings), ready=False) as elig, \
-            running_app(create_app(prepayment_spec, consumer_settings)):
+    async with (
+        running_app(create_app(eligibility_spec, settings), ready=False) as elig,
+        running_app(create_app(prepayment_spec, consumer_settings)),
+    ):
         for i in range(20):
-            assert (await elig.post("/v1/institutions", json=institution(f"RK{i:03d}"), headers=HEADERS)).status_code == 201
+            assert (
+                await elig.post("/v1/institutions", json=institution(f"RK{i:03d}"), headers=HEADERS)
+            ).status_code == 201
         app = elig._transport.app
         crashing = CrashingRelay(db=app.state.db, bootstrap=own_broker.bootstrap, topics=ALL_TOPICS)
         await crashing._connect()
@@ -115,15 +131,18 @@ async def test_broker_down_10s_while_200_requests_write(pg, own_broker):
     url = await create_database(pg, "brokerdown")
     settings = make_settings("eligibility", database_url=url, bootstrap=own_broker.bootstrap)
     consumer_settings = make_settings("prepayment", database_url=url, bootstrap=own_broker.bootstrap)
-    async with running_app(create_app(eligibility_spec, settings)) as elig, \
-            running_app(create_app(prepayment_spec, consumer_settings)):
+    async with (
+        running_app(create_app(eligibility_spec, settings)) as elig,
+        running_app(create_app(prepayment_spec, consumer_settings)),
+    ):
         started = time.monotonic()
         statuses = []
         restarted = False
         own_broker_stopped_at = None
         for i in range(200):
-            statuses.append((await elig.post("/v1/institutions", json=institution(f"BD{i:03d}"),
-                                             headers=HEADERS)).status_code)
+            statuses.append(
+                (await elig.post("/v1/institutions", json=institution(f"BD{i:03d}"), headers=HEADERS)).status_code
+            )
             elapsed = time.monotonic() - started
             if i == 20:
                 own_broker.stop()
@@ -148,16 +167,19 @@ async def _zero(awaitable):
 async def test_consumer_process_restarted_mid_stream(pg, own_broker, workdir):
     url = await create_database(pg, "consumerkill")
     settings = make_settings("eligibility", database_url=url, bootstrap=own_broker.bootstrap)
-    consumer = ServiceProcess("prepayment", free_port(), service_env(database_url=url, bootstrap=own_broker.bootstrap),
-                              workdir)
+    consumer = ServiceProcess(
+        "prepayment", free_port(), service_env(database_url=url, bootstrap=own_broker.bootstrap), workdir
+    )
     consumer.start()
     try:
         await consumer.wait_ready()
         async with running_app(create_app(eligibility_spec, settings)) as elig:
+
             async def write(start: int, stop: int) -> None:
                 for i in range(start, stop):
-                    assert (await elig.post("/v1/institutions", json=institution(f"CK{i:03d}"),
-                                            headers=HEADERS)).status_code == 201
+                    assert (
+                        await elig.post("/v1/institutions", json=institution(f"CK{i:03d}"), headers=HEADERS)
+                    ).status_code == 201
 
             await write(0, 150)
             await eventually(lambda: _at_least(url, "CK", 30), what="consumer under way")
@@ -177,8 +199,9 @@ async def _at_least(url: str, prefix: str, n: int):
 async def test_broker_restart_loses_log_consumer_stopped_every_event_applied_once(pg, own_broker, workdir):
     url = await create_database(pg, "logloss")
     settings = make_settings("eligibility", database_url=url, bootstrap=own_broker.bootstrap)
-    consumer = ServiceProcess("prepayment", free_port(), service_env(database_url=url, bootstrap=own_broker.bootstrap),
-                              workdir)
+    consumer = ServiceProcess(
+        "prepayment", free_port(), service_env(database_url=url, bootstrap=own_broker.bootstrap), workdir
+    )
     consumer.start()
     try:
         await consumer.wait_ready()

@@ -35,11 +35,25 @@ async def test_report_daily_writes_the_xlsx(pg, broker, tmp_path):
     app = create_app(spec, settings)
     day = fresh_day()
     async with running_app(app):
-        consumer = Consumer(db=app.state.db, bootstrap=broker.bootstrap, group_id="reporting-cli-test",
-                            handlers=spec.handlers(app))
-        await consumer.apply(SETTLED, envelope(SETTLED, settled(day=day, covid="suspected", origin="province",
-                                                                insutype="310", medfee="8888.88", hifp="4444.44",
-                                                                hifmi="0.00", maf="0.00")).to_json())
+        consumer = Consumer(
+            db=app.state.db, bootstrap=broker.bootstrap, group_id="reporting-cli-test", handlers=spec.handlers(app)
+        )
+        await consumer.apply(
+            SETTLED,
+            envelope(
+                SETTLED,
+                settled(
+                    day=day,
+                    covid="suspected",
+                    origin="province",
+                    insutype="310",
+                    medfee="8888.88",
+                    hifp="4444.44",
+                    hifmi="0.00",
+                    maf="0.00",
+                ),
+            ).to_json(),
+        )
         port = _free_port()
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning"))
         task = asyncio.create_task(server.serve())
@@ -49,15 +63,23 @@ async def test_report_daily_writes_the_xlsx(pg, broker, tmp_path):
             runner = CliRunner()
             env = {"API_KEYS": api_keys_json(), "REPORTING_URL": f"http://127.0.0.1:{port}"}
             out = tmp_path / "daily.xlsx"
-            result = await asyncio.to_thread(runner.invoke, cli.app, [
-                "report", "daily", "--date", day.isoformat(), "--out", str(out)], env=env)
+            result = await asyncio.to_thread(
+                runner.invoke, cli.app, ["report", "daily", "--date", day.isoformat(), "--out", str(out)], env=env
+            )
             assert result.exit_code == 0, result.output
-            bad = await asyncio.to_thread(runner.invoke, cli.app, [
-                "report", "daily", "--date", "2024-02-30", "--out", str(tmp_path / "x.xlsx")], env=env)
+            bad = await asyncio.to_thread(
+                runner.invoke,
+                cli.app,
+                ["report", "daily", "--date", "2024-02-30", "--out", str(tmp_path / "x.xlsx")],
+                env=env,
+            )
             assert bad.exit_code == 1 and "422" in bad.output
-            down = await asyncio.to_thread(runner.invoke, cli.app, [
-                "report", "daily", "--date", day.isoformat(), "--out", str(tmp_path / "y.xlsx")],
-                env={**env, "REPORTING_URL": "http://127.0.0.1:9"})
+            down = await asyncio.to_thread(
+                runner.invoke,
+                cli.app,
+                ["report", "daily", "--date", day.isoformat(), "--out", str(tmp_path / "y.xlsx")],
+                env={**env, "REPORTING_URL": "http://127.0.0.1:9"},
+            )
             assert down.exit_code == 1 and "did not answer" in down.output
         finally:
             server.should_exit = True
@@ -66,4 +88,13 @@ async def test_report_daily_writes_the_xlsx(pg, broker, tmp_path):
     filed = day + timedelta(days=1)
     assert sheet["E2"].value == f"填报日期:{filed.year}年{filed.month}月{filed.day}日"
     assert [sheet.cell(row=13, column=c).value for c in range(1, 10)] == [
-        None, "收治省内其它市州参保患者", "职工医保", 1, 0.8889, 0.4444, 0, 0, 0.4444]
+        None,
+        "收治省内其它市州参保患者",
+        "职工医保",
+        1,
+        0.8889,
+        0.4444,
+        0,
+        0,
+        0.4444,
+    ]

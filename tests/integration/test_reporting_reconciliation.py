@@ -50,8 +50,9 @@ def _app(service: str, url: str, bootstrap: str):
 
 
 async def _ok(response: httpx.Response, *codes: int) -> dict:
-    assert response.status_code in (codes or (200, 201)), f"{response.request.url}: {response.status_code} " \
-                                                           f"{response.text[:500]}"
+    assert response.status_code in (codes or (200, 201)), (
+        f"{response.request.url}: {response.status_code} {response.text[:500]}"
+    )
     return response.json()
 
 
@@ -70,19 +71,35 @@ async def _settle(settlement, person: dict, n: int, rng: random.Random) -> dict:
     his = {"X-Api-Key": HIS_KEYS[code]}
     covid = rng.random() < 0.3
     inpatient = covid and rng.random() < 0.5
-    visit = {"psn_no": person["psn_no"], "mdtrt_cert_type": "02", "mdtrt_cert_no": person["certno"],
-             "fixmedins_code": code, "med_type": "21" if inpatient else "11",
-             "begntime": f"{DAY.isoformat()}T08:00:00+08:00",
-             "diagnoses": [rng.choice(["U07.1", "U07.2"])] if covid else ["J06.9"]}
+    visit = {
+        "psn_no": person["psn_no"],
+        "mdtrt_cert_type": "02",
+        "mdtrt_cert_no": person["certno"],
+        "fixmedins_code": code,
+        "med_type": "21" if inpatient else "11",
+        "begntime": f"{DAY.isoformat()}T08:00:00+08:00",
+        "diagnoses": [rng.choice(["U07.1", "U07.2"])] if covid else ["J06.9"],
+    }
     mdtrt_id = (await _ok(await settlement.post("/v1/visits", json=visit, headers=his), 201))["mdtrt_id"]
-    items = [{"feedetl_sn": f"{n}-{i}", "med_list_codg": f"T{rng.choice('ABC')}{i:03d}", "med_list_name": "测试项目",
-              "item_class": rng.choice("AABC"), "pric": f"{rng.randrange(100, 90000) / 100:.2f}",
-              "cnt": str(rng.randrange(1, 4)), "fee_ocur_time": f"{DAY.isoformat()}T09:00:00+08:00"}
-             for i in range(rng.randrange(1, 5))]
+    items = [
+        {
+            "feedetl_sn": f"{n}-{i}",
+            "med_list_codg": f"T{rng.choice('ABC')}{i:03d}",
+            "med_list_name": "测试项目",
+            "item_class": rng.choice("AABC"),
+            "pric": f"{rng.randrange(100, 90000) / 100:.2f}",
+            "cnt": str(rng.randrange(1, 4)),
+            "fee_ocur_time": f"{DAY.isoformat()}T09:00:00+08:00",
+        }
+        for i in range(rng.randrange(1, 5))
+    ]
     await _ok(await settlement.post(f"/v1/visits/{mdtrt_id}/fees", json={"items": items}, headers=his), 201)
     if inpatient:
-        await _ok(await settlement.post(f"/v1/visits/{mdtrt_id}/discharge",
-                                        json={"endtime": f"{DAY.isoformat()}T12:00:00+08:00"}, headers=his))
+        await _ok(
+            await settlement.post(
+                f"/v1/visits/{mdtrt_id}/discharge", json={"endtime": f"{DAY.isoformat()}T12:00:00+08:00"}, headers=his
+            )
+        )
     return await _ok(await settlement.post(f"/v1/visits/{mdtrt_id}/settle", json={}, headers=his), 201)
 
 
@@ -96,17 +113,25 @@ async def test_burst_of_settlements_reconciles_to_the_fen(pg, own_broker):
         reporting = await stack.enter_async_context(_app("reporting", url, bootstrap))
         settlement_app = settlement._transport.app
         settlement_app.state.eligibility = InternalClient(
-            "http://eligibility", timeout=10, transport=httpx.ASGITransport(app=eligibility._transport.app))
+            "http://eligibility", timeout=10, transport=httpx.ASGITransport(app=eligibility._transport.app)
+        )
         settlement_app.state.clock = lambda: datetime(DAY.year, DAY.month, DAY.day, 16, 30, tzinfo=BUSINESS_TZ)
         reporting._transport.app.state.settlement = settlement
 
         for code, spec in INSTITUTIONS.items():
-            await _ok(await eligibility.post("/v1/institutions", headers=ADMIN, json={
-                "fixmedins_code": code, "fixmedins_name": f"对账{code}", "kind": "hospital", **spec}), 201)
+            await _ok(
+                await eligibility.post(
+                    "/v1/institutions",
+                    headers=ADMIN,
+                    json={"fixmedins_code": code, "fixmedins_name": f"对账{code}", "kind": "hospital", **spec},
+                ),
+                201,
+            )
 
         async def institutions_known():
-            body = await settlement.get("/v1/settlements", params={"setl_date": DAY.isoformat()},
-                                        headers={"X-Api-Key": HIS_KEYS["H4"]})
+            body = await settlement.get(
+                "/v1/settlements", params={"setl_date": DAY.isoformat()}, headers={"X-Api-Key": HIS_KEYS["H4"]}
+            )
             probe = await settlement.post("/v1/visits", headers={"X-Api-Key": HIS_KEYS["H4"]}, json={})
             return body.status_code == 200 and probe.status_code == 422
 
@@ -147,8 +172,14 @@ async def test_burst_of_settlements_reconciles_to_the_fen(pg, own_broker):
         assert total["persons"] == len(covid)
         for field in ("medfee_sumamt", "hifp_pay", "hifmi_pay", "maf_pay"):
             assert total[field] == f"{sum(Decimal(r[field]) for r in covid):.2f}", field
-        burden = sum(Decimal(r["medfee_sumamt"]) - Decimal(r["hifp_pay"]) - Decimal(r["hifmi_pay"])
-                     - Decimal(r["maf_pay"]) - Decimal(r["tilt_aid_pay"]) for r in covid)
+        burden = sum(
+            Decimal(r["medfee_sumamt"])
+            - Decimal(r["hifp_pay"])
+            - Decimal(r["hifmi_pay"])
+            - Decimal(r["maf_pay"])
+            - Decimal(r["tilt_aid_pay"])
+            for r in covid
+        )
         assert total["psn_burden"] == f"{burden:.2f}"
         for origin in ("local", "province", "other_province"):
             assert sum(r["persons"] for r in report["rows"] if r["origin"] == origin) > 0

@@ -21,32 +21,79 @@ from services.reporting.app import spec
 from services.reporting.models import SCHEMA
 from shared.db import Database, Sql
 from shared.events.kafka import make_producer
-from shared.events.topics import (CLAIM_SUBMITTED, COVID_CASE_REGISTERED, INSTITUTION_CHANGED, PERSON_CHANGED,
-                                  PREPAYMENT_DISBURSED, SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE)
+from shared.events.topics import (
+    CLAIM_SUBMITTED,
+    COVID_CASE_REGISTERED,
+    INSTITUTION_CHANGED,
+    PERSON_CHANGED,
+    PREPAYMENT_DISBURSED,
+    SETTLED,
+    SETTLEMENT_REVERSED,
+    SUBSIDY_DUE,
+)
 from shared.service import create_app
 from shared.testing import make_settings, running_app
 from tests.integration.conftest import create_database, eventually
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service" / "reporting"))
-from reporting_support import (at, case, envelope, prepayment, reversed_, settled, subsidy, uid)  # noqa: E402
+from reporting_support import at, case, envelope, prepayment, reversed_, settled, subsidy, uid  # noqa: E402
 
 
 def _events(day: date) -> list[tuple[str, object]]:
     """A bit of everything, in an awkward order: duplicates, late versions, a reversal before its settlement."""
     out = []
     code = uid("HR")
-    out.append((INSTITUTION_CHANGED, envelope(INSTITUTION_CHANGED, {
-        "fixmedins_code": code, "fixmedins_name": "重放测试医院", "kind": "hospital", "level": 2, "affiliation": "county",
-        "admdvs": "621022", "suspended": False, "version": 1})))
-    out.append((INSTITUTION_CHANGED, envelope(INSTITUTION_CHANGED, {
-        "fixmedins_code": code, "fixmedins_name": "重放测试医院", "kind": "hospital", "level": 2, "affiliation": "county",
-        "admdvs": "621022", "suspended": True, "version": 2})))
+    out.append(
+        (
+            INSTITUTION_CHANGED,
+            envelope(
+                INSTITUTION_CHANGED,
+                {
+                    "fixmedins_code": code,
+                    "fixmedins_name": "重放测试医院",
+                    "kind": "hospital",
+                    "level": 2,
+                    "affiliation": "county",
+                    "admdvs": "621022",
+                    "suspended": False,
+                    "version": 1,
+                },
+            ),
+        )
+    )
+    out.append(
+        (
+            INSTITUTION_CHANGED,
+            envelope(
+                INSTITUTION_CHANGED,
+                {
+                    "fixmedins_code": code,
+                    "fixmedins_name": "重放测试医院",
+                    "kind": "hospital",
+                    "level": 2,
+                    "affiliation": "county",
+                    "admdvs": "621022",
+                    "suspended": True,
+                    "version": 2,
+                },
+            ),
+        )
+    )
     settlements = []
     for i in range(30):
-        p = settled(day=day + timedelta(days=i % 3), covid=("confirmed", "suspected", None)[i % 3],
-                    origin=("local", "province", "other_province")[i % 3], insutype=("310", "390")[i % 2],
-                    medfee=f"{100 + i}.{i:02d}", hifp=f"{50 + i}.00", hifmi="0.00", maf="1.00", hour=i % 24,
-                    fixmedins_code=code, two_disease="diabetes" if i % 5 == 0 else None)
+        p = settled(
+            day=day + timedelta(days=i % 3),
+            covid=("confirmed", "suspected", None)[i % 3],
+            origin=("local", "province", "other_province")[i % 3],
+            insutype=("310", "390")[i % 2],
+            medfee=f"{100 + i}.{i:02d}",
+            hifp=f"{50 + i}.00",
+            hifmi="0.00",
+            maf="1.00",
+            hour=i % 24,
+            fixmedins_code=code,
+            two_disease="diabetes" if i % 5 == 0 else None,
+        )
         settlements.append(p)
         out.append((SETTLED, envelope(SETTLED, p)))
         if p["covid_status"]:
@@ -61,17 +108,54 @@ def _events(day: date) -> list[tuple[str, object]]:
     out.append((COVID_CASE_REGISTERED, envelope(COVID_CASE_REGISTERED, {**cases, "status": "confirmed", "version": 2})))
     out.append((COVID_CASE_REGISTERED, envelope(COVID_CASE_REGISTERED, cases)))  # older version, later
     for amount in ("1000000.00", "30000000.00"):
-        out.append((PREPAYMENT_DISBURSED, envelope(PREPAYMENT_DISBURSED, prepayment(
-            admdvs="621022", amount=amount, disbursed_on=day, fixmedins_code=code), key=code,
-            occurred_at=at(day, 10))))
+        out.append(
+            (
+                PREPAYMENT_DISBURSED,
+                envelope(
+                    PREPAYMENT_DISBURSED,
+                    prepayment(admdvs="621022", amount=amount, disbursed_on=day, fixmedins_code=code),
+                    key=code,
+                    occurred_at=at(day, 10),
+                ),
+            )
+        )
     psn = uid("P")
     for version in (1, 3, 2):
-        out.append((PERSON_CHANGED, envelope(PERSON_CHANGED, {
-            "psn_no": psn, "version": version, "change": "registered", "insutype": "390", "psn_type": None,
-            "insuplc_admdvs": "621000", "gend": "2", "brdy": "1970-05-06", "emp_no": None})))
-    out.append((CLAIM_SUBMITTED, envelope(CLAIM_SUBMITTED, {"claim_id": uid("C"), "psn_no": psn,
-                                                            "fixmedins_code": code, "visit": {}, "items": [],
-                                                            "submitted_at": at(day, 11).isoformat()})))
+        out.append(
+            (
+                PERSON_CHANGED,
+                envelope(
+                    PERSON_CHANGED,
+                    {
+                        "psn_no": psn,
+                        "version": version,
+                        "change": "registered",
+                        "insutype": "390",
+                        "psn_type": None,
+                        "insuplc_admdvs": "621000",
+                        "gend": "2",
+                        "brdy": "1970-05-06",
+                        "emp_no": None,
+                    },
+                ),
+            )
+        )
+    out.append(
+        (
+            CLAIM_SUBMITTED,
+            envelope(
+                CLAIM_SUBMITTED,
+                {
+                    "claim_id": uid("C"),
+                    "psn_no": psn,
+                    "fixmedins_code": code,
+                    "visit": {},
+                    "items": [],
+                    "submitted_at": at(day, 11).isoformat(),
+                },
+            ),
+        )
+    )
     out.append(out[5])  # an exact redelivery (same event id)
     return out
 
@@ -110,8 +194,9 @@ async def test_rebuilt_read_models_equal_the_live_ones(pg, own_broker):
             db = await Database.open(url, schema=schema, size=1)
             try:
                 async with db.connect() as unit:
-                    return [await daily.daily_figures(unit, day=day + timedelta(days=i), cumulative=False)
-                            for i in range(5)]
+                    return [
+                        await daily.daily_figures(unit, day=day + timedelta(days=i), cumulative=False) for i in range(5)
+                    ]
             finally:
                 await db.close()
 
@@ -123,16 +208,20 @@ async def test_rebuilt_read_models_equal_the_live_ones(pg, own_broker):
             await unit.execute(Sql("DELETE FROM settlement_moves WHERE kind = 'reverse'"))
         drift = await replay.compare(url, topics=(SETTLED, SETTLEMENT_REVERSED))
         assert [(d.topic, d.table, d.only_live, d.only_rebuilt) for d in drift] == [
-            (SETTLEMENT_REVERSED, "settlement_moves", 0, 6)]
+            (SETTLEMENT_REVERSED, "settlement_moves", 0, 6)
+        ]
         await replay.replace_live(url, topics=(SETTLEMENT_REVERSED,))
         assert await replay.compare(url) == []
         await replay.drop_scratch(url)
 
         # the same through the command line: `yibao replay --topic settled --topic settlement-reversed`
         runner = CliRunner()
-        result = await asyncio.to_thread(runner.invoke, cli.app, [
-            "replay", "--topic", SETTLED, "--topic", SETTLEMENT_REVERSED, "--timeout", "60"],
-            env={"DATABASE_URL": url, "KAFKA_BOOTSTRAP": own_broker.bootstrap})
+        result = await asyncio.to_thread(
+            runner.invoke,
+            cli.app,
+            ["replay", "--topic", SETTLED, "--topic", SETTLEMENT_REVERSED, "--timeout", "60"],
+            env={"DATABASE_URL": url, "KAFKA_BOOTSTRAP": own_broker.bootstrap},
+        )
         assert result.exit_code == 0, result.output
         assert "the live read models equal the rebuilt ones" in result.output
         assert f"{SETTLED:<24} read" in result.output
@@ -142,6 +231,7 @@ async def test_rebuilt_read_models_equal_the_live_ones(pg, own_broker):
 
 def test_unknown_topics_and_schemas_are_refused():
     import pytest
+
     with pytest.raises(ValueError):
         replay.check_topics(["no-such-topic"])
     with pytest.raises(ValueError):

@@ -60,23 +60,28 @@ async def fetch(url: str, query: str, *args) -> list:
 
 
 async def institution_copied(url: str) -> bool:
-    found = [await fetch(url, f"select 1 from {schema}.institutions where fixmedins_code = $1", CODE)
-             for schema in ("settlement", "prepayment")]
+    found = [
+        await fetch(url, f"select 1 from {schema}.institutions where fixmedins_code = $1", CODE)
+        for schema in ("settlement", "prepayment")
+    ]
     return all(found)
 
 
 async def applied(url: str, setl_ids, reversed_ids: set[str]) -> bool:
     """prepayment knows every one of these settlements, and exactly these reversals among them."""
-    rows = await fetch(url, "select setl_id, reversed_on from prepayment.settlements where setl_id = any($1)",
-                       list(setl_ids))
-    return (len(rows) == len(setl_ids)
-            and {r["setl_id"] for r in rows if r["reversed_on"] is not None} == reversed_ids)
+    rows = await fetch(
+        url, "select setl_id, reversed_on from prepayment.settlements where setl_id = any($1)", list(setl_ids)
+    )
+    return len(rows) == len(setl_ids) and {r["setl_id"] for r in rows if r["reversed_on"] is not None} == reversed_ids
 
 
 async def outbox(url: str) -> list:
     """settlement's outbox: what it published, where the broker put it, how many times."""
-    return await fetch(url, 'select id, event_id::text as event_id, topic, envelope->\'payload\'->>\'setl_id\' as '
-                            'setl_id, published_at, partition, "offset", attempts from settlement.outbox order by id')
+    return await fetch(
+        url,
+        "select id, event_id::text as event_id, topic, envelope->'payload'->>'setl_id' as "
+        'setl_id, published_at, partition, "offset", attempts from settlement.outbox order by id',
+    )
 
 
 async def published_once(url: str) -> bool:
@@ -88,7 +93,8 @@ async def republished(url: str, attempts_before: dict[int, int]) -> bool:
     """Every row published again after the loss (its attempts grew), and acknowledged."""
     rows = await outbox(url)
     return len(rows) == len(attempts_before) and all(
-        r["published_at"] is not None and r["attempts"] > attempts_before[r["id"]] for r in rows)
+        r["published_at"] is not None and r["attempts"] > attempts_before[r["id"]] for r in rows
+    )
 
 
 async def committed_offsets(bootstrap: str, partitions: set[tuple[str, int]]) -> dict[tuple[str, int], int]:
@@ -97,7 +103,8 @@ async def committed_offsets(bootstrap: str, partitions: set[tuple[str, int]]) ->
     await admin.start()
     try:
         found = await admin.list_consumer_group_offsets(
-            prepayment_module.spec.name, partitions=[TopicPartition(t, p) for t, p in sorted(partitions)])
+            prepayment_module.spec.name, partitions=[TopicPartition(t, p) for t, p in sorted(partitions)]
+        )
     finally:
         await admin.close()
     return {(tp.topic, tp.partition): meta.offset for tp, meta in found.items()}
@@ -111,23 +118,44 @@ async def read_past_every_event(url: str, bootstrap: str) -> bool:
     return all(offsets.get((r["topic"], r["partition"]), -1) > r["offset"] for r in rows)
 
 
-async def settle_one(eligibility: httpx.AsyncClient, settlement: httpx.AsyncClient, rng: random.Random,
-                     i: int) -> dict:
+async def settle_one(eligibility: httpx.AsyncClient, settlement: httpx.AsyncClient, rng: random.Random, i: int) -> dict:
     """A new insured person, an outpatient visit with one fee line, settled."""
     number = certno(rng)
-    person = await eligibility.post("/v1/persons", headers=ADMIN, json={
-        "certno": number, "psn_name": f"测试{i:02d}", "insuplc_admdvs": "621000", "insutype": "310",
-        "psn_type": "in_service"})
+    person = await eligibility.post(
+        "/v1/persons",
+        headers=ADMIN,
+        json={
+            "certno": number,
+            "psn_name": f"测试{i:02d}",
+            "insuplc_admdvs": "621000",
+            "insutype": "310",
+            "psn_type": "in_service",
+        },
+    )
     assert person.status_code == 201, person.text
     psn_no = person.json()["psn_no"]
-    visit = await settlement.post("/v1/visits", headers=HIS, json={
-        "psn_no": psn_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": number, "fixmedins_code": CODE,
-        "med_type": "11", "begntime": "2024-03-08T09:00:00+08:00"})
+    visit = await settlement.post(
+        "/v1/visits",
+        headers=HIS,
+        json={
+            "psn_no": psn_no,
+            "mdtrt_cert_type": "02",
+            "mdtrt_cert_no": number,
+            "fixmedins_code": CODE,
+            "med_type": "11",
+            "begntime": "2024-03-08T09:00:00+08:00",
+        },
+    )
     assert visit.status_code == 201, visit.text
     mdtrt_id = visit.json()["mdtrt_id"]
     price = Decimal("400.00") + Decimal("37.45") * i  # every settlement a different amount
-    fees = await settlement.post(f"/v1/visits/{mdtrt_id}/fees", headers=HIS, json={"items": [
-        {"feedetl_sn": "1", "med_list_codg": "TA005", "item_class": "A", "pric": str(price), "cnt": "1"}]})
+    fees = await settlement.post(
+        f"/v1/visits/{mdtrt_id}/fees",
+        headers=HIS,
+        json={
+            "items": [{"feedetl_sn": "1", "med_list_codg": "TA005", "item_class": "A", "pric": str(price), "cnt": "1"}]
+        },
+    )
     assert fees.status_code == 201, fees.text
     settled = await settlement.post(f"/v1/visits/{mdtrt_id}/settle", headers=HIS, json={})
     assert settled.status_code == 201, settled.text
@@ -165,7 +193,9 @@ async def test_settled_while_consumer_stopped_broker_restarted_every_settlement_
                 async def handle_and_record(unit, event) -> None:
                     await handle(unit, event)
                     unit.after_commit(lambda: run.append((event.type, event.payload.get("setl_id"), event.event_id)))
+
                 return handle_and_record
+
             return {topic: wrap(handle) for topic, handle in prepayment_module.spec.handlers(app).items()}
 
         spec = dataclasses.replace(prepayment_module.spec, handlers=recording)
@@ -173,52 +203,73 @@ async def test_settled_while_consumer_stopped_broker_restarted_every_settlement_
 
     async with running_app(elig_app) as eligibility, running_app(setl_app) as settlement:
         setl_app.state.eligibility = InternalClient(
-            "http://eligibility.internal", timeout=5, transport=httpx.ASGITransport(app=elig_app))
+            "http://eligibility.internal", timeout=5, transport=httpx.ASGITransport(app=elig_app)
+        )
         try:
             # 1. the institution reaches settlement's and prepayment's copies
             async with running_app(prepayment_app()):
-                registered = await eligibility.post("/v1/institutions", headers=ADMIN, json={
-                    "fixmedins_code": CODE, "fixmedins_name": "测试医院", "kind": "hospital", "level": 3,
-                    "affiliation": "city", "admdvs": "621000"})
+                registered = await eligibility.post(
+                    "/v1/institutions",
+                    headers=ADMIN,
+                    json={
+                        "fixmedins_code": CODE,
+                        "fixmedins_name": "测试医院",
+                        "kind": "hospital",
+                        "level": 3,
+                        "affiliation": "city",
+                        "admdvs": "621000",
+                    },
+                )
                 assert registered.status_code == 201, registered.text
                 await eventually(lambda: institution_copied(url), what="institution copied")
 
                 # 2. prepayment applies a first batch (inbox rows written, offsets committed)
                 first, first_reversed = await settle_batch(eligibility, settlement, rng, range(FIRST), REVERSED_FIRST)
                 await eventually(lambda: applied(url, first, first_reversed), timeout=90, what="first batch applied")
-                await eventually(lambda: read_past_every_event(url, bootstrap), timeout=30,
-                                 what="first batch's offsets committed")
+                await eventually(
+                    lambda: read_past_every_event(url, bootstrap), timeout=30, what="first batch's offsets committed"
+                )
 
             # 3. prepayment is away: more settlements (and reversals) reach the broker
-            second, second_reversed = await settle_batch(eligibility, settlement, rng, range(FIRST, FIRST + SECOND),
-                                                         REVERSED_SECOND)
+            second, second_reversed = await settle_batch(
+                eligibility, settlement, rng, range(FIRST, FIRST + SECOND), REVERSED_SECOND
+            )
             await eventually(lambda: published_once(url), timeout=60, what="acknowledged by the broker")
             before_loss = await outbox(url)
             assert len(before_loss) == FIRST + SECOND + len(REVERSED_FIRST) + len(REVERSED_SECOND)
             assert {r["setl_id"] for r in before_loss} == set(first) | set(second)
-            assert not any(await fetch(url, "select 1 from prepayment.settlements where setl_id = any($1)",
-                                       list(second)))
+            assert not any(
+                await fetch(url, "select 1 from prepayment.settlements where setl_id = any($1)", list(second))
+            )
 
             # 4. the broker comes back empty; settlement's relay notices and publishes everything again
             own_broker.stop()
             own_broker.start()
             attempts_before = {r["id"]: r["attempts"] for r in before_loss}
-            await eventually(lambda: republished(url, attempts_before), timeout=60,
-                             what="settlement's outbox republished after the loss")
+            await eventually(
+                lambda: republished(url, attempts_before),
+                timeout=60,
+                what="settlement's outbox republished after the loss",
+            )
 
             # 5. prepayment again: its committed offsets went with the log, so it reads from the start
             settlements = {**first, **second}
             reversed_ids = first_reversed | second_reversed
             async with running_app(prepayment_app()) as prepayment:
-                await eventually(lambda: applied(url, settlements, reversed_ids), timeout=90,
-                                 what="every settlement applied")
-                await eventually(lambda: read_past_every_event(url, bootstrap), timeout=60,
-                                 what="consumer read past every republished event")
+                await eventually(
+                    lambda: applied(url, settlements, reversed_ids), timeout=90, what="every settlement applied"
+                )
+                await eventually(
+                    lambda: read_past_every_event(url, bootstrap),
+                    timeout=60,
+                    what="consumer read past every republished event",
+                )
 
                 # 6. every event took effect once: the republished first batch was dropped by the inbox
                 events = {r["event_id"]: (r["topic"], r["setl_id"]) for r in await outbox(url)}
-                first_run, second_run = ([e for e in run if e[0] in (SETTLED, SETTLEMENT_REVERSED)]
-                                         for run in took_effect)
+                first_run, second_run = (
+                    [e for e in run if e[0] in (SETTLED, SETTLEMENT_REVERSED)] for run in took_effect
+                )
                 both = first_run + second_run
                 assert sorted(e[2] for e in both) == sorted(events), "each settlement event applied exactly once"
                 assert {e[1] for e in first_run} == set(first)
@@ -229,15 +280,24 @@ async def test_settled_while_consumer_stopped_broker_restarted_every_settlement_
             await setl_app.state.eligibility.aclose()
 
 
-async def _assert_books(url: str, prepayment: httpx.AsyncClient, settlements: dict[str, dict],
-                        reversed_ids: set[str]) -> None:
+async def _assert_books(
+    url: str, prepayment: httpx.AsyncClient, settlements: dict[str, dict], reversed_ids: set[str]
+) -> None:
     ids = list(settlements)
-    inbox = await fetch(url, "select type, count(*) as n from prepayment.inbox where topic = any($1) group by type",
-                        [SETTLED, SETTLEMENT_REVERSED])
+    inbox = await fetch(
+        url,
+        "select type, count(*) as n from prepayment.inbox where topic = any($1) group by type",
+        [SETTLED, SETTLEMENT_REVERSED],
+    )
     assert {r["type"]: r["n"] for r in inbox} == {SETTLED: len(ids), SETTLEMENT_REVERSED: len(reversed_ids)}
 
-    rows = await fetch(url, "select setl_id, count(*) over (partition by setl_id) as n, fixmedins_code, reversed_on, "
-                            + ", ".join(FUNDS) + " from prepayment.settlements where setl_id = any($1)", ids)
+    rows = await fetch(
+        url,
+        "select setl_id, count(*) over (partition by setl_id) as n, fixmedins_code, reversed_on, "
+        + ", ".join(FUNDS)
+        + " from prepayment.settlements where setl_id = any($1)",
+        ids,
+    )
     assert len(rows) == len(ids) and {r["n"] for r in rows} == {1}
     for row in rows:
         answer = settlements[row["setl_id"]]
@@ -249,15 +309,23 @@ async def _assert_books(url: str, prepayment: httpx.AsyncClient, settlements: di
     paid = [s for s, a in settlements.items() if Decimal(a["fund_pay_sumamt"]) > 0]
     assert len(paid) >= len(ids) - 2, "the funds paid (almost) every settlement"  # else the books prove little
     assert reversed_ids & set(paid) and set(paid) - reversed_ids
-    entries = await fetch(url, "select setl_id, kind, count(*) as n from prepayment.journal_entries "
-                               "where setl_id = any($1) group by setl_id, kind", ids)
+    entries = await fetch(
+        url,
+        "select setl_id, kind, count(*) as n from prepayment.journal_entries "
+        "where setl_id = any($1) group by setl_id, kind",
+        ids,
+    )
     expected = {(s, "settlement"): 1 for s in paid} | {(s, "settlement-reversal"): 1 for s in paid if s in reversed_ids}
     assert {(r["setl_id"], r["kind"]): r["n"] for r in entries} == expected
 
     # the journal's lines add up, to the fen, to what settlement answered
-    lines = await fetch(url, "select e.kind, l.account, sum(l.debit) as debit, sum(l.credit) as credit "
-                             "from prepayment.journal_lines l join prepayment.journal_entries e using (entry_id) "
-                             "where e.setl_id = any($1) group by e.kind, l.account", ids)
+    lines = await fetch(
+        url,
+        "select e.kind, l.account, sum(l.debit) as debit, sum(l.credit) as credit "
+        "from prepayment.journal_lines l join prepayment.journal_entries e using (entry_id) "
+        "where e.setl_id = any($1) group by e.kind, l.account",
+        ids,
+    )
     posted = {(r["kind"], r["account"]): (r["debit"], r["credit"]) for r in lines}
 
     def total(which, *fields: str) -> Decimal:
@@ -268,8 +336,7 @@ async def _assert_books(url: str, prepayment: httpx.AsyncClient, settlements: di
     fund_parts = {"fund:hifp": ("hifp_pay",), "fund:hifmi": ("hifmi_pay",), "fund:maf": ("maf_pay", "tilt_aid_pay")}
     for kind, which, sign in (("settlement", paid, 1), ("settlement-reversal", reversed_paid, -1)):
         want = {payable: (ZERO, total(which, "fund_pay_sumamt"))}
-        want |= {account: (total(which, *parts), ZERO) for account, parts in fund_parts.items()
-                 if total(which, *parts)}
+        want |= {account: (total(which, *parts), ZERO) for account, parts in fund_parts.items() if total(which, *parts)}
         want = {a: (d, c) if sign > 0 else (c, d) for a, (d, c) in want.items()}
         got = {a: (d, c) for (k, a), (d, c) in posted.items() if k == kind}
         assert got == want, kind

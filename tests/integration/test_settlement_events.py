@@ -21,14 +21,48 @@ from shared.testing import ADMIN_KEY, HIS_KEYS, fetch, make_settings, running_ap
 
 ADMIN = {"X-Api-Key": ADMIN_KEY}
 SETTLED_FIELDS = {
-    "setl_id", "mdtrt_id", "psn_no", "insutype", "psn_type", "insuplc_admdvs", "origin", "fixmedins_code",
-    "fixmedins_kind", "fixmedins_level", "fixmedins_affiliation", "fixmedins_admdvs", "med_type", "chronic_disease",
-    "two_disease", "aid_category", "setl_time", "setl_date", "begndate", "enddate", "covid_status", "offsite",
-    "declared", "medfee_sumamt", "fulamt_ownpay_amt", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay",
-    "hifmi_pay", "maf_pay", "tilt_aid_pay", "fin_subsidy_pay", "fund_pay_sumamt", "psn_pay", "acct_pay",
-    "psn_cash_pay"}
-INSTITUTIONS = {"H1": {"level": 3, "affiliation": "city", "admdvs": "621000"},
-                "H2": {"level": 2, "affiliation": "county", "admdvs": "621022"}}
+    "setl_id",
+    "mdtrt_id",
+    "psn_no",
+    "insutype",
+    "psn_type",
+    "insuplc_admdvs",
+    "origin",
+    "fixmedins_code",
+    "fixmedins_kind",
+    "fixmedins_level",
+    "fixmedins_affiliation",
+    "fixmedins_admdvs",
+    "med_type",
+    "chronic_disease",
+    "two_disease",
+    "aid_category",
+    "setl_time",
+    "setl_date",
+    "begndate",
+    "enddate",
+    "covid_status",
+    "offsite",
+    "declared",
+    "medfee_sumamt",
+    "fulamt_ownpay_amt",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "hifp_pay",
+    "hifmi_pay",
+    "maf_pay",
+    "tilt_aid_pay",
+    "fin_subsidy_pay",
+    "fund_pay_sumamt",
+    "psn_pay",
+    "acct_pay",
+    "psn_cash_pay",
+}
+INSTITUTIONS = {
+    "H1": {"level": 3, "affiliation": "city", "admdvs": "621000"},
+    "H2": {"level": 2, "affiliation": "county", "admdvs": "621022"},
+}
 
 
 def certno(region: str) -> str:
@@ -41,16 +75,22 @@ def certno(region: str) -> str:
 @pytest.fixture(scope="module")
 async def stack(pg, broker):
     """Eligibility and settlement in-process; settlement reaches eligibility through an ASGI transport."""
-    elig_app = create_app(eligibility_module.spec, make_settings("eligibility", database_url=pg.url,
-                                                                 bootstrap=broker.bootstrap))
-    setl_app = create_app(settlement_module.spec, make_settings("settlement", database_url=pg.url,
-                                                                bootstrap=broker.bootstrap))
+    elig_app = create_app(
+        eligibility_module.spec, make_settings("eligibility", database_url=pg.url, bootstrap=broker.bootstrap)
+    )
+    setl_app = create_app(
+        settlement_module.spec, make_settings("settlement", database_url=pg.url, bootstrap=broker.bootstrap)
+    )
     async with running_app(elig_app) as eligibility, running_app(setl_app) as settlement:
         setl_app.state.eligibility = InternalClient(
-            "http://eligibility.internal", timeout=2, transport=httpx.ASGITransport(app=elig_app))
+            "http://eligibility.internal", timeout=2, transport=httpx.ASGITransport(app=elig_app)
+        )
         for code, spec in INSTITUTIONS.items():
-            response = await eligibility.post("/v1/institutions", headers=ADMIN, json={
-                "fixmedins_code": code, "fixmedins_name": f"测试{code}", "kind": "hospital", **spec})
+            response = await eligibility.post(
+                "/v1/institutions",
+                headers=ADMIN,
+                json={"fixmedins_code": code, "fixmedins_name": f"测试{code}", "kind": "hospital", **spec},
+            )
             if response.status_code == 409:  # registered by another test of this session: same terms needed
                 existing = (await eligibility.get(f"/v1/institutions/{code}", headers=ADMIN)).json()
                 assert {k: existing[k] for k in spec} == spec and not existing["suspended"], existing
@@ -67,20 +107,25 @@ async def stack(pg, broker):
 
 async def _person(eligibility, **extra) -> tuple[str, str]:
     number = certno("621000")
-    created = await eligibility.post("/v1/persons", headers=ADMIN, json={
-        "certno": number, "psn_name": "集成", "insuplc_admdvs": "621000", **extra})
+    created = await eligibility.post(
+        "/v1/persons", headers=ADMIN, json={"certno": number, "psn_name": "集成", "insuplc_admdvs": "621000", **extra}
+    )
     assert created.status_code == 201, created.text
     return created.json()["psn_no"], number
 
 
 async def _events(broker, psn_no: str, topics: tuple[str, ...], want: int, timeout: float = 30) -> list[dict]:
     """Every event keyed by psn_no on the topics, read from the start of each partition."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=broker.bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
-        partitions = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or
-                                                                     await _partitions(consumer, t))]
+        partitions = [
+            TopicPartition(t, p)
+            for t in topics
+            for p in (consumer.partitions_for_topic(t) or await _partitions(consumer, t))
+        ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         found: list[dict] = []
@@ -108,16 +153,41 @@ async def test_settled_reversed_and_subsidy_events_match_the_documented_payloads
     eligibility, settlement = stack
     psn_no, number = await _person(eligibility, insutype="310", psn_type="in_service")
     his = {"X-Api-Key": HIS_KEYS["H1"]}
-    visit = await settlement.post("/v1/visits", headers=his, json={
-        "psn_no": psn_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": number, "fixmedins_code": "H1",
-        "med_type": "21", "begntime": "2024-01-10T08:00:00+08:00", "diagnoses": ["U07.1"]})
+    visit = await settlement.post(
+        "/v1/visits",
+        headers=his,
+        json={
+            "psn_no": psn_no,
+            "mdtrt_cert_type": "02",
+            "mdtrt_cert_no": number,
+            "fixmedins_code": "H1",
+            "med_type": "21",
+            "begntime": "2024-01-10T08:00:00+08:00",
+            "diagnoses": ["U07.1"],
+        },
+    )
     assert visit.status_code == 201, visit.text
     mdtrt_id = visit.json()["mdtrt_id"]
-    await settlement.post(f"/v1/visits/{mdtrt_id}/fees", headers=his, json={"items": [
-        {"feedetl_sn": "1", "med_list_codg": "COVID-NMTW", "med_list_name": "奈玛特韦", "pric": "1890.00", "cnt": "1"},
-        {"feedetl_sn": "2", "med_list_codg": "TA015", "item_class": "A", "pric": "8000.00", "cnt": "1"},
-        {"feedetl_sn": "3", "med_list_codg": "TC016", "item_class": "C", "pric": "400.00", "cnt": "1"}]})
-    await settlement.post(f"/v1/visits/{mdtrt_id}/discharge", headers=his, json={"endtime": "2024-01-24T10:00:00+08:00"})
+    await settlement.post(
+        f"/v1/visits/{mdtrt_id}/fees",
+        headers=his,
+        json={
+            "items": [
+                {
+                    "feedetl_sn": "1",
+                    "med_list_codg": "COVID-NMTW",
+                    "med_list_name": "奈玛特韦",
+                    "pric": "1890.00",
+                    "cnt": "1",
+                },
+                {"feedetl_sn": "2", "med_list_codg": "TA015", "item_class": "A", "pric": "8000.00", "cnt": "1"},
+                {"feedetl_sn": "3", "med_list_codg": "TC016", "item_class": "C", "pric": "400.00", "cnt": "1"},
+            ]
+        },
+    )
+    await settlement.post(
+        f"/v1/visits/{mdtrt_id}/discharge", headers=his, json={"endtime": "2024-01-24T10:00:00+08:00"}
+    )
     settled = await settlement.post(f"/v1/visits/{mdtrt_id}/settle", headers=his, json={})
     assert settled.status_code == 201, settled.text
     answer = settled.json()
@@ -156,22 +226,35 @@ async def test_real_eligibility_decides_credential_and_family(stack):
     patient, patient_cert = await _person(eligibility, insutype="310", psn_type="retired")
     spouse, _ = await _person(eligibility, insutype="310", psn_type="in_service")
     his = {"X-Api-Key": HIS_KEYS["H2"]}
-    body = {"psn_no": patient, "mdtrt_cert_type": "02", "mdtrt_cert_no": certno("621000"), "fixmedins_code": "H2",
-            "med_type": "11", "begntime": "2024-03-08T09:00:00+08:00"}
+    body = {
+        "psn_no": patient,
+        "mdtrt_cert_type": "02",
+        "mdtrt_cert_no": certno("621000"),
+        "fixmedins_code": "H2",
+        "med_type": "11",
+        "begntime": "2024-03-08T09:00:00+08:00",
+    }
     wrong = await settlement.post("/v1/visits", headers=his, json=body)
     assert wrong.status_code == 422 and wrong.json()["code"] == "CREDENTIAL_MISMATCH"
     visit = await settlement.post("/v1/visits", headers=his, json={**body, "mdtrt_cert_no": patient_cert})
     mdtrt_id = visit.json()["mdtrt_id"]
-    await settlement.post(f"/v1/visits/{mdtrt_id}/fees", headers=his, json={"items": [
-        {"feedetl_sn": "1", "med_list_codg": "TA005", "item_class": "A", "pric": "400.00", "cnt": "1"}]})
-    credit = await settlement.post(f"/v1/accounts/{spouse}/credits", headers=ADMIN,
-                                   json={"amount": "1000.00", "period": "2024-03"})
+    await settlement.post(
+        f"/v1/visits/{mdtrt_id}/fees",
+        headers=his,
+        json={
+            "items": [{"feedetl_sn": "1", "med_list_codg": "TA005", "item_class": "A", "pric": "400.00", "cnt": "1"}]
+        },
+    )
+    credit = await settlement.post(
+        f"/v1/accounts/{spouse}/credits", headers=ADMIN, json={"amount": "1000.00", "period": "2024-03"}
+    )
     assert credit.status_code == 201
     options = {"acct_used_flag": True, "acct_payer_psn_no": spouse}
     refused = await settlement.post(f"/v1/visits/{mdtrt_id}/settle", headers=his, json=options)
     assert refused.status_code == 422 and refused.json()["code"] == "NOT_FAMILY"
-    related = await eligibility.post(f"/v1/persons/{patient}/family", headers=ADMIN,
-                                     json={"relation": "spouse", "member_psn_no": spouse})
+    related = await eligibility.post(
+        f"/v1/persons/{patient}/family", headers=ADMIN, json={"relation": "spouse", "member_psn_no": spouse}
+    )
     assert related.status_code == 201, related.text
     done = await settlement.post(f"/v1/visits/{mdtrt_id}/settle", headers=his, json=options)
     assert done.status_code == 201, done.text

@@ -26,8 +26,14 @@ async def test_probes_answer(client):
     assert (await client.get("/docs")).status_code == 200
 
 
-VALID_INSTITUTION = {"fixmedins_code": "AUTH1", "fixmedins_name": "测试医院", "kind": "hospital", "level": 2,
-                     "affiliation": "city", "admdvs": "621000"}
+VALID_INSTITUTION = {
+    "fixmedins_code": "AUTH1",
+    "fixmedins_name": "测试医院",
+    "kind": "hospital",
+    "level": 2,
+    "affiliation": "city",
+    "admdvs": "621000",
+}
 
 
 async def test_no_key_is_401_problem(eligibility):
@@ -40,8 +46,9 @@ async def test_no_key_is_401_problem(eligibility):
 
 
 async def test_unknown_key_is_401(eligibility):
-    response = await eligibility.post("/v1/institutions", json=VALID_INSTITUTION,
-                                      headers={"X-Api-Key": "not-a-key-at-all-000000"})
+    response = await eligibility.post(
+        "/v1/institutions", json=VALID_INSTITUTION, headers={"X-Api-Key": "not-a-key-at-all-000000"}
+    )
     assert response.status_code == 401 and response.json()["code"] == "UNAUTHENTICATED"
 
 
@@ -54,17 +61,30 @@ async def test_key_without_the_right_is_403(eligibility, key):
 
 
 async def test_malformed_json_is_400(eligibility):
-    response = await eligibility.post("/v1/institutions", content=b'{"fixmedins_code": ',
-                                      headers={"X-Api-Key": ADMIN_KEY, "Content-Type": "application/json"})
+    response = await eligibility.post(
+        "/v1/institutions",
+        content=b'{"fixmedins_code": ',
+        headers={"X-Api-Key": ADMIN_KEY, "Content-Type": "application/json"},
+    )
     assert response.status_code == 400
     assert response.json()["code"] == "MALFORMED_JSON"
 
 
-@pytest.mark.parametrize("body", [
-    {}, [], "x", 1, None, {**VALID_INSTITUTION, "level": 7}, {**VALID_INSTITUTION, "admdvs": "991000"},
-    {**VALID_INSTITUTION, "kind": "pharmacy"}, {**VALID_INSTITUTION, "extra": 1},
-    {**VALID_INSTITUTION, "fixmedins_code": "a" * 40},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        [],
+        "x",
+        1,
+        None,
+        {**VALID_INSTITUTION, "level": 7},
+        {**VALID_INSTITUTION, "admdvs": "991000"},
+        {**VALID_INSTITUTION, "kind": "pharmacy"},
+        {**VALID_INSTITUTION, "extra": 1},
+        {**VALID_INSTITUTION, "fixmedins_code": "a" * 40},
+    ],
+)
 async def test_bad_bodies_are_422_and_write_nothing(eligibility, body):
     response = await eligibility.post("/v1/institutions", json=body, headers={"X-Api-Key": ADMIN_KEY})
     assert response.status_code == 422, response.text
@@ -81,6 +101,9 @@ async def test_unknown_route_is_404_problem(reporting):
 
 
 async def test_oversized_body_is_413(eligibility):
-    response = await eligibility.post("/v1/institutions", content=b"x" * 3_000_000,
-                                      headers={"X-Api-Key": ADMIN_KEY, "Content-Type": "application/json"})
+    response = await eligibility.post(
+        "/v1/institutions",
+        content=b"x" * 3_000_000,
+        headers={"X-Api-Key": ADMIN_KEY, "Content-Type": "application/json"},
+    )
     assert response.status_code == 413 and response.json()["code"] == "BODY_TOO_LARGE"

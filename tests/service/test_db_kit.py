@@ -40,15 +40,23 @@ def test_named_parameters_compile_once_to_positional() -> None:
 
 async def test_rows_by_name_and_attribute_and_json_both_ways(db: Database) -> None:
     async with db.connect() as unit:
-        await unit.execute(Sql("INSERT INTO counters (name, n, doc) VALUES (:name, 1, CAST(:doc AS jsonb))"),
-                           name="a", doc={"amount": "1.50", "ids": [1, 2]})
-        await unit.execute(Sql("INSERT INTO counters (name, n, doc) VALUES (:name, 2, CAST(:doc AS jsonb))"),
-                           name="b", doc='{"already": "text"}')
+        await unit.execute(
+            Sql("INSERT INTO counters (name, n, doc) VALUES (:name, 1, CAST(:doc AS jsonb))"),
+            name="a",
+            doc={"amount": "1.50", "ids": [1, 2]},
+        )
+        await unit.execute(
+            Sql("INSERT INTO counters (name, n, doc) VALUES (:name, 2, CAST(:doc AS jsonb))"),
+            name="b",
+            doc='{"already": "text"}',
+        )
         rows = await unit.fetch(Sql("SELECT name, n, doc FROM counters ORDER BY name"))
-    assert [(r.name, r["n"], r.doc) for r in rows] == [("a", 1, {"amount": "1.50", "ids": [1, 2]}),
-                                                      ("b", 2, {"already": "text"})]
+    assert [(r.name, r["n"], r.doc) for r in rows] == [
+        ("a", 1, {"amount": "1.50", "ids": [1, 2]}),
+        ("b", 2, {"already": "text"}),
+    ]
     with pytest.raises(AttributeError):
-        rows[0].missing
+        _ = rows[0].missing
 
 
 async def test_a_transaction_commits_whole_or_not_at_all(db: Database) -> None:
@@ -78,6 +86,7 @@ async def test_deadlocks_are_retried_and_both_units_take_effect(db: Database) ->
             if len(runs) <= 2:
                 await both_hold_one.wait()
             await unit.execute(bump, name=second)
+
         return work
 
     await asyncio.gather(db.transaction(crossing("x", "y")), db.transaction(crossing("y", "x")))
@@ -99,8 +108,9 @@ async def test_publish_writes_the_outbox_row_and_wakes_after_commit_only(db: Dat
     event_id = await db.transaction(publishes)
     assert woken == ["relay", "callback"]
     async with db.connect() as unit:
-        row = await unit.fetchrow(Sql("SELECT topic, key, type, envelope FROM outbox WHERE event_id = :id"),
-                                  id=uuid.UUID(event_id))
+        row = await unit.fetchrow(
+            Sql("SELECT topic, key, type, envelope FROM outbox WHERE event_id = :id"), id=uuid.UUID(event_id)
+        )
     assert (row.topic, row.key, row.type) == ("settled", "P1", "settled")
     assert row.envelope["producer"] == "kit" and row.envelope["payload"] == {"amount": "1.00"}
 

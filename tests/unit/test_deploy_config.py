@@ -64,8 +64,11 @@ def test_host_ports_follow_the_local_stack(compose):
 def test_compose_database_url_is_accepted_by_settings(compose):
     env = _env(compose["services"]["settlement"])
     url = re.sub(r"\$\{POSTGRES_PASSWORD:-([^}]*)\}", r"\1", env["DATABASE_URL"])
-    settings = Settings(DATABASE_URL=url, KAFKA_BOOTSTRAP=env["KAFKA_BOOTSTRAP"],
-                        API_KEYS='{"compose-admin-key-000000": {"role": "admin", "fixmedins_code": null}}')
+    settings = Settings(
+        DATABASE_URL=url,
+        KAFKA_BOOTSTRAP=env["KAFKA_BOOTSTRAP"],
+        API_KEYS='{"compose-admin-key-000000": {"role": "admin", "fixmedins_code": null}}',
+    )
     assert settings.database_url.startswith("postgresql+asyncpg://yibao:")
 
 
@@ -75,6 +78,7 @@ def test_dockerfile_entry_point_imports_every_service_app():
     assert command, "the image's entry point should start uvicorn on services.<name>.app:app"
     assert "/readyz" in dockerfile  # the health check uses readiness
     import importlib
+
     for name in SERVICES:
         module = importlib.import_module(f"services.{name}.app")
         assert module.app.title == f"yibao {name}"
@@ -84,6 +88,7 @@ def test_dockerfile_entry_point_imports_every_service_app():
 
 def test_missing_required_settings_fail_fast(monkeypatch):
     from shared.config import load_settings
+
     for var in ("DATABASE_URL", "KAFKA_BOOTSTRAP", "API_KEYS"):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(SystemExit) as stopped:
@@ -91,9 +96,17 @@ def test_missing_required_settings_fail_fast(monkeypatch):
     assert "DATABASE_URL" in str(stopped.value) or "database_url" in str(stopped.value).lower()
 
 
-@pytest.mark.parametrize("keys", ['{"changeme": {"role": "admin"}}', '{"short": {"role": "admin"}}',
-                                  '{"a-long-enough-key-0000": {"role": "boss"}}',
-                                  '{"a-long-enough-key-0000": {"role": "his"}}', "not json", "{}"])
+@pytest.mark.parametrize(
+    "keys",
+    [
+        '{"changeme": {"role": "admin"}}',
+        '{"short": {"role": "admin"}}',
+        '{"a-long-enough-key-0000": {"role": "boss"}}',
+        '{"a-long-enough-key-0000": {"role": "his"}}',
+        "not json",
+        "{}",
+    ],
+)
 def test_bad_api_keys_fail_fast(keys):
     with pytest.raises(ValueError):
         Settings(DATABASE_URL="postgresql://a@b/c", KAFKA_BOOTSTRAP="k:9092", API_KEYS=keys)
@@ -102,8 +115,11 @@ def test_bad_api_keys_fail_fast(keys):
 def test_local_services_reach_embedded_postgres_on_its_unix_socket_when_the_path_fits():
     near = EmbeddedPostgres(Path("/tmp/yb/pg"), 54321, unix_socket=True)
     assert near.local_url == "postgresql://postgres@/yibao?host=/tmp/yb/pg&port=54321"
-    settings = Settings(DATABASE_URL=near.local_url, KAFKA_BOOTSTRAP="k:9092",
-                        API_KEYS='{"local-admin-key-00000000": {"role": "admin", "fixmedins_code": null}}')
+    settings = Settings(
+        DATABASE_URL=near.local_url,
+        KAFKA_BOOTSTRAP="k:9092",
+        API_KEYS='{"local-admin-key-00000000": {"role": "admin", "fixmedins_code": null}}',
+    )
     assert settings.database_url == "postgresql+asyncpg://postgres@/yibao?host=/tmp/yb/pg&port=54321"
     far = EmbeddedPostgres(Path("/tmp/" + "d" * 100), 54321, unix_socket=True)  # beyond the 107-byte socket path
     assert not far.unix_socket and far.local_url == far.url == "postgresql://postgres@127.0.0.1:54321/yibao"

@@ -9,7 +9,6 @@ import json
 
 import httpx
 import pytest
-
 from fastapi import FastAPI, Request
 
 from shared.http import InternalClient, KeepAliveTransport
@@ -43,8 +42,14 @@ class Server:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
                 body = await reader.readexactly(length)
                 self.requests.append(head + body)
                 reply = self.replies.pop(0)
@@ -87,7 +92,7 @@ async def test_posts_a_body_with_its_length():
 
 
 async def test_decodes_a_chunked_body():
-    reply = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n5\r\n: 12}\r\n0\r\n\r\n"
+    reply = b'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4\r\n{"a"\r\n5\r\n: 12}\r\n0\r\n\r\n'
     server = Server([reply, ok({"b": 2})])
     async with server as url, internal_client(url, timeout=2) as client:
         assert (await client.get("/")).json() == {"a": 12}
@@ -128,7 +133,7 @@ async def test_nobody_listening_is_a_connect_error():
 
 
 async def test_a_cut_answer_is_a_read_error():
-    server = Server([b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"a\""], close_after_each=True)
+    server = Server([b'HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{"a"'], close_after_each=True)
     async with server as url, internal_client(url, timeout=2) as client:
         with pytest.raises(httpx.ReadError):
             await client.post("/", json={})
@@ -137,13 +142,17 @@ async def test_a_cut_answer_is_a_read_error():
 async def test_internal_client_sends_the_path_quoted_with_query_and_headers_on_one_connection():
     server = Server([ok({"n": 1}), ok({"n": 2})])
     async with server as url, InternalClient(url + "/", timeout=2) as client:
-        first = await client.get("/v1/persons/P 1/snapshot", params={"on": "2024-06-01", "mdtrt_cert_no": "a&b=c"},
-                                 headers={"X-Api-Key": "k"})
+        first = await client.get(
+            "/v1/persons/P 1/snapshot",
+            params={"on": "2024-06-01", "mdtrt_cert_no": "a&b=c"},
+            headers={"X-Api-Key": "k"},
+        )
         second = await client.get("/v1/x")
     assert (first.status_code, first.json(), second.json()) == (200, {"n": 1}, {"n": 2})
     assert server.connections == 1
     assert server.requests[0].startswith(
-        b"GET /v1/persons/P%201/snapshot?on=2024-06-01&mdtrt_cert_no=a%26b%3Dc HTTP/1.1\r\n")
+        b"GET /v1/persons/P%201/snapshot?on=2024-06-01&mdtrt_cert_no=a%26b%3Dc HTTP/1.1\r\n"
+    )
     assert b"x-api-key: k\r\n" in server.requests[0].lower()
     assert server.requests[1].startswith(b"GET /v1/x HTTP/1.1\r\n")
 

@@ -41,7 +41,7 @@ def test_to_fen_rounds_half_up(value, fen):
 def test_masking_hides_birth_date_names_and_keys():
     assert mask_certno("11010519491231002X") == "110105********002X"
     assert mask_name("张三丰") == "张**"
-    text = scrub('person 11010519491231002X paid; x-api-key: yb-admin-abcdefghijklmnop')
+    text = scrub("person 11010519491231002X paid; x-api-key: yb-admin-abcdefghijklmnop")
     assert "19491231" not in text and "abcdefghijklmnop" not in text
 
 
@@ -56,17 +56,30 @@ def test_envelope_round_trip_keeps_money_as_strings():
     again = Envelope.from_json(event.to_json())
     assert again == event
     assert again.payload == {"hifp_pay": "106.00", "n": 1}
-    assert set(json.loads(event.to_json())) == {"event_id", "type", "version", "occurred_at", "producer", "key",
-                                                "payload"}
+    assert set(json.loads(event.to_json())) == {
+        "event_id",
+        "type",
+        "version",
+        "occurred_at",
+        "producer",
+        "key",
+        "payload",
+    }
 
 
 _JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.text()
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.text()
     | st.decimals(allow_nan=False, allow_infinity=False)
-    | st.dates() | st.datetimes(timezones=st.sampled_from([None, BUSINESS_TZ])),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8) | st.integers(0, 99), inner,
-                                                                 max_size=4),
-    max_leaves=20)
+    | st.dates()
+    | st.datetimes(timezones=st.sampled_from([None, BUSINESS_TZ])),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8) | st.integers(0, 99), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
 
 
 @given(_JSON_VALUES)

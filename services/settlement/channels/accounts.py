@@ -21,7 +21,8 @@ INSERT INTO account_movements (psn_no, kind, amount, period) VALUES (:psn_no, 'c
 ON CONFLICT (psn_no, period) WHERE kind = 'credit' DO NOTHING RETURNING id
 """)
 _EXISTING_CREDIT = Sql(
-    "SELECT amount FROM account_movements WHERE psn_no = :psn_no AND period = :period AND kind = 'credit'")
+    "SELECT amount FROM account_movements WHERE psn_no = :psn_no AND period = :period AND kind = 'credit'"
+)
 _ADD = Sql("""
 INSERT INTO accounts AS a (psn_no, balc) VALUES (:psn_no, :amount)
 ON CONFLICT (psn_no) DO UPDATE SET balc = a.balc + EXCLUDED.balc, updated_at = now() RETURNING balc
@@ -47,13 +48,32 @@ async def credit(ctx: Ctx, *, psn_no: str, body: CreditIn) -> Answer:
         if recorded is None:
             existing = Decimal(await unit.fetchval(_EXISTING_CREDIT, psn_no=psn_no, period=body.period))
             if existing != body.amount:
-                raise Problem(409, "CREDIT_PERIOD_CONFLICT",
-                              f"period {body.period} was credited {fmt(existing)} to {psn_no}, not {fmt(body.amount)}")
+                raise Problem(
+                    409,
+                    "CREDIT_PERIOD_CONFLICT",
+                    f"period {body.period} was credited {fmt(existing)} to {psn_no}, not {fmt(body.amount)}",
+                )
             current = await balance(unit, psn_no)
-            return Answer.json({"psn_no": psn_no, "period": body.period, "amount": fmt(body.amount),
-                                       "balc": fmt(current), "created": False}, 200)
+            return Answer.json(
+                {
+                    "psn_no": psn_no,
+                    "period": body.period,
+                    "amount": fmt(body.amount),
+                    "balc": fmt(current),
+                    "created": False,
+                },
+                200,
+            )
         new_balance = await unit.fetchval(_ADD, psn_no=psn_no, amount=body.amount)
-        return Answer.json({"psn_no": psn_no, "period": body.period, "amount": fmt(body.amount),
-                                   "balc": fmt(Decimal(new_balance)), "created": True}, 201)
+        return Answer.json(
+            {
+                "psn_no": psn_no,
+                "period": body.period,
+                "amount": fmt(body.amount),
+                "balc": fmt(Decimal(new_balance)),
+                "created": True,
+            },
+            201,
+        )
 
     return await ctx.db.transaction(work)

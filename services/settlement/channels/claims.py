@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import logging
 
+from services.settlement.eligibility_client import EligibilityUnavailable, require_credential
+from services.settlement.engine import Claim, EngineError, accumulator_year, rule_date
+from services.settlement.runtime import Ctx, as_business_time, business_date, engine_problem
+from services.settlement.schemas import ClaimIn
 from services.settlement.settle.inputs import (
     checked_person,
     fee_line,
@@ -13,10 +17,6 @@ from services.settlement.settle.inputs import (
     reject_violations,
     run_engine,
 )
-from services.settlement.eligibility_client import EligibilityUnavailable, require_credential
-from services.settlement.engine import Claim, EngineError, accumulator_year, rule_date
-from services.settlement.runtime import Ctx, as_business_time, business_date, engine_problem
-from services.settlement.schemas import ClaimIn
 from services.settlement.settle.payloads import VisitFacts, settlement_record
 from services.settlement.store.ledger import lock_accumulators, new_id, write_settlement
 from services.settlement.visits.fees import insert_lines, line_hash
@@ -69,11 +69,21 @@ async def submit(ctx: Ctx, *, body: ClaimIn, principal: Principal, key: idem.Ide
 
     async def work(unit: Unit) -> Answer:
         claim_id, now = new_id("C"), ctx.now()
-        await unit.execute(_SUBMIT, claim_id=claim_id, psn_no=body.visit.psn_no, code=body.visit.fixmedins_code,
-                           body=content, at=now)
-        await unit.publish(topic=CLAIM_SUBMITTED, key=body.visit.psn_no, payload={
-            "claim_id": claim_id, "psn_no": body.visit.psn_no, "fixmedins_code": body.visit.fixmedins_code,
-            "visit": content["visit"], "items": content["items"], "submitted_at": now.isoformat()})
+        await unit.execute(
+            _SUBMIT, claim_id=claim_id, psn_no=body.visit.psn_no, code=body.visit.fixmedins_code, body=content, at=now
+        )
+        await unit.publish(
+            topic=CLAIM_SUBMITTED,
+            key=body.visit.psn_no,
+            payload={
+                "claim_id": claim_id,
+                "psn_no": body.visit.psn_no,
+                "fixmedins_code": body.visit.fixmedins_code,
+                "visit": content["visit"],
+                "items": content["items"],
+                "submitted_at": now.isoformat(),
+            },
+        )
         return Answer.json({"claim_id": claim_id, "status": "submitted"}, 202)
 
     return await idem.run(ctx.db, key, work)
@@ -89,10 +99,17 @@ async def get(ctx: Ctx, *, claim_id: str, principal: Principal) -> dict:
         breakdown = None
         if row.setl_id:
             breakdown = await unit.fetchval(_BREAKDOWN, setl_id=row.setl_id)
-    return {"claim_id": row.claim_id, "status": row.status, "psn_no": row.psn_no,
-            "fixmedins_code": row.fixmedins_code, "submitted_at": row.submitted_at.isoformat(),
-            "processed_at": row.processed_at.isoformat() if row.processed_at else None, "reason": row.reason,
-            "setl_id": row.setl_id, "breakdown": breakdown}
+    return {
+        "claim_id": row.claim_id,
+        "status": row.status,
+        "psn_no": row.psn_no,
+        "fixmedins_code": row.fixmedins_code,
+        "submitted_at": row.submitted_at.isoformat(),
+        "processed_at": row.processed_at.isoformat() if row.processed_at else None,
+        "reason": row.reason,
+        "setl_id": row.setl_id,
+        "breakdown": breakdown,
+    }
 
 
 async def process(unit: Unit, event: Envelope, ctx: Ctx) -> None:
@@ -108,8 +125,12 @@ async def process(unit: Unit, event: Envelope, ctx: Ctx) -> None:
         raise EligibilityDown(exc.detail) from None
     except Problem as exc:
         log.info("claim %s rejected: %s", claim_id, exc.code)
-        await unit.execute(_REJECT, claim_id=claim_id, at=ctx.now(),
-                           reason={"code": exc.code, "detail": exc.detail, "errors": exc.errors})
+        await unit.execute(
+            _REJECT,
+            claim_id=claim_id,
+            at=ctx.now(),
+            reason={"code": exc.code, "detail": exc.detail, "errors": exc.errors},
+        )
         return
     await unit.execute(_SETTLED, claim_id=claim_id, setl_id=setl_id, at=ctx.now())
 
@@ -123,32 +144,70 @@ async def _settle(unit: Unit, *, ctx: Ctx, row: Row) -> str:
     admissions = await unit.fetch(_ADMISSIONS, psn_no=v.psn_no)
     mdtrt_id = new_id("M")
     try:
-        claim = Claim(med_type=v.med_type, institution=institution, begin_date=business_date(begntime),
-                      end_date=business_date(endtime) if endtime else None, lines=tuple(fee_line(i) for i in body.items),
-                      mdtrt_id=mdtrt_id, diagnoses=tuple(d.upper() for d in v.diagnoses),
-                      chronic_disease=v.chronic_disease, referral_compliant=v.referral_compliant,
-                      admissions=tuple((a.begndate, a.enddate) for a in admissions))
+        claim = Claim(
+            med_type=v.med_type,
+            institution=institution,
+            begin_date=business_date(begntime),
+            end_date=business_date(endtime) if endtime else None,
+            lines=tuple(fee_line(i) for i in body.items),
+            mdtrt_id=mdtrt_id,
+            diagnoses=tuple(d.upper() for d in v.diagnoses),
+            chronic_disease=v.chronic_disease,
+            referral_compliant=v.referral_compliant,
+            admissions=tuple((a.begndate, a.enddate) for a in admissions),
+        )
     except EngineError as exc:
         raise engine_problem(exc) from None
     person = await person_for_claim(ctx, claim, psn_no=v.psn_no)
     if v.mdtrt_cert_type and v.mdtrt_cert_no:
-        require_credential(await checked_person(ctx, psn_no=v.psn_no, on=claim.begin_date,
-                                                cert_type=v.mdtrt_cert_type, cert_no=v.mdtrt_cert_no))
-    policy = ctx.policy_for(insuplc_admdvs=person.insuplc_admdvs, institution_admdvs=institution.admdvs,
-                            on=rule_date(claim))
+        require_credential(
+            await checked_person(
+                ctx, psn_no=v.psn_no, on=claim.begin_date, cert_type=v.mdtrt_cert_type, cert_no=v.mdtrt_cert_no
+            )
+        )
+    policy = ctx.policy_for(
+        insuplc_admdvs=person.insuplc_admdvs, institution_admdvs=institution.admdvs, on=rule_date(claim)
+    )
     before = await lock_accumulators(unit, psn_no=v.psn_no, year=accumulator_year(claim))
     result = run_engine(ctx, claim=claim, person=person, accumulators=before, policy=policy)
     reject_violations(result)
     setl_id, now = new_id("S"), ctx.now()
-    await unit.execute(_INSERT_VISIT, mdtrt_id=mdtrt_id, psn_no=v.psn_no, code=v.fixmedins_code, med_type=v.med_type,
-                       cert_type=v.mdtrt_cert_type, begntime=begntime, begndate=claim.begin_date, endtime=endtime,
-                       enddate=claim.end_date, diagnoses=list(claim.diagnoses), chronic_disease=v.chronic_disease,
-                       referral_compliant=v.referral_compliant, setl_id=setl_id, claim_id=row.claim_id)
+    await unit.execute(
+        _INSERT_VISIT,
+        mdtrt_id=mdtrt_id,
+        psn_no=v.psn_no,
+        code=v.fixmedins_code,
+        med_type=v.med_type,
+        cert_type=v.mdtrt_cert_type,
+        begntime=begntime,
+        begndate=claim.begin_date,
+        endtime=endtime,
+        enddate=claim.end_date,
+        diagnoses=list(claim.diagnoses),
+        chronic_disease=v.chronic_disease,
+        referral_compliant=v.referral_compliant,
+        setl_id=setl_id,
+        claim_id=row.claim_id,
+    )
     await insert_lines(unit, mdtrt_id=mdtrt_id, items=[(i, line_hash(i)) for i in body.items])
-    facts = VisitFacts(mdtrt_id=mdtrt_id, fixmedins_code=v.fixmedins_code, begndate=claim.begin_date,
-                       enddate=claim.end_date, chronic_disease=v.chronic_disease, declared=True,
-                       claim_id=row.claim_id)
-    record = settlement_record(result, setl_id=setl_id, setl_time=now, facts=facts, person=person,
-                               institution=institution, policy=policy, payer_psn_no=v.psn_no)
+    facts = VisitFacts(
+        mdtrt_id=mdtrt_id,
+        fixmedins_code=v.fixmedins_code,
+        begndate=claim.begin_date,
+        enddate=claim.end_date,
+        chronic_disease=v.chronic_disease,
+        declared=True,
+        claim_id=row.claim_id,
+    )
+    record = settlement_record(
+        result,
+        setl_id=setl_id,
+        setl_time=now,
+        facts=facts,
+        person=person,
+        institution=institution,
+        policy=policy,
+        payer_psn_no=v.psn_no,
+    )
     await write_settlement(unit, record, before=before)
     return setl_id

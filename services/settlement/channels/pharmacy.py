@@ -8,6 +8,10 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
+from services.settlement.eligibility_client import Person, fetch_person, require_active, verify_credential
+from services.settlement.engine import Claim, EngineError, accumulator_year, prescription_is_valid
+from services.settlement.runtime import Ctx, business_date, engine_problem
+from services.settlement.schemas import FeeItemIn, PharmacySettleIn
 from services.settlement.settle.inputs import (
     account_payer,
     fee_line,
@@ -15,10 +19,6 @@ from services.settlement.settle.inputs import (
     reject_violations,
     run_engine,
 )
-from services.settlement.eligibility_client import Person, fetch_person, require_active, verify_credential
-from services.settlement.engine import Claim, EngineError, accumulator_year, prescription_is_valid
-from services.settlement.runtime import Ctx, business_date, engine_problem
-from services.settlement.schemas import FeeItemIn, PharmacySettleIn
 from services.settlement.settle.payloads import VisitFacts, settlement_record
 from services.settlement.store.ledger import lock_account, lock_accumulators, new_id, write_settlement
 from services.settlement.visits.fees import insert_lines, line_hash
@@ -63,11 +63,18 @@ class _Hospital:
 
 async def _person(ctx: Ctx, *, rx, body: PharmacySettleIn, today: date) -> Person:
     """The prescription's person, the credential checked in the same call; whose credential it is otherwise."""
-    person = await fetch_person(ctx.eligibility, api_key=ctx.api_key, psn_no=rx.psn_no, on=today,
-                                cert_type=body.mdtrt_cert_type, cert_no=body.mdtrt_cert_no)
+    person = await fetch_person(
+        ctx.eligibility,
+        api_key=ctx.api_key,
+        psn_no=rx.psn_no,
+        on=today,
+        cert_type=body.mdtrt_cert_type,
+        cert_no=body.mdtrt_cert_no,
+    )
     if person.credential_matches is not True:
-        holder = await verify_credential(ctx.eligibility, api_key=ctx.api_key, cert_type=body.mdtrt_cert_type,
-                                         cert_no=body.mdtrt_cert_no)
+        holder = await verify_credential(
+            ctx.eligibility, api_key=ctx.api_key, cert_type=body.mdtrt_cert_type, cert_no=body.mdtrt_cert_no
+        )
         if holder is None:
             raise Problem(422, "CREDENTIAL_MISMATCH", "the credential resolves to no insured person")
         if holder != rx.psn_no:
@@ -83,15 +90,25 @@ def _check_items(rx, items: list[FeeItemIn]) -> dict[str, dict]:
     errors = []
     for item in items:
         if item.med_list_codg not in prescribed:
-            errors.append({"field": f"items[{item.feedetl_sn}]", "code": "PRESCRIPTION_ITEM_NOT_PRESCRIBED",
-                           "detail": f"{item.med_list_codg} is not on prescription {rx.rx_no}",
-                           "feedetl_sn": item.feedetl_sn})
+            errors.append(
+                {
+                    "field": f"items[{item.feedetl_sn}]",
+                    "code": "PRESCRIPTION_ITEM_NOT_PRESCRIBED",
+                    "detail": f"{item.med_list_codg} is not on prescription {rx.rx_no}",
+                    "feedetl_sn": item.feedetl_sn,
+                }
+            )
         else:
             wanted[item.med_list_codg] += item.cnt
     for code, cnt in wanted.items():
         if cnt > Decimal(prescribed[code]["cnt"]):
-            errors.append({"field": f"items[{code}]", "code": "PRESCRIPTION_QUANTITY_EXCEEDED",
-                           "detail": f"{code}: {cnt} above the prescribed {prescribed[code]['cnt']}"})
+            errors.append(
+                {
+                    "field": f"items[{code}]",
+                    "code": "PRESCRIPTION_QUANTITY_EXCEEDED",
+                    "detail": f"{code}: {cnt} above the prescribed {prescribed[code]['cnt']}",
+                }
+            )
     if len({i.feedetl_sn for i in items}) != len(items):
         errors.append({"field": "items", "code": "DUPLICATE_LINE", "detail": "the same feedetl_sn twice"})
     if errors:
@@ -99,8 +116,9 @@ def _check_items(rx, items: list[FeeItemIn]) -> dict[str, dict]:
     return prescribed
 
 
-async def settle_prescription(ctx: Ctx, *, body: PharmacySettleIn, principal: Principal,
-                              key: idem.IdempotencyKey | None) -> Answer:
+async def settle_prescription(
+    ctx: Ctx, *, body: PharmacySettleIn, principal: Principal, key: idem.IdempotencyKey | None
+) -> Answer:
     """201 breakdown (med_type 41); the prescription is used once, by its person, within its validity."""
     principal.require_institution(body.fixmedins_code)
     replay = await idem.replay(ctx.db, key)
@@ -132,24 +150,44 @@ async def _settle(ctx: Ctx, *, body: PharmacySettleIn, key: idem.IdempotencyKey 
     if not prescription_is_valid(issued_on=rx.issued_on, used_on=today, policy=policy, valid_days=rx.valid_days):
         raise Problem(422, "PRESCRIPTION_EXPIRED", f"prescription {rx.rx_no} of {rx.issued_on} is no longer valid")
     prescribed = _check_items(rx, body.items)
-    items = [item.model_copy(update={
-        "item_class": item.item_class or prescribed[item.med_list_codg].get("item_class"),
-        "med_list_name": item.med_list_name or prescribed[item.med_list_codg].get("med_list_name") or "",
-        "days_supply": item.days_supply if item.days_supply is not None
-        else prescribed[item.med_list_codg]["days_supply"]}) for item in body.items]
+    items = [
+        item.model_copy(
+            update={
+                "item_class": item.item_class or prescribed[item.med_list_codg].get("item_class"),
+                "med_list_name": item.med_list_name or prescribed[item.med_list_codg].get("med_list_name") or "",
+                "days_supply": item.days_supply
+                if item.days_supply is not None
+                else prescribed[item.med_list_codg]["days_supply"],
+            }
+        )
+        for item in body.items
+    ]
     payer = account_payer(person, acct_used_flag=body.acct_used_flag, acct_payer_psn_no=body.acct_payer_psn_no)
     mdtrt_id = new_id("M")
     try:
-        claim = Claim(med_type="41", institution=pharmacy, prescriber=hospital, begin_date=today,
-                      lines=tuple(fee_line(i) for i in items), mdtrt_id=mdtrt_id, chronic_disease=rx.chronic_disease,
-                      acct_used_flag=body.acct_used_flag, acct_payer_psn_no=payer if payer != rx.psn_no else None,
-                      admissions=tuple((date.fromisoformat(b), date.fromisoformat(e) if e else None)
-                                       for b, e in rx.admissions))
+        claim = Claim(
+            med_type="41",
+            institution=pharmacy,
+            prescriber=hospital,
+            begin_date=today,
+            lines=tuple(fee_line(i) for i in items),
+            mdtrt_id=mdtrt_id,
+            chronic_disease=rx.chronic_disease,
+            acct_used_flag=body.acct_used_flag,
+            acct_payer_psn_no=payer if payer != rx.psn_no else None,
+            admissions=tuple((date.fromisoformat(b), date.fromisoformat(e) if e else None) for b, e in rx.admissions),
+        )
     except EngineError as exc:
         raise engine_problem(exc) from None
     own_balance = Decimal(rx.balc) if rx.balc is not None else ZERO
-    facts = VisitFacts(mdtrt_id=mdtrt_id, fixmedins_code=body.fixmedins_code, begndate=today, enddate=None,
-                       chronic_disease=rx.chronic_disease, rx_no=rx.rx_no)
+    facts = VisitFacts(
+        mdtrt_id=mdtrt_id,
+        fixmedins_code=body.fixmedins_code,
+        begndate=today,
+        enddate=None,
+        chronic_disease=rx.chronic_disease,
+        rx_no=rx.rx_no,
+    )
 
     async def work(unit: Unit) -> Answer:
         first = await idem.claim(unit, key)
@@ -157,18 +195,36 @@ async def _settle(ctx: Ctx, *, body: PharmacySettleIn, key: idem.IdempotencyKey 
             return first
         before = await lock_accumulators(unit, psn_no=rx.psn_no, year=accumulator_year(claim))
         balance = await lock_account(unit, psn_no=payer) if body.acct_used_flag else own_balance
-        result = run_engine(ctx, claim=replace(claim, account_balance=balance), person=person, accumulators=before,
-                            policy=policy)
+        result = run_engine(
+            ctx, claim=replace(claim, account_balance=balance), person=person, accumulators=before, policy=policy
+        )
         reject_violations(result)
         setl_id, now = new_id("S"), ctx.now()
         if await unit.fetchval(_USE, setl_id=setl_id, at=now, rx_no=rx.rx_no) is None:
             raise Problem(409, "PRESCRIPTION_USED", f"prescription {rx.rx_no} was already dispensed")
-        await unit.execute(_INSERT_VISIT, mdtrt_id=mdtrt_id, psn_no=rx.psn_no, code=body.fixmedins_code,
-                      cert_type=body.mdtrt_cert_type, begntime=now, begndate=today,
-                      chronic_disease=rx.chronic_disease, setl_id=setl_id, rx_no=rx.rx_no)
+        await unit.execute(
+            _INSERT_VISIT,
+            mdtrt_id=mdtrt_id,
+            psn_no=rx.psn_no,
+            code=body.fixmedins_code,
+            cert_type=body.mdtrt_cert_type,
+            begntime=now,
+            begndate=today,
+            chronic_disease=rx.chronic_disease,
+            setl_id=setl_id,
+            rx_no=rx.rx_no,
+        )
         await insert_lines(unit, mdtrt_id=mdtrt_id, items=[(i, line_hash(i)) for i in items])
-        record = settlement_record(result, setl_id=setl_id, setl_time=now, facts=facts, person=person,
-                                   institution=pharmacy, policy=policy, payer_psn_no=payer)
+        record = settlement_record(
+            result,
+            setl_id=setl_id,
+            setl_time=now,
+            facts=facts,
+            person=person,
+            institution=pharmacy,
+            policy=policy,
+            payer_psn_no=payer,
+        )
         await write_settlement(unit, record, before=before)
         answer = Answer.json(record.breakdown, 201)
         await idem.remember(unit, key, answer)

@@ -34,16 +34,33 @@ def valid_until(issued_on: date, valid_days: int) -> date:
 def prescription_json(row, *, today: date) -> dict:
     until = valid_until(row.issued_on, row.valid_days)
     status = "used" if row.used_setl_id else ("expired" if today > until else "valid")
-    return {"rx_no": row.rx_no, "psn_no": row.psn_no, "fixmedins_code": row.fixmedins_code,
-            "issued_at": row.issued_at.isoformat(), "issued_on": row.issued_on.isoformat(),
-            "valid_days": row.valid_days, "valid_until": until.isoformat(), "chronic_disease": row.chronic_disease,
-            "items": row["items"], "status": status, "used_setl_id": row.used_setl_id,
-            "used_at": row.used_at.isoformat() if row.used_at else None}
+    return {
+        "rx_no": row.rx_no,
+        "psn_no": row.psn_no,
+        "fixmedins_code": row.fixmedins_code,
+        "issued_at": row.issued_at.isoformat(),
+        "issued_on": row.issued_on.isoformat(),
+        "valid_days": row.valid_days,
+        "valid_until": until.isoformat(),
+        "chronic_disease": row.chronic_disease,
+        "items": row["items"],
+        "status": status,
+        "used_setl_id": row.used_setl_id,
+        "used_at": row.used_at.isoformat() if row.used_at else None,
+    }
 
 
 def _items_json(body: PrescriptionIn) -> list[dict]:
-    return [{"med_list_codg": i.med_list_codg, "med_list_name": i.med_list_name, "item_class": i.item_class,
-             "cnt": format(i.cnt.normalize(), "f"), "days_supply": i.days_supply} for i in body.items]
+    return [
+        {
+            "med_list_codg": i.med_list_codg,
+            "med_list_name": i.med_list_name,
+            "item_class": i.item_class,
+            "cnt": format(i.cnt.normalize(), "f"),
+            "days_supply": i.days_supply,
+        }
+        for i in body.items
+    ]
 
 
 async def issue(ctx: Ctx, *, body: PrescriptionIn, principal: Principal, key: idem.IdempotencyKey | None) -> Answer:
@@ -56,27 +73,51 @@ async def issue(ctx: Ctx, *, body: PrescriptionIn, principal: Principal, key: id
         inst_row = await unit.fetchrow(_INSTITUTION, code=body.fixmedins_code)
     hospital = institution_of(inst_row, code=body.fixmedins_code)
     if hospital.kind != "hospital":
-        raise Problem(422, "INSTITUTION_NOT_DESIGNATED", f"{body.fixmedins_code} is not a hospital: only hospitals "
-                      "issue external prescriptions")
+        raise Problem(
+            422,
+            "INSTITUTION_NOT_DESIGNATED",
+            f"{body.fixmedins_code} is not a hospital: only hospitals issue external prescriptions",
+        )
     issued_at = as_business_time(body.issued_at)
     issued_on = business_date(issued_at)
     person = await checked_person(ctx, psn_no=body.psn_no, on=issued_on)
     policy = ctx.policy_for(insuplc_admdvs=person.insuplc_admdvs, institution_admdvs=hospital.admdvs, on=issued_on)
-    limit = max_days_supply_for(claim=Claim(med_type="11", institution=hospital, begin_date=issued_on, lines=()),
-                                eligibility=person.snapshot, policy=policy)
+    limit = max_days_supply_for(
+        claim=Claim(med_type="11", institution=hospital, begin_date=issued_on, lines=()),
+        eligibility=person.snapshot,
+        policy=policy,
+    )
     too_long = [i for i in body.items if i.days_supply > limit]
     if too_long:
-        raise Problem(422, "SUPPLY_DAYS_ABOVE_LIMIT", f"at most {limit} days of supply for this patient",
-                      errors=[{"field": f"items[{i.med_list_codg}].days_supply", "code": "SUPPLY_DAYS_ABOVE_LIMIT",
-                               "detail": f"{i.days_supply} > {limit}"} for i in too_long])
+        raise Problem(
+            422,
+            "SUPPLY_DAYS_ABOVE_LIMIT",
+            f"at most {limit} days of supply for this patient",
+            errors=[
+                {
+                    "field": f"items[{i.med_list_codg}].days_supply",
+                    "code": "SUPPLY_DAYS_ABOVE_LIMIT",
+                    "detail": f"{i.days_supply} > {limit}",
+                }
+                for i in too_long
+            ],
+        )
     digest = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     today = business_date(ctx.now())
 
     async def work(unit: Unit) -> Answer:
         row = await unit.fetchrow(
-            _ISSUE, rx_no=body.rx_no, psn_no=body.psn_no, code=body.fixmedins_code, issued_at=issued_at,
-            issued_on=issued_on, valid_days=body.valid_days or policy.prescription.validity_days,
-            chronic_disease=body.chronic_disease, items=_items_json(body), hash=digest)
+            _ISSUE,
+            rx_no=body.rx_no,
+            psn_no=body.psn_no,
+            code=body.fixmedins_code,
+            issued_at=issued_at,
+            issued_on=issued_on,
+            valid_days=body.valid_days or policy.prescription.validity_days,
+            chronic_disease=body.chronic_disease,
+            items=_items_json(body),
+            hash=digest,
+        )
         if row is not None:
             return Answer.json(prescription_json(row, today=today), 201)
         row = await unit.fetchrow(_PRESCRIPTION, rx_no=body.rx_no)

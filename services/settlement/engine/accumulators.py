@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import ItemsView, Iterator, KeysView, Mapping
 from decimal import Decimal
-from typing import ItemsView, Iterator, KeysView, Mapping
 
 from .money import ZERO
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from .errors import PolicyError
 from .model import ITEM_CLASSES, FeeLine, LineResult, SettlementWarning, Violation

@@ -72,9 +72,7 @@ def settle_critical_illness(
         burden_before=before,
         burden_after=after,
         threshold=threshold,
-        segments=" / ".join(
-            f"{'rest' if s.width is None else s.width} at {s.ratio + bonus}" for s in rule.segments
-        ),
+        segments=" / ".join(f"{'rest' if s.width is None else s.width} at {s.ratio + bonus}" for s in rule.segments),
         exact=exact,
         rounded=computed,
         annual_cap="unlimited" if cap is None else cap,

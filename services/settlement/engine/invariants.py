@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Mapping
 
 from .accumulators import Accumulators
 from .errors import InvariantViolation
@@ -32,9 +32,7 @@ def _fail(message: str, result: Adjudication) -> InvariantViolation:
     return InvariantViolation(f"{message} (psn_no {result.psn_no}, mdtrt_id {result.mdtrt_id})")
 
 
-def check_invariants(
-    result: Adjudication, *, before: Accumulators, caps: Mapping[str, Decimal | None]
-) -> None:
+def check_invariants(result: Adjudication, *, before: Accumulators, caps: Mapping[str, Decimal | None]) -> None:
     """Raise InvariantViolation unless amounts are ≥ 0 and to the fen, identities hold and no cap is exceeded."""
     for name in _AMOUNTS:
         value = getattr(result, name)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import ClaimError
 from .money import ZERO, as_decimal, format_amount, format_ratio
@@ -43,9 +44,7 @@ class Institution:
         if self.level not in (None, 1, 2, 3):
             raise ClaimError(f"institution {self.code}: level {self.level!r}", code="INVALID_INSTITUTION")
         if self.affiliation not in ("city", "county"):
-            raise ClaimError(
-                f"institution {self.code}: affiliation {self.affiliation!r}", code="INVALID_INSTITUTION"
-            )
+            raise ClaimError(f"institution {self.code}: affiliation {self.affiliation!r}", code="INVALID_INSTITUTION")
         if len(self.admdvs) != 6 or not self.admdvs.isdigit():
             raise ClaimError(f"institution {self.code}: admdvs {self.admdvs!r}", code="INVALID_INSTITUTION")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterable
 
 from . import accumulators as acc
 from .errors import PolicyError, PolicyNotFound
@@ -206,7 +206,7 @@ def _critical_illness(table: TomlReader, *, aid_categories: dict[str, AidCategor
         width = row.amount_or_unlimited("width")
         last = index == len(rows) - 1
         if (width is None) != last:
-            raise row.error("width", "only the last segment is (and must be) \"unlimited\"")
+            raise row.error("width", 'only the last segment is (and must be) "unlimited"')
         if width is not None and width <= 0:
             raise row.error("width", "must be positive")
         segments.append(Segment(width=width, ratio=row.ratio("ratio")))

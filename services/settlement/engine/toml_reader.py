@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import PolicyError
 
@@ -101,7 +102,7 @@ class TomlReader:
 
     def _decimal(self, key: str, raw: Any, *, what: str, places: int | None, upper: Decimal | None) -> Decimal:
         if not isinstance(raw, str):
-            raise self.error(key, f"{what} must be a string like \"300.00\", got {type(raw).__name__}")
+            raise self.error(key, f'{what} must be a string like "300.00", got {type(raw).__name__}')
         try:
             value = Decimal(raw)
         except InvalidOperation:

@@ -10,13 +10,26 @@ from typing import Any
 from services.settlement.eligibility_client import Person
 from services.settlement.engine import Adjudication, Institution, InvariantViolation, Policy
 from services.settlement.store.ledger import SettlementRecord
-from shared.events.topics import SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE
 from shared.admdvs import same_city, same_province
+from shared.events.topics import SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE
 from shared.money import fmt
 
-MONEY_FIELDS = ("medfee_sumamt", "fulamt_ownpay_amt", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc",
-                "hifp_pay", "hifmi_pay", "maf_pay", "tilt_aid_pay", "fin_subsidy_pay", "fund_pay_sumamt",
-                "psn_pay", "acct_pay", "psn_cash_pay")
+MONEY_FIELDS = (
+    "medfee_sumamt",
+    "fulamt_ownpay_amt",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "hifp_pay",
+    "hifmi_pay",
+    "maf_pay",
+    "tilt_aid_pay",
+    "fin_subsidy_pay",
+    "fund_pay_sumamt",
+    "psn_pay",
+    "acct_pay",
+    "psn_cash_pay",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +56,9 @@ def origin(insuplc_admdvs: str, home_region: str) -> str:
     return "other_province"
 
 
-def breakdown(result: Adjudication, *, setl_id: str | None, setl_time: datetime | None, facts: VisitFacts,
-              status: str | None) -> dict:
+def breakdown(
+    result: Adjudication, *, setl_id: str | None, setl_time: datetime | None, facts: VisitFacts, status: str | None
+) -> dict:
     """The CONTRACT breakdown plus what an HIS needs to file it."""
     body = {"setl_id": setl_id, **result.to_breakdown()}
     body["mdtrt_id"] = facts.mdtrt_id
@@ -67,24 +81,44 @@ def breakdown(result: Adjudication, *, setl_id: str | None, setl_time: datetime 
     return body
 
 
-def settled_payload(result: Adjudication, *, setl_id: str, setl_time: datetime, facts: VisitFacts, person: Person,
-                    institution: Institution, policy: Policy) -> dict:
+def settled_payload(
+    result: Adjudication,
+    *,
+    setl_id: str,
+    setl_time: datetime,
+    facts: VisitFacts,
+    person: Person,
+    institution: Institution,
+    policy: Policy,
+) -> dict:
     """The `settled` event of docs/events.md."""
     two_disease = None
     if result.pool == "chronic" and facts.chronic_disease in policy.scheme(result.insutype).chronic_per_disease:
         two_disease = facts.chronic_disease
     payload = {
-        "setl_id": setl_id, "mdtrt_id": facts.mdtrt_id, "psn_no": result.psn_no, "insutype": result.insutype,
-        "psn_type": person.psn_type, "insuplc_admdvs": person.insuplc_admdvs,
+        "setl_id": setl_id,
+        "mdtrt_id": facts.mdtrt_id,
+        "psn_no": result.psn_no,
+        "insutype": result.insutype,
+        "psn_type": person.psn_type,
+        "insuplc_admdvs": person.insuplc_admdvs,
         "origin": origin(person.insuplc_admdvs, policy.region),
-        "fixmedins_code": facts.fixmedins_code, "fixmedins_kind": institution.kind,
-        "fixmedins_level": institution.level, "fixmedins_affiliation": institution.affiliation,
+        "fixmedins_code": facts.fixmedins_code,
+        "fixmedins_kind": institution.kind,
+        "fixmedins_level": institution.level,
+        "fixmedins_affiliation": institution.affiliation,
         "fixmedins_admdvs": institution.admdvs,
-        "med_type": result.med_type, "chronic_disease": facts.chronic_disease, "two_disease": two_disease,
+        "med_type": result.med_type,
+        "chronic_disease": facts.chronic_disease,
+        "two_disease": two_disease,
         "aid_category": result.aid_category,
-        "setl_time": setl_time.isoformat(), "setl_date": setl_time.date().isoformat(),
-        "begndate": facts.begndate.isoformat(), "enddate": facts.enddate.isoformat() if facts.enddate else None,
-        "covid_status": result.covid_status, "offsite": result.offsite, "declared": facts.declared,
+        "setl_time": setl_time.isoformat(),
+        "setl_date": setl_time.date().isoformat(),
+        "begndate": facts.begndate.isoformat(),
+        "enddate": facts.enddate.isoformat() if facts.enddate else None,
+        "covid_status": result.covid_status,
+        "offsite": result.offsite,
+        "declared": facts.declared,
     }
     for name in MONEY_FIELDS:
         payload[name] = fmt(getattr(result, name))
@@ -96,54 +130,109 @@ def subsidy_payload(result: Adjudication, *, setl_id: str, setl_date: date, fixm
     subsidy = result.subsidy
     if subsidy is None or subsidy.amount <= 0:
         return None
-    return {"setl_id": setl_id, "fixmedins_code": fixmedins_code, "case_status": subsidy.case_status,
-            "amount": fmt(subsidy.amount), "advance_payer": subsidy.advance_payer,
-            "shares": [{"payer": payer, "amount": fmt(amount)} for payer, amount in subsidy.shares],
-            "psn_no": result.psn_no, "setl_date": setl_date.isoformat(), "reversal": False}
+    return {
+        "setl_id": setl_id,
+        "fixmedins_code": fixmedins_code,
+        "case_status": subsidy.case_status,
+        "amount": fmt(subsidy.amount),
+        "advance_payer": subsidy.advance_payer,
+        "shares": [{"payer": payer, "amount": fmt(amount)} for payer, amount in subsidy.shares],
+        "psn_no": result.psn_no,
+        "setl_date": setl_date.isoformat(),
+        "reversal": False,
+    }
 
 
 def assert_amounts(result: Adjudication) -> None:
     """DOMAIN §12, checked again right before the settlement is written."""
     r = result
-    amounts = [r.medfee_sumamt, r.hifp_pay, r.hifmi_pay, r.maf_pay, r.tilt_aid_pay, r.fin_subsidy_pay, r.acct_pay,
-               r.psn_cash_pay, r.fund_pay_sumamt, r.psn_pay]
+    amounts = [
+        r.medfee_sumamt,
+        r.hifp_pay,
+        r.hifmi_pay,
+        r.maf_pay,
+        r.tilt_aid_pay,
+        r.fin_subsidy_pay,
+        r.acct_pay,
+        r.psn_cash_pay,
+        r.fund_pay_sumamt,
+        r.psn_pay,
+    ]
     if any(a < 0 for a in amounts):
         raise InvariantViolation(f"negative amount in settlement of {r.mdtrt_id}")
-    if r.medfee_sumamt != r.hifp_pay + r.hifmi_pay + r.maf_pay + r.tilt_aid_pay + r.fin_subsidy_pay + r.acct_pay \
-            + r.psn_cash_pay:
+    if (
+        r.medfee_sumamt
+        != r.hifp_pay + r.hifmi_pay + r.maf_pay + r.tilt_aid_pay + r.fin_subsidy_pay + r.acct_pay + r.psn_cash_pay
+    ):
         raise InvariantViolation(f"amount identity fails for {r.mdtrt_id}")
-    if r.psn_pay != r.acct_pay + r.psn_cash_pay or r.fund_pay_sumamt != r.hifp_pay + r.hifmi_pay + r.maf_pay \
-            + r.tilt_aid_pay:
+    if (
+        r.psn_pay != r.acct_pay + r.psn_cash_pay
+        or r.fund_pay_sumamt != r.hifp_pay + r.hifmi_pay + r.maf_pay + r.tilt_aid_pay
+    ):
         raise InvariantViolation(f"psn_pay / fund_pay_sumamt identity fails for {r.mdtrt_id}")
 
 
-def settlement_record(result: Adjudication, *, setl_id: str, setl_time: datetime, facts: VisitFacts, person: Person,
-                      institution: Institution, policy: Policy, payer_psn_no: str) -> SettlementRecord:
+def settlement_record(
+    result: Adjudication,
+    *,
+    setl_id: str,
+    setl_time: datetime,
+    facts: VisitFacts,
+    person: Person,
+    institution: Institution,
+    policy: Policy,
+    payer_psn_no: str,
+) -> SettlementRecord:
     """What the store writes of a settlement: amounts, the answer, the events."""
     assert_amounts(result)
     body = breakdown(result, setl_id=setl_id, setl_time=setl_time, facts=facts, status="settled")
-    event = settled_payload(result, setl_id=setl_id, setl_time=setl_time, facts=facts, person=person,
-                            institution=institution, policy=policy)
+    event = settled_payload(
+        result, setl_id=setl_id, setl_time=setl_time, facts=facts, person=person, institution=institution, policy=policy
+    )
     subsidy = subsidy_payload(result, setl_id=setl_id, setl_date=setl_time.date(), fixmedins_code=facts.fixmedins_code)
     events: list[tuple[str, dict[str, Any]]] = [(SETTLED, event)]
     if subsidy is not None:
         events.append((SUBSIDY_DUE, subsidy))
     return SettlementRecord(
-        setl_id=setl_id, setl_time=setl_time, mdtrt_id=facts.mdtrt_id, psn_no=result.psn_no,
-        fixmedins_code=facts.fixmedins_code, med_type=result.med_type, year=result.year, declared=facts.declared,
-        medfee_sumamt=result.medfee_sumamt, fund_pay_sumamt=result.fund_pay_sumamt,
-        fin_subsidy_pay=result.fin_subsidy_pay, psn_pay=result.psn_pay, acct_pay=result.acct_pay,
-        acct_payer_psn_no=payer_psn_no, accumulator_delta=result.accumulator_delta, breakdown=body, event=event,
-        subsidy=subsidy, events=tuple(events))
+        setl_id=setl_id,
+        setl_time=setl_time,
+        mdtrt_id=facts.mdtrt_id,
+        psn_no=result.psn_no,
+        fixmedins_code=facts.fixmedins_code,
+        med_type=result.med_type,
+        year=result.year,
+        declared=facts.declared,
+        medfee_sumamt=result.medfee_sumamt,
+        fund_pay_sumamt=result.fund_pay_sumamt,
+        fin_subsidy_pay=result.fin_subsidy_pay,
+        psn_pay=result.psn_pay,
+        acct_pay=result.acct_pay,
+        acct_payer_psn_no=payer_psn_no,
+        accumulator_delta=result.accumulator_delta,
+        breakdown=body,
+        event=event,
+        subsidy=subsidy,
+        events=tuple(events),
+    )
 
 
 def reversal_events(row: Any, *, reversed_at: datetime) -> list[tuple[str, dict[str, Any]]]:
     """`settlement-reversed` (and the `subsidy-due` reversal of a COVID settlement) for a settlement row."""
     rev_date = reversed_at.date().isoformat()
-    events: list[tuple[str, dict[str, Any]]] = [(SETTLEMENT_REVERSED, {
-        "setl_id": row["setl_id"], "mdtrt_id": row["mdtrt_id"], "psn_no": row["psn_no"],
-        "fixmedins_code": row["fixmedins_code"], "reversed_at": reversed_at.isoformat(), "rev_date": rev_date,
-        "original": row["event"]})]
+    events: list[tuple[str, dict[str, Any]]] = [
+        (
+            SETTLEMENT_REVERSED,
+            {
+                "setl_id": row["setl_id"],
+                "mdtrt_id": row["mdtrt_id"],
+                "psn_no": row["psn_no"],
+                "fixmedins_code": row["fixmedins_code"],
+                "reversed_at": reversed_at.isoformat(),
+                "rev_date": rev_date,
+                "original": row["event"],
+            },
+        )
+    ]
     if row["subsidy"]:
         events.append((SUBSIDY_DUE, {**row["subsidy"], "reversal": True, "rev_date": rev_date}))
     return events
@@ -151,5 +240,10 @@ def reversal_events(row: Any, *, reversed_at: datetime) -> list[tuple[str, dict[
 
 def reversal_answer(row: Any, *, reversed_at: datetime) -> dict[str, Any]:
     """The answer to a reversal."""
-    return {"setl_id": row["setl_id"], "status": "reversed", "reversed_at": reversed_at.isoformat(),
-            "rev_date": reversed_at.date().isoformat(), "mdtrt_id": row["mdtrt_id"]}
+    return {
+        "setl_id": row["setl_id"],
+        "status": "reversed",
+        "reversed_at": reversed_at.isoformat(),
+        "rev_date": reversed_at.date().isoformat(),
+        "mdtrt_id": row["mdtrt_id"],
+    }

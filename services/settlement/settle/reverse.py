@@ -19,7 +19,8 @@ UPDATE visits SET status = CASE WHEN status = 'settled' THEN 'open' ELSE status 
 RETURNING rx_no
 """)
 _FREE_PRESCRIPTION = Sql(
-    "UPDATE prescriptions SET used_setl_id = NULL, used_at = NULL WHERE used_setl_id = :setl_id AND rx_no = :rx_no")
+    "UPDATE prescriptions SET used_setl_id = NULL, used_at = NULL WHERE used_setl_id = :setl_id AND rx_no = :rx_no"
+)
 
 
 async def reverse(ctx: Ctx, *, setl_id: str, principal: Principal, key: idem.IdempotencyKey | None) -> Answer:

@@ -16,6 +16,9 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
+from services.settlement.engine import Accumulators, Claim, EngineError, Institution, accumulator_year, rule_date
+from services.settlement.runtime import Ctx, engine_problem
+from services.settlement.schemas import SettleIn
 from services.settlement.settle.inputs import (
     account_payer,
     fee_line,
@@ -25,9 +28,6 @@ from services.settlement.settle.inputs import (
     run_engine,
     with_violations_as_warnings,
 )
-from services.settlement.engine import Accumulators, Claim, EngineError, Institution, accumulator_year, rule_date
-from services.settlement.runtime import Ctx, engine_problem
-from services.settlement.schemas import SettleIn
 from services.settlement.settle.payloads import VisitFacts, breakdown, settlement_record
 from services.settlement.store.ledger import (
     AccumulatorsChanged,
@@ -96,8 +96,14 @@ class PreparedVisit:
     @property
     def facts(self) -> VisitFacts:
         c = self.claim
-        return VisitFacts(mdtrt_id=c.mdtrt_id, fixmedins_code=c.institution.code, begndate=c.begin_date,
-                          enddate=c.end_date, chronic_disease=c.chronic_disease, merged_mdtrt_ids=self.merged_ids)
+        return VisitFacts(
+            mdtrt_id=c.mdtrt_id,
+            fixmedins_code=c.institution.code,
+            begndate=c.begin_date,
+            enddate=c.end_date,
+            chronic_disease=c.chronic_disease,
+            merged_mdtrt_ids=self.merged_ids,
+        )
 
 
 async def load_visit(unit: Unit, *, mdtrt_id: str, principal: Principal) -> PreparedVisit:
@@ -109,29 +115,48 @@ async def load_visit(unit: Unit, *, mdtrt_id: str, principal: Principal) -> Prep
     if row.status == "settled":
         raise Problem(409, "ALREADY_SETTLED", f"visit {mdtrt_id} is already settled")
     if row.status == "merged":
-        raise Problem(409, "MERGED_INTO_ADMISSION",
-                      f"visit {mdtrt_id} is merged into admission {row.merged_into} and is settled with it")
+        raise Problem(
+            409,
+            "MERGED_INTO_ADMISSION",
+            f"visit {mdtrt_id} is merged into admission {row.merged_into} and is settled with it",
+        )
     if row.status != "open":
         raise Problem(409, "VISIT_CLOSED", f"visit {mdtrt_id} is {row.status}")
     institution = institution_of(row, code=row.fixmedins_code)
     lines = tuple(
-        fee_line(_StoredLine(*line), prefix="" if line[0] == mdtrt_id else f"{line[0]}/") for line in row.lines)
+        fee_line(_StoredLine(*line), prefix="" if line[0] == mdtrt_id else f"{line[0]}/") for line in row.lines
+    )
     if not lines:
         raise Problem(422, "NO_FEE_LINES", f"visit {mdtrt_id} has no fee lines to settle")
     versions = {mdtrt_id: row.lines_version, **{m: ver for m, ver in row.merged}}
     try:
-        claim = Claim(med_type=row.med_type, institution=institution, begin_date=row.begndate, lines=lines,
-                      mdtrt_id=mdtrt_id, end_date=row.enddate, diagnoses=tuple(row.diagnoses),
-                      chronic_disease=row.chronic_disease, referral_compliant=row.referral_compliant,
-                      admissions=tuple((date.fromisoformat(b), date.fromisoformat(e) if e else None)
-                                       for b, e in row.admissions))
+        claim = Claim(
+            med_type=row.med_type,
+            institution=institution,
+            begin_date=row.begndate,
+            lines=lines,
+            mdtrt_id=mdtrt_id,
+            end_date=row.enddate,
+            diagnoses=tuple(row.diagnoses),
+            chronic_disease=row.chronic_disease,
+            referral_compliant=row.referral_compliant,
+            admissions=tuple((date.fromisoformat(b), date.fromisoformat(e) if e else None) for b, e in row.admissions),
+        )
     except EngineError as exc:
         raise engine_problem(exc) from None
-    return PreparedVisit(claim=claim, psn_no=row.psn_no, status=row.status, versions=versions,
-                         merged_ids=tuple(m for m, _ in row.merged), institution=institution,
-                         balance=Decimal(row.balc) if row.balc is not None else ZERO,
-                         accumulators={year: (version, Accumulators({k: Decimal(v) for k, v in amounts.items()}))
-                                       for year, version, amounts in row.accumulators})
+    return PreparedVisit(
+        claim=claim,
+        psn_no=row.psn_no,
+        status=row.status,
+        versions=versions,
+        merged_ids=tuple(m for m, _ in row.merged),
+        institution=institution,
+        balance=Decimal(row.balc) if row.balc is not None else ZERO,
+        accumulators={
+            year: (version, Accumulators({k: Decimal(v) for k, v in amounts.items()}))
+            for year, version, amounts in row.accumulators
+        },
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,25 +181,29 @@ async def _prepare(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: Se
         raise Problem(409, "NOT_DISCHARGED", f"admission {mdtrt_id} is settled at discharge; discharge it first")
     person = await person_for_claim(ctx, claim, psn_no=prepared.psn_no)
     payer = account_payer(person, acct_used_flag=options.acct_used_flag, acct_payer_psn_no=options.acct_payer_psn_no)
-    claim = replace(claim, acct_used_flag=options.acct_used_flag,
-                    acct_payer_psn_no=payer if payer != prepared.psn_no else None)
-    policy = ctx.policy_for(insuplc_admdvs=person.insuplc_admdvs, institution_admdvs=claim.institution.admdvs,
-                            on=rule_date(claim))
+    claim = replace(
+        claim, acct_used_flag=options.acct_used_flag, acct_payer_psn_no=payer if payer != prepared.psn_no else None
+    )
+    policy = ctx.policy_for(
+        insuplc_admdvs=person.insuplc_admdvs, institution_admdvs=claim.institution.admdvs, on=rule_date(claim)
+    )
     return prepared, claim, person, payer, policy
 
 
 async def presettle(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: SettleIn) -> dict:
     """What settle would answer now, with warnings (violations included as warnings); writes nothing."""
-    prepared, claim, person, payer, policy = await _prepare(ctx, mdtrt_id=mdtrt_id, principal=principal,
-                                                            options=options, final=False)
+    prepared, claim, person, payer, policy = await _prepare(
+        ctx, mdtrt_id=mdtrt_id, principal=principal, options=options, final=False
+    )
     _, before = prepared.accumulators_of(accumulator_year(claim))
     balance = prepared.balance
     if payer != prepared.psn_no:
         async with ctx.db.connect() as unit:
             found = await unit.fetchval(_BALANCE, psn_no=payer)
         balance = ZERO if found is None else Decimal(found)
-    result = run_engine(ctx, claim=replace(claim, account_balance=balance), person=person, accumulators=before,
-                        policy=policy)
+    result = run_engine(
+        ctx, claim=replace(claim, account_balance=balance), person=person, accumulators=before, policy=policy
+    )
     body = breakdown(result, setl_id=None, setl_time=None, facts=prepared.facts, status="presettled")
     return with_violations_as_warnings(body, result)
 
@@ -199,15 +228,17 @@ class Rejected(Exception):
     """The engine refused the claim on data read without a lock: decide again holding the lock."""
 
 
-async def settle(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: SettleIn,
-                 key: idem.IdempotencyKey | None) -> Answer:
+async def settle(
+    ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: SettleIn, key: idem.IdempotencyKey | None
+) -> Answer:
     """Settle a visit (201 breakdown), or replay the first answer for the same Idempotency-Key."""
     replay = await idem.replay(ctx.db, key)
     if replay is not None:
         return replay
     try:
-        prepared, claim, person, payer, policy = await _prepare(ctx, mdtrt_id=mdtrt_id, principal=principal,
-                                                                options=options, final=True)
+        prepared, claim, person, payer, policy = await _prepare(
+            ctx, mdtrt_id=mdtrt_id, principal=principal, options=options, final=True
+        )
     except Problem:
         replay = await idem.replay(ctx.db, key)  # the first request may have finished meanwhile
         if replay is not None:
@@ -216,8 +247,9 @@ async def settle(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: Sett
     try:
         if key is None and not options.acct_used_flag:
             try:
-                return await _settle_as_loaded(ctx, prepared=prepared, claim=claim, person=person, payer=payer,
-                                               policy=policy)
+                return await _settle_as_loaded(
+                    ctx, prepared=prepared, claim=claim, person=person, payer=payer, policy=policy
+                )
             except (AccumulatorsChanged, Rejected, *RETRYABLE):
                 pass  # settled in the transaction below, holding the person-year's row
 
@@ -230,11 +262,23 @@ async def settle(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: Sett
                 balance = await lock_account(unit, psn_no=payer)
             else:
                 balance = prepared.balance
-            result = run_engine(ctx, claim=replace(claim, account_balance=balance), person=person,
-                                accumulators=before, policy=policy)
+            result = run_engine(
+                ctx, claim=replace(claim, account_balance=balance), person=person, accumulators=before, policy=policy
+            )
             reject_violations(result)
-            answer = Answer.json(await _write(ctx, unit, prepared=prepared, result=result, before=before,
-                                              person=person, policy=policy, payer=payer), 201)
+            answer = Answer.json(
+                await _write(
+                    ctx,
+                    unit,
+                    prepared=prepared,
+                    result=result,
+                    before=before,
+                    person=person,
+                    policy=policy,
+                    payer=payer,
+                ),
+                201,
+            )
             await idem.remember(unit, key, answer)
             return answer
 
@@ -249,20 +293,48 @@ async def _settle_as_loaded(ctx: Ctx, *, prepared: PreparedVisit, claim, person,
     statement, committed by itself, writes everything if they are still at the version read
     (AccumulatorsChanged otherwise: nothing written). Three round trips fewer than holding the row."""
     version, before = prepared.accumulators_of(accumulator_year(claim))
-    result = run_engine(ctx, claim=replace(claim, account_balance=prepared.balance), person=person,
-                        accumulators=before, policy=policy)
+    result = run_engine(
+        ctx, claim=replace(claim, account_balance=prepared.balance), person=person, accumulators=before, policy=policy
+    )
     if result.violations:
         raise Rejected
     async with ctx.db.connect() as unit:
-        body = await _write(ctx, unit, prepared=prepared, result=result, before=before, person=person,
-                            policy=policy, payer=payer, acc_version=version)
+        body = await _write(
+            ctx,
+            unit,
+            prepared=prepared,
+            result=result,
+            before=before,
+            person=person,
+            policy=policy,
+            payer=payer,
+            acc_version=version,
+        )
     return Answer.json(body, 201)
 
 
-async def _write(ctx: Ctx, unit: Unit, *, prepared: PreparedVisit, result, before: Accumulators, person, policy,
-                 payer: str, acc_version: int | None = None) -> dict:
+async def _write(
+    ctx: Ctx,
+    unit: Unit,
+    *,
+    prepared: PreparedVisit,
+    result,
+    before: Accumulators,
+    person,
+    policy,
+    payer: str,
+    acc_version: int | None = None,
+) -> dict:
     """A new setl_id: the visits, the settlement, the accumulators and the events; returns the breakdown."""
-    record = settlement_record(result, setl_id=new_id("S"), setl_time=ctx.now(), facts=prepared.facts,
-                               person=person, institution=prepared.institution, policy=policy, payer_psn_no=payer)
+    record = settlement_record(
+        result,
+        setl_id=new_id("S"),
+        setl_time=ctx.now(),
+        facts=prepared.facts,
+        person=person,
+        institution=prepared.institution,
+        policy=policy,
+        payer_psn_no=payer,
+    )
     await write_settlement(unit, record, before=before, visits=_expected(prepared), acc_version=acc_version)
     return record.breakdown

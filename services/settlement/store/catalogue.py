@@ -27,21 +27,28 @@ def load_reference(folder: Path) -> Catalogue:
 
 
 def _entry(row) -> CatalogueEntry:
-    return CatalogueEntry(med_list_codg=row.med_list_codg, med_list_name=row.med_list_name,
-                          item_class=row.item_class,
-                          preselfpay_prop=Decimal(row.preselfpay_prop) if row.preselfpay_prop is not None else None,
-                          covid_only=row.covid_only, price_cap=row.price_cap,
-                          account_excluded=row.account_excluded)
+    return CatalogueEntry(
+        med_list_codg=row.med_list_codg,
+        med_list_name=row.med_list_name,
+        item_class=row.item_class,
+        preselfpay_prop=Decimal(row.preselfpay_prop) if row.preselfpay_prop is not None else None,
+        covid_only=row.covid_only,
+        price_cap=row.price_cap,
+        account_excluded=row.account_excluded,
+    )
 
 
 def entry_json(entry: CatalogueEntry) -> dict:
     """The wire form of one entry."""
-    return {"med_list_codg": entry.med_list_codg, "med_list_name": entry.med_list_name,
-            "item_class": entry.item_class,
-            "preselfpay_prop": None if entry.preselfpay_prop is None else str(entry.preselfpay_prop),
-            "covid_only": entry.covid_only,
-            "price_cap": None if entry.price_cap is None else f"{entry.price_cap:.2f}",
-            "account_excluded": entry.account_excluded}
+    return {
+        "med_list_codg": entry.med_list_codg,
+        "med_list_name": entry.med_list_name,
+        "item_class": entry.item_class,
+        "preselfpay_prop": None if entry.preselfpay_prop is None else str(entry.preselfpay_prop),
+        "covid_only": entry.covid_only,
+        "price_cap": None if entry.price_cap is None else f"{entry.price_cap:.2f}",
+        "account_excluded": entry.account_excluded,
+    }
 
 
 _COLUMNS = "med_list_codg, med_list_name, item_class, preselfpay_prop, covid_only, price_cap, account_excluded"
@@ -65,12 +72,14 @@ RETURNING {_COLUMNS}
 """)
 _SEARCH = Sql(f"""
 SELECT {_COLUMNS} FROM catalogue
- WHERE CAST(:pattern AS text) IS NULL OR med_list_codg ILIKE :pattern ESCAPE '\\' OR med_list_name ILIKE :pattern ESCAPE '\\'
+ WHERE CAST(:pattern AS text) IS NULL
+    OR med_list_codg ILIKE :pattern ESCAPE '\\' OR med_list_name ILIKE :pattern ESCAPE '\\'
  ORDER BY med_list_codg LIMIT :limit OFFSET :offset
 """)
 _COUNT = Sql("""
 SELECT count(*) FROM catalogue
- WHERE CAST(:pattern AS text) IS NULL OR med_list_codg ILIKE :pattern ESCAPE '\\' OR med_list_name ILIKE :pattern ESCAPE '\\'
+ WHERE CAST(:pattern AS text) IS NULL
+    OR med_list_codg ILIKE :pattern ESCAPE '\\' OR med_list_name ILIKE :pattern ESCAPE '\\'
 """)
 
 
@@ -80,10 +89,15 @@ async def seed(unit: Unit, reference: Catalogue) -> int:
     if not entries:
         return 0
     status = await unit.execute(
-        _SEED, codg=[e.med_list_codg for e in entries], name=[e.med_list_name for e in entries],
-        cls=[e.item_class for e in entries], prop=[e.preselfpay_prop for e in entries],
-        covid=[e.covid_only for e in entries], cap=[e.price_cap for e in entries],
-        excluded=[e.account_excluded for e in entries])
+        _SEED,
+        codg=[e.med_list_codg for e in entries],
+        name=[e.med_list_name for e in entries],
+        cls=[e.item_class for e in entries],
+        prop=[e.preselfpay_prop for e in entries],
+        covid=[e.covid_only for e in entries],
+        cap=[e.price_cap for e in entries],
+        excluded=[e.account_excluded for e in entries],
+    )
     return int(status.split()[-1])
 
 
@@ -123,9 +137,16 @@ class CatalogueCache:
 async def put_entry(unit: Unit, code: str, body: CatalogueIn) -> tuple[dict, bool]:
     """Create or replace one entry; True when it is new."""
     existed = await unit.fetchval(_EXISTS, codg=code)
-    row = await unit.fetchrow(_PUT, codg=code, name=body.med_list_name, cls=body.item_class,
-                              prop=body.preselfpay_prop, covid=body.covid_only, cap=body.price_cap,
-                              excluded=body.account_excluded)
+    row = await unit.fetchrow(
+        _PUT,
+        codg=code,
+        name=body.med_list_name,
+        cls=body.item_class,
+        prop=body.preselfpay_prop,
+        covid=body.covid_only,
+        cap=body.price_cap,
+        excluded=body.account_excluded,
+    )
     return entry_json(_entry(row)), existed is None
 
 

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from shared.db import Database, Sql
 
 TTL_SECONDS = 2.0
-_INSTITUTION = Sql("SELECT kind, level, affiliation, admdvs, suspended FROM institutions "
-                   "WHERE fixmedins_code = :code")
+_INSTITUTION = Sql("SELECT kind, level, affiliation, admdvs, suspended FROM institutions WHERE fixmedins_code = :code")
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,17 +24,20 @@ from shared.money import ZERO
 _LOCK_ACCUMULATORS = Sql(
     "INSERT INTO accumulators AS a (psn_no, year, amounts) VALUES (:psn_no, :year, '{}'::jsonb) "
     "ON CONFLICT (psn_no, year) DO UPDATE SET version = a.version "
-    "RETURNING a.amounts")
+    "RETURNING a.amounts"
+)
 _SAVE_ACCUMULATORS = Sql(
     "UPDATE accumulators SET amounts = CAST(:amounts AS jsonb), version = version + 1, updated_at = now() "
-    "WHERE psn_no = :psn_no AND year = :year")
+    "WHERE psn_no = :psn_no AND year = :year"
+)
 _LOCK_ACCOUNT = Sql("SELECT balc FROM accounts WHERE psn_no = :psn_no FOR UPDATE")
 _MOVE_ACCOUNT = Sql(
     "WITH moved AS (UPDATE accounts SET balc = balc + :amount, updated_at = now() "
     "WHERE psn_no = :psn_no RETURNING balc) "
     "INSERT INTO account_movements (psn_no, kind, amount, setl_id, for_psn_no) "
     "SELECT CAST(:psn_no AS text), CAST(:kind AS text), CAST(:amount AS numeric), CAST(:setl_id AS text), "
-    "CAST(:for_psn_no AS text) FROM moved RETURNING id")
+    "CAST(:for_psn_no AS text) FROM moved RETURNING id"
+)
 # One statement: the person-year accumulators (when still at :acc_version, unless the caller holds their
 # row; taken first, as in the lock order above), the visits moved to settled (when their lines are still
 # those settled), the settlement row and the outbox rows. Unless every part is written it raises
@@ -105,11 +108,11 @@ async def lock_account(unit: Unit, *, psn_no: str) -> Decimal:
     return ZERO if balance is None else Decimal(balance)
 
 
-async def move_account(unit: Unit, *, psn_no: str, amount: Decimal, kind: str, setl_id: str,
-                       for_psn_no: str) -> None:
+async def move_account(unit: Unit, *, psn_no: str, amount: Decimal, kind: str, setl_id: str, for_psn_no: str) -> None:
     """Add `amount` (negative for a payment) to a locked account, with its movement row."""
-    moved = await unit.fetchval(_MOVE_ACCOUNT, psn_no=psn_no, amount=amount, kind=kind, setl_id=setl_id,
-                                for_psn_no=for_psn_no)
+    moved = await unit.fetchval(
+        _MOVE_ACCOUNT, psn_no=psn_no, amount=amount, kind=kind, setl_id=setl_id, for_psn_no=for_psn_no
+    )
     if moved is None:
         raise InvariantViolation(f"account {psn_no} vanished while locked")
 
@@ -151,8 +154,14 @@ class SettlementRecord:
         return self.setl_time.date()
 
 
-async def write_settlement(unit: Unit, record: SettlementRecord, *, before: Accumulators,
-                           visits: dict[str, str] | None = None, acc_version: int | None = None) -> None:
+async def write_settlement(
+    unit: Unit,
+    record: SettlementRecord,
+    *,
+    before: Accumulators,
+    visits: dict[str, str] | None = None,
+    acc_version: int | None = None,
+) -> None:
     """Visits moved to settled, settlement row, accumulators, account payment and outbox rows, in one statement
     (plus the account's). `visits`: mdtrt_id → the "mdtrt_id:lines_version:status" each must still have
     (VisitsChanged otherwise); the main visit (record.mdtrt_id) becomes settled, the others keep their status.
@@ -162,20 +171,41 @@ async def write_settlement(unit: Unit, record: SettlementRecord, *, before: Accu
         after = before.apply(record.accumulator_delta)
     except ValueError as exc:
         raise InvariantViolation(str(exc)) from exc
-    outgoing = [new_event(type=topic, key=record.psn_no, payload=payload, producer=unit.producer)
-                for topic, payload in record.events]
+    outgoing = [
+        new_event(type=topic, key=record.psn_no, payload=payload, producer=unit.producer)
+        for topic, payload in record.events
+    ]
     visits = visits or {}
     r = record
     try:
         await unit.fetchval(
-            _WRITE_SETTLEMENT, visit_ids=list(visits), expected=list(visits.values()), acc_version=acc_version,
-            event_count=len(outgoing), setl_id=r.setl_id, mdtrt_id=r.mdtrt_id, psn_no=r.psn_no,
-            fixmedins_code=r.fixmedins_code, med_type=r.med_type, year=r.year, declared=r.declared,
-            setl_time=r.setl_time, setl_date=r.setl_date, medfee=r.medfee_sumamt, fund=r.fund_pay_sumamt,
-            fin=r.fin_subsidy_pay, psn_pay=r.psn_pay, acct_pay=r.acct_pay,
-            payer=r.acct_payer_psn_no if r.acct_pay > 0 else None, delta=_dump(r.accumulator_delta.to_strings()),
-            breakdown=_dump(r.breakdown), event=_dump(r.event), subsidy=_dump(r.subsidy),
-            amounts=_dump(after.to_strings()), events=_dump([outbox_row(e) for e in outgoing]))
+            _WRITE_SETTLEMENT,
+            visit_ids=list(visits),
+            expected=list(visits.values()),
+            acc_version=acc_version,
+            event_count=len(outgoing),
+            setl_id=r.setl_id,
+            mdtrt_id=r.mdtrt_id,
+            psn_no=r.psn_no,
+            fixmedins_code=r.fixmedins_code,
+            med_type=r.med_type,
+            year=r.year,
+            declared=r.declared,
+            setl_time=r.setl_time,
+            setl_date=r.setl_date,
+            medfee=r.medfee_sumamt,
+            fund=r.fund_pay_sumamt,
+            fin=r.fin_subsidy_pay,
+            psn_pay=r.psn_pay,
+            acct_pay=r.acct_pay,
+            payer=r.acct_payer_psn_no if r.acct_pay > 0 else None,
+            delta=_dump(r.accumulator_delta.to_strings()),
+            breakdown=_dump(r.breakdown),
+            event=_dump(r.event),
+            subsidy=_dump(r.subsidy),
+            amounts=_dump(after.to_strings()),
+            events=_dump([outbox_row(e) for e in outgoing]),
+        )
     except asyncpg.RaiseError as exc:
         if exc.hint != REFUSAL_HINT:
             raise
@@ -186,8 +216,9 @@ async def write_settlement(unit: Unit, record: SettlementRecord, *, before: Accu
         raise InvariantViolation(f"settlement {r.setl_id}: {exc.message} for {r.psn_no}/{r.year}") from None
     unit.published()
     if r.acct_pay > 0:
-        await move_account(unit, psn_no=r.acct_payer_psn_no, amount=-r.acct_pay, kind="payment", setl_id=r.setl_id,
-                           for_psn_no=r.psn_no)
+        await move_account(
+            unit, psn_no=r.acct_payer_psn_no, amount=-r.acct_pay, kind="payment", setl_id=r.setl_id, for_psn_no=r.psn_no
+        )
 
 
 _MARK_REVERSED = Sql("""
@@ -203,8 +234,9 @@ async def mark_reversed(unit: Unit, *, setl_id: str, at: datetime) -> Row | None
     return await unit.fetchrow(_MARK_REVERSED, setl_id=setl_id, at=at, day=at.date())
 
 
-async def write_reversal(unit: Unit, *, row: Row, before: Accumulators,
-                         events: list[tuple[str, dict[str, Any]]]) -> None:
+async def write_reversal(
+    unit: Unit, *, row: Row, before: Accumulators, events: list[tuple[str, dict[str, Any]]]
+) -> None:
     """Given the settlement row just marked reversed (its person-year locked): restore the accumulators, refund
     the account, publish `events` (topic, payload)."""
     delta = Accumulators({k: Decimal(v) for k, v in row["accumulator_delta"].items()})
@@ -217,7 +249,8 @@ async def write_reversal(unit: Unit, *, row: Row, before: Accumulators,
     acct_pay = Decimal(row["acct_pay"])
     if acct_pay > 0:
         await lock_account(unit, psn_no=row["acct_payer_psn_no"])
-        await move_account(unit, psn_no=row["acct_payer_psn_no"], amount=acct_pay, kind="refund", setl_id=setl_id,
-                           for_psn_no=psn_no)
+        await move_account(
+            unit, psn_no=row["acct_payer_psn_no"], amount=acct_pay, kind="refund", setl_id=setl_id, for_psn_no=psn_no
+        )
     for topic, payload in events:
         await unit.publish(topic=topic, key=psn_no, payload=payload)

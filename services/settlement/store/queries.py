@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-
 from services.settlement.runtime import Ctx
-from shared.db import Sql
 from shared.auth import Principal
+from shared.db import Sql
 from shared.money import fmt
 from shared.problems import Problem, not_found
 
@@ -49,8 +48,9 @@ async def get_settlement(ctx: Ctx, *, setl_id: str, principal: Principal) -> dic
     return row.body
 
 
-async def list_settlements(ctx: Ctx, *, setl_date: date, fixmedins_code: str | None, principal: Principal,
-                           limit: int, offset: int) -> dict:
+async def list_settlements(
+    ctx: Ctx, *, setl_date: date, fixmedins_code: str | None, principal: Principal, limit: int, offset: int
+) -> dict:
     """A business day's settlements (trace left out), an institution's own for HIS and pharmacy keys."""
     if principal.role in ("his", "pharmacy"):
         if fixmedins_code is None:
@@ -59,17 +59,29 @@ async def list_settlements(ctx: Ctx, *, setl_date: date, fixmedins_code: str | N
     if not 1 <= limit <= MAX_PAGE or offset < 0:
         raise Problem(422, "INVALID_PAGE", f"limit must be 1..{MAX_PAGE}, offset ≥ 0")
     async with ctx.db.connect() as unit:
-        items = [row[0] for row in await unit.fetch(_LIST, day=setl_date, code=fixmedins_code, limit=limit,
-                                                   offset=offset)]
+        items = [
+            row[0] for row in await unit.fetch(_LIST, day=setl_date, code=fixmedins_code, limit=limit, offset=offset)
+        ]
         total = await unit.fetchval(_COUNT, day=setl_date, code=fixmedins_code)
-    return {"setl_date": setl_date.isoformat(), "fixmedins_code": fixmedins_code, "count": total, "limit": limit,
-            "offset": offset, "items": items}
+    return {
+        "setl_date": setl_date.isoformat(),
+        "fixmedins_code": fixmedins_code,
+        "count": total,
+        "limit": limit,
+        "offset": offset,
+        "items": items,
+    }
 
 
 async def totals(ctx: Ctx, *, day: date) -> dict:
     """Settlements of the business day minus the reversals of that day (reporting reconciles against it)."""
     async with ctx.db.connect() as unit:
         row = await unit.fetchrow(_TOTALS, day=day)
-    return {"date": day.isoformat(), "count": int(row.count), "medfee_sumamt": fmt(Decimal(row.medfee)),
-            "fund_pay_sumamt": fmt(Decimal(row.fund)), "fin_subsidy_pay": fmt(Decimal(row.fin)),
-            "psn_pay": fmt(Decimal(row.psn))}
+    return {
+        "date": day.isoformat(),
+        "count": int(row.count),
+        "medfee_sumamt": fmt(Decimal(row.medfee)),
+        "fund_pay_sumamt": fmt(Decimal(row.fund)),
+        "fin_subsidy_pay": fmt(Decimal(row.fin)),
+        "psn_pay": fmt(Decimal(row.psn)),
+    }

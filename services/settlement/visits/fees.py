@@ -23,6 +23,7 @@ from shared.db import Sql, Unit
 from shared.idempotency import Answer
 from shared.problems import Problem, not_found
 
+
 def line_hash(item: FeeItemIn) -> str:
     """Identity of a line's content: the same feedetl_sn with another hash is a conflict."""
     data = item.model_dump(mode="json", exclude={"feedetl_sn"})
@@ -47,15 +48,23 @@ ON CONFLICT DO NOTHING RETURNING feedetl_sn
 
 def _line_columns(items: list[tuple[FeeItemIn, str]]) -> dict[str, list]:
     """(item, line_hash) pairs as the column arrays of _LINE_ROWS."""
-    columns: dict[str, list] = {k: [] for k in ("sn", "codg", "name", "cls", "pric", "cnt", "det", "prop", "days",
-                                                "ocur", "hash")}
+    columns: dict[str, list] = {
+        k: [] for k in ("sn", "codg", "name", "cls", "pric", "cnt", "det", "prop", "days", "ocur", "hash")
+    }
     for item, digest in items:
-        for key, value in (("sn", item.feedetl_sn), ("codg", item.med_list_codg), ("name", item.med_list_name),
-                           ("cls", item.item_class), ("pric", item.pric), ("cnt", item.cnt),
-                           ("det", item.det_item_fee_sumamt), ("prop", item.preselfpay_prop),
-                           ("days", item.days_supply),
-                           ("ocur", as_business_time(item.fee_ocur_time) if item.fee_ocur_time else None),
-                           ("hash", digest)):
+        for key, value in (
+            ("sn", item.feedetl_sn),
+            ("codg", item.med_list_codg),
+            ("name", item.med_list_name),
+            ("cls", item.item_class),
+            ("pric", item.pric),
+            ("cnt", item.cnt),
+            ("det", item.det_item_fee_sumamt),
+            ("prop", item.preselfpay_prop),
+            ("days", item.days_supply),
+            ("ocur", as_business_time(item.fee_ocur_time) if item.fee_ocur_time else None),
+            ("hash", digest),
+        ):
             columns[key].append(value)
     return columns
 
@@ -74,21 +83,35 @@ def _check_lines(ctx: Ctx, items: list[FeeItemIn], *, max_days_supply: int) -> l
         digest = line_hash(item)
         if item.feedetl_sn in seen:
             if seen[item.feedetl_sn] != digest:
-                errors.append({"field": f"items[{item.feedetl_sn}]", "code": "DUPLICATE_LINE",
-                               "detail": "the same feedetl_sn twice with different content",
-                               "feedetl_sn": item.feedetl_sn})
+                errors.append(
+                    {
+                        "field": f"items[{item.feedetl_sn}]",
+                        "code": "DUPLICATE_LINE",
+                        "detail": "the same feedetl_sn twice with different content",
+                        "feedetl_sn": item.feedetl_sn,
+                    }
+                )
             continue
         seen[item.feedetl_sn] = digest
         unique.append((item, digest))
         for code in validate_line(fee_line(item), catalogue=ctx.catalogue, max_days_supply=max_days_supply):
-            detail = {PRICE_ABOVE_CAP: "price above the catalogue cap",
-                      LINE_TOTAL_MISMATCH: "det_item_fee_sumamt differs from pric × cnt",
-                      SUPPLY_DAYS_ABOVE_LIMIT: f"days_supply above {max_days_supply}"}.get(code, code)
-            errors.append({"field": f"items[{item.feedetl_sn}]", "code": code,
-                           "detail": f"{item.med_list_codg}: {detail}", "feedetl_sn": item.feedetl_sn})
+            detail = {
+                PRICE_ABOVE_CAP: "price above the catalogue cap",
+                LINE_TOTAL_MISMATCH: "det_item_fee_sumamt differs from pric × cnt",
+                SUPPLY_DAYS_ABOVE_LIMIT: f"days_supply above {max_days_supply}",
+            }.get(code, code)
+            errors.append(
+                {
+                    "field": f"items[{item.feedetl_sn}]",
+                    "code": code,
+                    "detail": f"{item.med_list_codg}: {detail}",
+                    "feedetl_sn": item.feedetl_sn,
+                }
+            )
     if errors:
-        raise Problem(422, errors[0]["code"], f"{len(errors)} fee line(s) refused: {errors[0]['detail']}",
-                      errors=errors)
+        raise Problem(
+            422, errors[0]["code"], f"{len(errors)} fee line(s) refused: {errors[0]['detail']}", errors=errors
+        )
     return unique
 
 
@@ -147,15 +170,17 @@ async def add_fees(ctx: Ctx, *, mdtrt_id: str, body: FeesIn, principal: Principa
     async with ctx.db.connect() as unit:
         answer = await _upload(ctx, unit, mdtrt_id=mdtrt_id, body=body, principal=principal, read=_READ_FOR_UPLOAD)
     if answer is None:
-        answer = await ctx.db.transaction(lambda unit: _upload(ctx, unit, mdtrt_id=mdtrt_id, body=body,
-                                                               principal=principal, read=_LOCK_FOR_UPLOAD))
+        answer = await ctx.db.transaction(
+            lambda unit: _upload(ctx, unit, mdtrt_id=mdtrt_id, body=body, principal=principal, read=_LOCK_FOR_UPLOAD)
+        )
     if answer is None:
         raise AssertionError(f"visit {mdtrt_id} changed while its row was locked")
     return answer
 
 
-async def _upload(ctx: Ctx, unit: Unit, *, mdtrt_id: str, body: FeesIn, principal: Principal,
-                  read: Sql) -> Answer | None:
+async def _upload(
+    ctx: Ctx, unit: Unit, *, mdtrt_id: str, body: FeesIn, principal: Principal, read: Sql
+) -> Answer | None:
     """The answer, or None when the visit changed between the read and the write."""
     visit = await unit.fetchrow(read, mdtrt_id=mdtrt_id)
     if visit is None:
@@ -168,18 +193,31 @@ async def _upload(ctx: Ctx, unit: Unit, *, mdtrt_id: str, body: FeesIn, principa
     max_lines = policy.max_lines_per_claim if policy else 1000
     max_days = policy.prescription.max_days_supply_chronic if policy else 366
     unique = _check_lines(ctx, body.items, max_days_supply=max_days)
-    found = await unit.fetchrow(_UPLOAD_LINES, mdtrt_id=mdtrt_id, version=visit.lines_version, max_lines=max_lines,
-                           **_line_columns(unique))
+    found = await unit.fetchrow(
+        _UPLOAD_LINES, mdtrt_id=mdtrt_id, version=visit.lines_version, max_lines=max_lines, **_line_columns(unique)
+    )
     if conflicts := sorted(found["conflicts"]):
-        raise Problem(409, "FEE_LINE_CONFLICT",
-                      f"feedetl_sn {', '.join(conflicts[:5])} already uploaded with other content",
-                      errors=[{"field": f"items[{sn}]", "code": "FEE_LINE_CONFLICT", "detail": "differs",
-                               "feedetl_sn": sn} for sn in conflicts])
+        raise Problem(
+            409,
+            "FEE_LINE_CONFLICT",
+            f"feedetl_sn {', '.join(conflicts[:5])} already uploaded with other content",
+            errors=[
+                {"field": f"items[{sn}]", "code": "FEE_LINE_CONFLICT", "detail": "differs", "feedetl_sn": sn}
+                for sn in conflicts
+            ],
+        )
     if found["stored"] + found["fresh"] > max_lines:
         raise Problem(422, "TOO_MANY_LINES", f"a visit holds at most {max_lines} fee lines")
     if not found["locked"]:
         return None
     inserted = set(found["inserted"])
     repeated = sorted(item.feedetl_sn for item, _ in unique if item.feedetl_sn not in inserted)
-    return Answer.json({"mdtrt_id": mdtrt_id, "accepted": sorted(inserted), "duplicates": repeated,
-                        "line_count": found["stored"] + len(inserted)}, 201 if inserted else 200)
+    return Answer.json(
+        {
+            "mdtrt_id": mdtrt_id,
+            "accepted": sorted(inserted),
+            "duplicates": repeated,
+            "line_count": found["stored"] + len(inserted),
+        },
+        201 if inserted else 200,
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.settlement.settle.inputs import checked_person, institution_of
 from services.settlement.engine import (
     PendingVisit,
     Policy,
@@ -12,6 +11,7 @@ from services.settlement.engine import (
 )
 from services.settlement.runtime import Ctx, as_business_time, business_date
 from services.settlement.schemas import DischargeIn, VisitIn
+from services.settlement.settle.inputs import checked_person, institution_of
 from services.settlement.store.ledger import new_id
 from shared import idempotency as idem
 from shared.auth import Principal
@@ -21,20 +21,31 @@ from shared.idempotency import Answer
 from shared.problems import Problem, not_found
 
 # Why a visit that is not open takes no more lines and no discharge: (code, reason).
-NOT_OPEN = {"settled": ("ALREADY_SETTLED", "is already settled"),
-                  "merged": ("MERGED_INTO_ADMISSION", "is merged into an admission; upload to the admission"),
-                  "closed": ("VISIT_CLOSED", "is closed")}
+NOT_OPEN = {
+    "settled": ("ALREADY_SETTLED", "is already settled"),
+    "merged": ("MERGED_INTO_ADMISSION", "is merged into an admission; upload to the admission"),
+    "closed": ("VISIT_CLOSED", "is closed"),
+}
 
 
 def visit_json(row) -> dict:
     """A visit as answered (row: any mapping of the visits columns)."""
-    return {"mdtrt_id": row["mdtrt_id"], "psn_no": row["psn_no"], "fixmedins_code": row["fixmedins_code"],
-            "med_type": row["med_type"], "begntime": row["begntime"].isoformat(),
-            "begndate": row["begndate"].isoformat(),
-            "endtime": row["endtime"].isoformat() if row["endtime"] else None,
-            "enddate": row["enddate"].isoformat() if row["enddate"] else None, "diagnoses": list(row["diagnoses"]),
-            "chronic_disease": row["chronic_disease"], "referral_compliant": row["referral_compliant"],
-            "status": row["status"], "merged_into": row["merged_into"], "setl_id": row["setl_id"]}
+    return {
+        "mdtrt_id": row["mdtrt_id"],
+        "psn_no": row["psn_no"],
+        "fixmedins_code": row["fixmedins_code"],
+        "med_type": row["med_type"],
+        "begntime": row["begntime"].isoformat(),
+        "begndate": row["begndate"].isoformat(),
+        "endtime": row["endtime"].isoformat() if row["endtime"] else None,
+        "enddate": row["enddate"].isoformat() if row["enddate"] else None,
+        "diagnoses": list(row["diagnoses"]),
+        "chronic_disease": row["chronic_disease"],
+        "referral_compliant": row["referral_compliant"],
+        "status": row["status"],
+        "merged_into": row["merged_into"],
+        "setl_id": row["setl_id"],
+    }
 
 
 # Open visits of the person at the institution that the new one may merge with (DOMAIN §3): outpatient
@@ -66,8 +77,10 @@ SELECT CAST(:mdtrt_id AS text), CAST(:psn_no AS text), CAST(:code AS text), CAST
  WHERE NOT EXISTS (SELECT 1 {_NEIGHBOURS})
 RETURNING *
 """)
-_MERGE = Sql("UPDATE visits SET status = 'merged', merged_into = :admission "
-             "WHERE mdtrt_id = ANY(:ids) AND status = 'open' RETURNING mdtrt_id")
+_MERGE = Sql(
+    "UPDATE visits SET status = 'merged', merged_into = :admission "
+    "WHERE mdtrt_id = ANY(:ids) AND status = 'open' RETURNING mdtrt_id"
+)
 
 
 async def _merge(unit: Unit, *, row: Row, policy: Policy) -> str | None:
@@ -76,15 +89,23 @@ async def _merge(unit: Unit, *, row: Row, policy: Policy) -> str | None:
     in that window of an unsettled admission joins it. Returns the admission this visit joined, if any."""
     neighbours = [PendingVisit(m, row["fixmedins_code"], t, date.fromisoformat(d)) for m, t, d in row["neighbours"]]
     if row["med_type"] == "21" and neighbours:
-        merged = visits_to_merge(admission_date=row["begndate"], fixmedins_code=row["fixmedins_code"],
-                                 outpatient_visits=neighbours, policy=policy)
+        merged = visits_to_merge(
+            admission_date=row["begndate"],
+            fixmedins_code=row["fixmedins_code"],
+            outpatient_visits=neighbours,
+            policy=policy,
+        )
         if merged:
             await unit.execute(_MERGE, admission=row["mdtrt_id"], ids=[v.mdtrt_id for v in merged])
     elif row["med_type"] == "11":
         visit = PendingVisit(row["mdtrt_id"], row["fixmedins_code"], "11", row["begndate"])
         for admission in neighbours:
-            if visits_to_merge(admission_date=admission.visit_date, fixmedins_code=row["fixmedins_code"],
-                               outpatient_visits=[visit], policy=policy):
+            if visits_to_merge(
+                admission_date=admission.visit_date,
+                fixmedins_code=row["fixmedins_code"],
+                outpatient_visits=[visit],
+                policy=policy,
+            ):
                 await unit.execute(_MERGE, admission=admission.mdtrt_id, ids=[row["mdtrt_id"]])
                 return admission.mdtrt_id
     return None
@@ -98,17 +119,30 @@ async def create_visit(ctx: Ctx, *, body: VisitIn, principal: Principal, key: id
         return replay
     institution = institution_of(await ctx.institutions.get(ctx.db, body.fixmedins_code), code=body.fixmedins_code)
     if institution.kind != "hospital":
-        raise Problem(422, "INSTITUTION_NOT_DESIGNATED",
-                      f"{body.fixmedins_code} is a pharmacy: it settles prescriptions (POST /v1/pharmacy/settlements)")
+        raise Problem(
+            422,
+            "INSTITUTION_NOT_DESIGNATED",
+            f"{body.fixmedins_code} is a pharmacy: it settles prescriptions (POST /v1/pharmacy/settlements)",
+        )
     begntime = as_business_time(body.begntime)
     begndate = business_date(begntime)
-    person = await checked_person(ctx, psn_no=body.psn_no, on=begndate, cert_type=body.mdtrt_cert_type,
-                                  cert_no=body.mdtrt_cert_no)
+    person = await checked_person(
+        ctx, psn_no=body.psn_no, on=begndate, cert_type=body.mdtrt_cert_type, cert_no=body.mdtrt_cert_no
+    )
     policy = ctx.policy_for(insuplc_admdvs=person.insuplc_admdvs, institution_admdvs=institution.admdvs, on=begndate)
-    values = dict(mdtrt_id=new_id("M"), psn_no=body.psn_no, code=body.fixmedins_code, med_type=body.med_type,
-                  cert_type=body.mdtrt_cert_type, begntime=begntime, begndate=begndate,
-                  diagnoses=dumps([d.upper() for d in body.diagnoses]), chronic_disease=body.chronic_disease,
-                  referral_compliant=body.referral_compliant, days=policy.pre_admission_merge_days)
+    values = dict(
+        mdtrt_id=new_id("M"),
+        psn_no=body.psn_no,
+        code=body.fixmedins_code,
+        med_type=body.med_type,
+        cert_type=body.mdtrt_cert_type,
+        begntime=begntime,
+        begndate=begndate,
+        diagnoses=dumps([d.upper() for d in body.diagnoses]),
+        chronic_disease=body.chronic_disease,
+        referral_compliant=body.referral_compliant,
+        days=policy.pre_admission_merge_days,
+    )
     if key is None:
         async with ctx.db.connect() as unit:
             row = await unit.fetchrow(_INSERT_LONE_VISIT, **values)
@@ -147,10 +181,15 @@ async def discharge(ctx: Ctx, *, mdtrt_id: str, body: DischargeIn, principal: Pr
             code, why = NOT_OPEN.get(row.status, ("VISIT_CLOSED", "is closed"))
             raise Problem(409, code, f"visit {mdtrt_id} {why}")
         if endtime < row.begntime:
-            raise Problem(422, "ENDTIME_BEFORE_BEGNTIME", "endtime is before the admission's begntime",
-                          errors=[{"field": "endtime", "code": "ENDTIME_BEFORE_BEGNTIME", "detail": "too early"}])
-        return visit_json(await unit.fetchrow(_DISCHARGE, mdtrt_id=mdtrt_id, endtime=endtime,
-                                              enddate=business_date(endtime)))
+            raise Problem(
+                422,
+                "ENDTIME_BEFORE_BEGNTIME",
+                "endtime is before the admission's begntime",
+                errors=[{"field": "endtime", "code": "ENDTIME_BEFORE_BEGNTIME", "detail": "too early"}],
+            )
+        return visit_json(
+            await unit.fetchrow(_DISCHARGE, mdtrt_id=mdtrt_id, endtime=endtime, enddate=business_date(endtime))
+        )
 
     return await ctx.db.transaction(work)
 
@@ -163,7 +202,16 @@ async def get_visit(ctx: Ctx, *, mdtrt_id: str, principal: Principal) -> dict:
         principal.require_institution(row.fixmedins_code)
         lines = await unit.fetch(_LINES, mdtrt_id=mdtrt_id)
     body = visit_json(row)
-    body["items"] = [{"feedetl_sn": x.feedetl_sn, "med_list_codg": x.med_list_codg, "med_list_name": x.med_list_name,
-                      "item_class": x.item_class, "pric": f"{x.pric:.2f}", "cnt": format(x.cnt.normalize(), "f"),
-                      "days_supply": x.days_supply} for x in lines]
+    body["items"] = [
+        {
+            "feedetl_sn": x.feedetl_sn,
+            "med_list_codg": x.med_list_codg,
+            "med_list_name": x.med_list_name,
+            "item_class": x.item_class,
+            "pric": f"{x.pric:.2f}",
+            "cnt": format(x.cnt.normalize(), "f"),
+            "days_supply": x.days_supply,
+        }
+        for x in lines
+    ]
     return body

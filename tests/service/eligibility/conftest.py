@@ -18,8 +18,13 @@ def register(eligibility):
     """POST /v1/persons with sensible defaults; returns the 201 body."""
 
     async def _register(**overrides) -> dict:
-        body = {"certno": fresh_certno(), "psn_name": "张三", "insutype": "310", "insuplc_admdvs": "621000",
-                **overrides}
+        body = {
+            "certno": fresh_certno(),
+            "psn_name": "张三",
+            "insutype": "310",
+            "insuplc_admdvs": "621000",
+            **overrides,
+        }
         response = await eligibility.post("/v1/persons", json=body, headers=ADMIN)
         assert response.status_code == 201, response.text
         return response.json()
@@ -33,8 +38,14 @@ def hospital(eligibility):
 
     async def _hospital(*, kind: str = "hospital", admdvs: str = "621000") -> str:
         code = fresh_code("H")
-        body = {"fixmedins_code": code, "fixmedins_name": "测试医院", "kind": kind,
-                "level": 2 if kind == "hospital" else None, "affiliation": "city", "admdvs": admdvs}
+        body = {
+            "fixmedins_code": code,
+            "fixmedins_name": "测试医院",
+            "kind": kind,
+            "level": 2 if kind == "hospital" else None,
+            "affiliation": "city",
+            "admdvs": admdvs,
+        }
         response = await eligibility.post("/v1/institutions", json=body, headers=ADMIN)
         assert response.status_code == 201, response.text
         return code
@@ -58,8 +69,20 @@ def count_rows(eligibility_app):
     return _count
 
 
-TABLES = ("persons", "psn_types", "aid_identities", "chronic_qualifications", "offsite_registrations", "family",
-          "employers", "deferrals", "arrears", "covid_cases", "institutions", "outbox")
+TABLES = (
+    "persons",
+    "psn_types",
+    "aid_identities",
+    "chronic_qualifications",
+    "offsite_registrations",
+    "family",
+    "employers",
+    "deferrals",
+    "arrears",
+    "covid_cases",
+    "institutions",
+    "outbox",
+)
 
 
 @pytest.fixture

@@ -20,8 +20,10 @@ async def test_concurrent_overlapping_identities_leave_one(eligibility, register
 
 async def test_concurrent_registrations_of_one_certno_leave_one(eligibility, count_rows):
     certno = fresh_certno()
-    bodies = [{"certno": certno, "psn_name": "吴十", "insutype": "390", "insuplc_admdvs": "621000",
-               "psn_no": fresh_code("P")} for _ in range(6)]
+    bodies = [
+        {"certno": certno, "psn_name": "吴十", "insutype": "390", "insuplc_admdvs": "621000", "psn_no": fresh_code("P")}
+        for _ in range(6)
+    ]
     responses = await asyncio.gather(*(eligibility.post("/v1/persons", json=b, headers=ADMIN) for b in bodies))
     assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409, 409], [r.text for r in responses]
     assert {r.json()["code"] for r in responses if r.status_code == 409} == {"PERSON_EXISTS"}

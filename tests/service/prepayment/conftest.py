@@ -43,17 +43,35 @@ class Books:
         self.app = app
         self.consumer = consumer
 
-    async def deliver(self, topic: str, payload: dict, *, event_id: str | None = None,
-                      occurred_at: str = "2024-03-02T09:00:00+08:00") -> bool:
+    async def deliver(
+        self, topic: str, payload: dict, *, event_id: str | None = None, occurred_at: str = "2024-03-02T09:00:00+08:00"
+    ) -> bool:
         """Apply one event through the inbox; True if it took effect."""
         event = envelope(topic, payload, event_id=event_id, occurred_at=occurred_at)
         return await self.consumer.apply(topic, event.to_json())
 
-    async def institution(self, code: str, *, affiliation: str = "city", admdvs: str = TEST_ADMDVS,
-                          suspended: bool = False, version: int = 1) -> None:
-        await self.deliver(INSTITUTION_CHANGED, {
-            "fixmedins_code": code, "fixmedins_name": f"医院{code}", "kind": "hospital", "level": 2,
-            "affiliation": affiliation, "admdvs": admdvs, "suspended": suspended, "version": version})
+    async def institution(
+        self,
+        code: str,
+        *,
+        affiliation: str = "city",
+        admdvs: str = TEST_ADMDVS,
+        suspended: bool = False,
+        version: int = 1,
+    ) -> None:
+        await self.deliver(
+            INSTITUTION_CHANGED,
+            {
+                "fixmedins_code": code,
+                "fixmedins_name": f"医院{code}",
+                "kind": "hospital",
+                "level": 2,
+                "affiliation": affiliation,
+                "admdvs": admdvs,
+                "suspended": suspended,
+                "version": version,
+            },
+        )
 
     async def position(self, code: str) -> dict:
         response = await self.client.get(f"/v1/institutions/{code}/position", headers=OPS)
@@ -74,31 +92,46 @@ class Books:
         assert response.status_code == 200, response.text
         return response.json()["entries"]
 
-    async def prepay(self, code: str, amount: str, *, kind: str = "top_up", on: str = "2024-01-05",
-                     headers: dict | None = None):
-        return await self.client.post("/v1/prepayments", headers=headers or ADMIN,
-                                      json={"fixmedins_code": code, "kind": kind, "amount": amount,
-                                            "disbursed_on": on})
+    async def prepay(
+        self, code: str, amount: str, *, kind: str = "top_up", on: str = "2024-01-05", headers: dict | None = None
+    ):
+        return await self.client.post(
+            "/v1/prepayments",
+            headers=headers or ADMIN,
+            json={"fixmedins_code": code, "kind": kind, "amount": amount, "disbursed_on": on},
+        )
 
 
 @pytest.fixture(scope="package")
 async def books(pg, broker):
     module = importlib.import_module("services.prepayment.app")
-    settings = make_settings("prepayment", database_url=pg.url, bootstrap=broker.bootstrap,
-                             CONSUMERS_ENABLED=False, RELAY_ENABLED=False)
+    settings = make_settings(
+        "prepayment", database_url=pg.url, bootstrap=broker.bootstrap, CONSUMERS_ENABLED=False, RELAY_ENABLED=False
+    )
     app = create_app(module.spec, settings)
     async with running_app(app) as client:
-        consumer = Consumer(db=app.state.db, bootstrap=broker.bootstrap, group_id="prepayment-tests",
-                            handlers=handlers(app), max_attempts=1)
+        consumer = Consumer(
+            db=app.state.db,
+            bootstrap=broker.bootstrap,
+            group_id="prepayment-tests",
+            handlers=handlers(app),
+            max_attempts=1,
+        )
         yield Books(client, app, consumer)
         async with app.state.db.begin() as unit:
-            await unit.execute(Sql("""
+            await unit.execute(
+                Sql("""
                 DELETE FROM outbox WHERE published_at IS NULL AND topic = :topic
                    AND envelope -> 'payload' ->> 'admdvs' LIKE :area"""),
-                topic=PREPAYMENT_DISBURSED, area=TEST_AREA + "%")
-            await unit.execute(Sql("""
+                topic=PREPAYMENT_DISBURSED,
+                area=TEST_AREA + "%",
+            )
+            await unit.execute(
+                Sql("""
                 DELETE FROM outbox WHERE published_at IS NULL AND topic = :topic AND key LIKE :codes"""),
-                topic=BUDGET_SET, codes=CODE_PREFIX + "%")
+                topic=BUDGET_SET,
+                codes=CODE_PREFIX + "%",
+            )
 
 
 @pytest.fixture

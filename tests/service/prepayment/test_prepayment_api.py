@@ -24,9 +24,11 @@ def _problem(response, status: int, code: str) -> None:
 
 
 async def _outbox_payload(books, prepayment_id: str) -> dict:
-    rows = await fetch(books.app,
-                       "SELECT key, envelope FROM outbox WHERE envelope -> 'payload' ->> 'prepayment_id' = :id",
-                       id=prepayment_id)
+    rows = await fetch(
+        books.app,
+        "SELECT key, envelope FROM outbox WHERE envelope -> 'payload' ->> 'prepayment_id' = :id",
+        id=prepayment_id,
+    )
     assert len(rows) == 1, rows
     assert rows[0].envelope["type"] == "prepayment-disbursed"
     assert rows[0].key == rows[0].envelope["payload"]["fixmedins_code"]
@@ -43,13 +45,31 @@ async def test_a_prepayment_is_disbursed_posted_and_announced(books, code):
     assert response.status_code == 201, response.text
     body = response.json()
     assert body | {"prepayment_id": None} == {
-        "prepayment_id": None, "fixmedins_code": code, "kind": "covid_special", "amount": "1000000.00",
-        "status": "disbursed", "scheduled_on": "2024-01-05", "disbursed_on": "2024-01-05", "plan_id": None}
+        "prepayment_id": None,
+        "fixmedins_code": code,
+        "kind": "covid_special",
+        "amount": "1000000.00",
+        "status": "disbursed",
+        "scheduled_on": "2024-01-05",
+        "disbursed_on": "2024-01-05",
+        "plan_id": None,
+    }
     assert await _outbox_payload(books, body["prepayment_id"]) == {
-        "prepayment_id": body["prepayment_id"], "fixmedins_code": code, "kind": "covid_special",
-        "amount": "1000000.00", "disbursed_on": "2024-01-05", "scheduled_on": "2024-01-05", "admdvs": "650103"}
-    assert await books.position(code) == {"fixmedins_code": code, "prepaid": "1000000.00", "fund_payable": "0.00",
-                                          "subsidy_receivable": "0.00", "net": "-1000000.00"}
+        "prepayment_id": body["prepayment_id"],
+        "fixmedins_code": code,
+        "kind": "covid_special",
+        "amount": "1000000.00",
+        "disbursed_on": "2024-01-05",
+        "scheduled_on": "2024-01-05",
+        "admdvs": "650103",
+    }
+    assert await books.position(code) == {
+        "fixmedins_code": code,
+        "prepaid": "1000000.00",
+        "fund_payable": "0.00",
+        "subsidy_receivable": "0.00",
+        "net": "-1000000.00",
+    }
     assert await books.trial(code) == {f"institution:{code}:prepaid": 1000000, "bank:fund": -1000000}
     got = await books.client.get(f"/v1/prepayments/{body['prepayment_id']}", headers=OPS)
     assert got.json() == body
@@ -77,11 +97,23 @@ async def test_an_unknown_or_suspended_institution_is_refused_and_nothing_is_wri
     assert await _count(books, "journal_entries", fixmedins_code=code) == 0
 
 
-@pytest.mark.parametrize("change", [
-    {"amount": "0.00"}, {"amount": "-5.00"}, {"amount": 12.5}, {"amount": "1.234"}, {"amount": "abc"},
-    {"kind": "weekly"}, {"disbursed_on": "2024-02-30"}, {"disbursed_on": 20240105}, {"disbursed_on": "1999-12-31"},
-    {"fixmedins_code": "bad code"}, {"extra": 1}, {"amount": None},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"amount": "0.00"},
+        {"amount": "-5.00"},
+        {"amount": 12.5},
+        {"amount": "1.234"},
+        {"amount": "abc"},
+        {"kind": "weekly"},
+        {"disbursed_on": "2024-02-30"},
+        {"disbursed_on": 20240105},
+        {"disbursed_on": "1999-12-31"},
+        {"fixmedins_code": "bad code"},
+        {"extra": 1},
+        {"amount": None},
+    ],
+)
 async def test_bad_prepayment_bodies_are_422(books, hospital, change):
     body = {"fixmedins_code": hospital, "kind": "top_up", "amount": "10.00", "disbursed_on": "2024-01-05", **change}
     _problem(await books.client.post("/v1/prepayments", json=body, headers=ADMIN), 422, "VALIDATION_FAILED")
@@ -89,29 +121,52 @@ async def test_bad_prepayment_bodies_are_422(books, hospital, change):
 
 
 async def test_malformed_json_is_400(books):
-    response = await books.client.post("/v1/prepayments", content=b'{"amount": ',
-                                       headers=ADMIN | {"Content-Type": "application/json"})
+    response = await books.client.post(
+        "/v1/prepayments", content=b'{"amount": ', headers=ADMIN | {"Content-Type": "application/json"}
+    )
     _problem(response, 400, "MALFORMED_JSON")
 
 
-@pytest.mark.parametrize("method, path, body", [
-    ("POST", "/v1/prepayments", {}), ("POST", "/v1/clearings", {}), ("PUT", "/v1/budgets/H1", {}),
-    ("GET", "/v1/ledger/trial-balance", None), ("GET", "/v1/subsidies?payer=city", None),
-    ("GET", "/v1/institutions/H1/position", None), ("GET", "/v1/budgets/H1?year=2024", None),
-])
+@pytest.mark.parametrize(
+    "method, path, body",
+    [
+        ("POST", "/v1/prepayments", {}),
+        ("POST", "/v1/clearings", {}),
+        ("PUT", "/v1/budgets/H1", {}),
+        ("GET", "/v1/ledger/trial-balance", None),
+        ("GET", "/v1/subsidies?payer=city", None),
+        ("GET", "/v1/institutions/H1/position", None),
+        ("GET", "/v1/budgets/H1?year=2024", None),
+    ],
+)
 async def test_no_key_is_401(books, method, path, body):
     _problem(await books.client.request(method, path, json=body), 401, "UNAUTHENTICATED")
 
 
 @pytest.mark.parametrize("key", [OPS_KEY, HIS_KEYS["H1"]])
-@pytest.mark.parametrize("method, path", [("POST", "/v1/prepayments"), ("POST", "/v1/prepayments/schedule"),
-                                          ("POST", "/v1/clearings"), ("PUT", "/v1/budgets/H1")])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("POST", "/v1/prepayments"),
+        ("POST", "/v1/prepayments/schedule"),
+        ("POST", "/v1/clearings"),
+        ("PUT", "/v1/budgets/H1"),
+    ],
+)
 async def test_writes_need_an_admin_key(books, key, method, path):
     _problem(await books.client.request(method, path, json={}, headers={"X-Api-Key": key}), 403, "FORBIDDEN")
 
 
-@pytest.mark.parametrize("path", ["/v1/ledger/trial-balance", "/v1/subsidies?payer=city", "/v1/budgets/H1?year=2024",
-                                  "/v1/prepayments", "/v1/clearings"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/ledger/trial-balance",
+        "/v1/subsidies?payer=city",
+        "/v1/budgets/H1?year=2024",
+        "/v1/prepayments",
+        "/v1/clearings",
+    ],
+)
 async def test_institution_keys_may_not_read_the_books(books, path):
     _problem(await books.client.get(path, headers={"X-Api-Key": HIS_KEYS["H1"]}), 403, "FORBIDDEN")
 
@@ -133,45 +188,72 @@ async def test_unknown_position_and_bad_queries(books, code):
 
 
 async def test_a_monthly_plan_is_disbursed_when_due_or_advanced(books, hospital):
-    plan = await books.client.post("/v1/prepayments/schedule", headers=ADMIN, json={
-        "fixmedins_code": hospital, "amount": "30000.00", "first_month": "2090-11", "months": 3, "day_of_month": 8})
+    plan = await books.client.post(
+        "/v1/prepayments/schedule",
+        headers=ADMIN,
+        json={
+            "fixmedins_code": hospital,
+            "amount": "30000.00",
+            "first_month": "2090-11",
+            "months": 3,
+            "day_of_month": 8,
+        },
+    )
     assert plan.status_code == 201, plan.text
     items = plan.json()["prepayments"]
     assert [(p["scheduled_on"], p["status"], p["kind"]) for p in items] == [
-        ("2090-11-08", "scheduled", "monthly"), ("2090-12-08", "scheduled", "monthly"),
-        ("2091-01-08", "scheduled", "monthly")]
+        ("2090-11-08", "scheduled", "monthly"),
+        ("2090-12-08", "scheduled", "monthly"),
+        ("2091-01-08", "scheduled", "monthly"),
+    ]
     assert (await books.position(hospital))["prepaid"] == "0.00"
 
     # the December payment moved a week earlier
-    moved = await books.client.post(f"/v1/prepayments/{items[1]['prepayment_id']}/advance", headers=ADMIN,
-                                    json={"disbursed_on": "2090-12-01"})
+    moved = await books.client.post(
+        f"/v1/prepayments/{items[1]['prepayment_id']}/advance", headers=ADMIN, json={"disbursed_on": "2090-12-01"}
+    )
     assert moved.status_code == 200, moved.text
     assert (moved.json()["status"], moved.json()["disbursed_on"], moved.json()["scheduled_on"]) == (
-        "disbursed", "2090-12-01", "2090-12-08")
+        "disbursed",
+        "2090-12-01",
+        "2090-12-08",
+    )
     payload = await _outbox_payload(books, items[1]["prepayment_id"])
     assert (payload["kind"], payload["disbursed_on"], payload["scheduled_on"]) == (
-        "monthly", "2090-12-01", "2090-12-08")
-    again = await books.client.post(f"/v1/prepayments/{items[1]['prepayment_id']}/advance", headers=ADMIN,
-                                    json={"disbursed_on": "2090-11-30"})
+        "monthly",
+        "2090-12-01",
+        "2090-12-08",
+    )
+    again = await books.client.post(
+        f"/v1/prepayments/{items[1]['prepayment_id']}/advance", headers=ADMIN, json={"disbursed_on": "2090-11-30"}
+    )
     _problem(again, 409, "PREPAYMENT_ALREADY_DISBURSED")
-    later = await books.client.post(f"/v1/prepayments/{items[2]['prepayment_id']}/advance", headers=ADMIN,
-                                    json={"disbursed_on": "2091-01-08"})
+    later = await books.client.post(
+        f"/v1/prepayments/{items[2]['prepayment_id']}/advance", headers=ADMIN, json={"disbursed_on": "2091-01-08"}
+    )
     _problem(later, 422, "NOT_EARLIER")
-    _problem(await books.client.post(f"/v1/prepayments/{uuid.uuid4()}/advance", headers=ADMIN,
-                                     json={"disbursed_on": "2091-01-01"}), 404, "PREPAYMENT_NOT_FOUND")
+    _problem(
+        await books.client.post(
+            f"/v1/prepayments/{uuid.uuid4()}/advance", headers=ADMIN, json={"disbursed_on": "2091-01-01"}
+        ),
+        404,
+        "PREPAYMENT_NOT_FOUND",
+    )
 
     due = await books.client.post("/v1/prepayments/run-due", headers=ADMIN, json={"on": "2090-11-30"})
     assert due.status_code == 200, due.text
     mine = [p for p in due.json()["disbursed"] if p["fixmedins_code"] == hospital]
     assert [(p["prepayment_id"], p["disbursed_on"]) for p in mine] == [(items[0]["prepayment_id"], "2090-11-08")]
     assert (await books.position(hospital))["prepaid"] == "60000.00"
-    listed = await books.client.get("/v1/prepayments", params={"fixmedins_code": hospital, "status": "scheduled"},
-                                    headers=OPS)
+    listed = await books.client.get(
+        "/v1/prepayments", params={"fixmedins_code": hospital, "status": "scheduled"}, headers=OPS
+    )
     assert [p["prepayment_id"] for p in listed.json()] == [items[2]["prepayment_id"]]
 
 
-@pytest.mark.parametrize("change", [{"months": 0}, {"months": 25}, {"first_month": "2090-13"},
-                                    {"day_of_month": 31}, {"amount": "0.00"}])
+@pytest.mark.parametrize(
+    "change", [{"months": 0}, {"months": 25}, {"first_month": "2090-13"}, {"day_of_month": 31}, {"amount": "0.00"}]
+)
 async def test_bad_plans_are_422(books, hospital, change):
     body = {"fixmedins_code": hospital, "amount": "1.00", "first_month": "2090-01", "months": 2, **change}
     _problem(await books.client.post("/v1/prepayments/schedule", json=body, headers=ADMIN), 422, "VALIDATION_FAILED")
@@ -194,8 +276,10 @@ async def test_the_database_refuses_an_unbalanced_entry_and_any_change_to_a_line
     assert (await books.prepay(hospital, "10.00")).status_code == 201
     with pytest.raises(asyncpg.PostgresError, match="append-only"):
         async with db.begin() as unit:
-            await unit.execute(Sql("UPDATE journal_lines SET debit = 11 WHERE account = :account"),
-                               account=f"institution:{hospital}:prepaid")
+            await unit.execute(
+                Sql("UPDATE journal_lines SET debit = 11 WHERE account = :account"),
+                account=f"institution:{hospital}:prepaid",
+            )
     with pytest.raises(asyncpg.PostgresError, match="one_positive_side"):
         async with db.begin() as unit:
             entry_id = await unit.fetchval(ADD_ENTRY, ref=f"bad:{uuid.uuid4()}", day=date(2024, 1, 1), code=None)
@@ -207,9 +291,16 @@ async def test_the_openapi_document_describes_the_routes(books):
     response = await books.client.get("/openapi.json")
     assert response.status_code == 200
     paths = response.json()["paths"]
-    for path in ("/v1/prepayments", "/v1/prepayments/schedule", "/v1/prepayments/{prepayment_id}/advance",
-                 "/v1/institutions/{code}/position", "/v1/ledger/trial-balance", "/v1/subsidies", "/v1/clearings",
-                 "/v1/budgets/{code}"):
+    for path in (
+        "/v1/prepayments",
+        "/v1/prepayments/schedule",
+        "/v1/prepayments/{prepayment_id}/advance",
+        "/v1/institutions/{code}/position",
+        "/v1/ledger/trial-balance",
+        "/v1/subsidies",
+        "/v1/clearings",
+        "/v1/budgets/{code}",
+    ):
         assert path in paths, path
 
 

@@ -25,8 +25,12 @@ MIGRATIONS = Path(budgets.__file__).parent / "migrations"
 
 async def _announced(books, code: str) -> list[dict]:
     """The `budget-set` envelopes of an institution in the outbox, oldest first (key checked)."""
-    rows = await fetch(books.app, "SELECT key, type, envelope FROM outbox WHERE topic = :topic AND key = :code "
-                                  "ORDER BY id", topic=BUDGET_SET, code=code)
+    rows = await fetch(
+        books.app,
+        "SELECT key, type, envelope FROM outbox WHERE topic = :topic AND key = :code ORDER BY id",
+        topic=BUDGET_SET,
+        code=code,
+    )
     assert all(row.key == code and row.type == BUDGET_SET for row in rows)
     return [row.envelope for row in rows]
 
@@ -63,8 +67,9 @@ async def test_a_refused_or_rolled_back_budget_announces_nothing(books, hospital
     assert (await _put(books, unknown, {"year": 2024, "amount": "1.00"})).status_code == 422
     with pytest.raises(RuntimeError):
         async with books.app.state.db.begin() as unit:
-            await budgets.put_budget(unit, hospital, year=2024, amount=Decimal("5.00"),
-                                     thresholds=books.app.state.budget_thresholds)
+            await budgets.put_budget(
+                unit, hospital, year=2024, amount=Decimal("5.00"), thresholds=books.app.state.budget_thresholds
+            )
             raise RuntimeError("the transaction fails after the budget was written")
     assert await _announced(books, hospital) == [] and await _announced(books, unknown) == []
     missing = await books.client.get(f"/v1/budgets/{hospital}", params={"year": 2024}, headers=OPS)
@@ -89,8 +94,12 @@ async def test_budgets_stored_before_the_event_existed_are_announced_once_by_the
     db = await Database.open(url, schema="prepayment", size=1)
     try:
         async with db.connect() as unit:
-            await unit.execute(Sql("insert into budgets (fixmedins_code, year, amount) values "
-                                   "('H1', 2023, 2500000.00), ('H1', 2024, 3000000.50)"))
+            await unit.execute(
+                Sql(
+                    "insert into budgets (fixmedins_code, year, amount) values "
+                    "('H1', 2023, 2500000.00), ('H1', 2024, 3000000.50)"
+                )
+            )
         await migrate(url, schema="prepayment", migrations_dir=MIGRATIONS)
         async with db.connect() as unit:
             rows = await unit.fetch(Sql("SELECT event_id, topic, key, envelope FROM outbox ORDER BY id"))
@@ -105,4 +114,6 @@ async def test_budgets_stored_before_the_event_existed_are_announced_once_by_the
     assert all(e.type == BUDGET_SET and e.producer == "prepayment" and e.key == "H1" for e in events_)
     assert all(e.occurred_at.endswith("+08:00") for e in events_)
     assert sorted((e.payload["year"], e.payload["amount"], e.payload["version"]) for e in events_) == [
-        (2023, "2500000.00", 1), (2024, "3000000.50", 1)]
+        (2023, "2500000.00", 1),
+        (2024, "3000000.50", 1),
+    ]

@@ -16,8 +16,12 @@ from prepayment_support import deliveries, scenarios, yuan
 
 from services.prepayment.ledger import FINANCE_LEVELS
 
-SETTINGS = settings(max_examples=12, deadline=None, derandomize=False,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @SETTINGS
@@ -36,12 +40,16 @@ async def test_stored_books_match_the_simple_model(books, data):
     burden = {level: Decimal("0.00") for level in FINANCE_LEVELS}
     for code in codes:
         expected = scenario.model_position(code)
-        assert await books.position(code) == {"fixmedins_code": code,
-                                              **{k: f"{v:.2f}" for k, v in expected.items()}}
+        assert await books.position(code) == {"fixmedins_code": code, **{k: f"{v:.2f}" for k, v in expected.items()}}
         balances = await books.trial(code)  # asserts debits = credits
         assert sum(balances.values()) == 0
         for level in FINANCE_LEVELS:
-            burden[level] += sum((balances.get(f"finance:{level}:{part}", Decimal("0"))
-                                  for part in ("advanced", "recoverable", "share_due")), Decimal("0"))
+            burden[level] += sum(
+                (
+                    balances.get(f"finance:{level}:{part}", Decimal("0"))
+                    for part in ("advanced", "recoverable", "share_due")
+                ),
+                Decimal("0"),
+            )
     for level in FINANCE_LEVELS:
         assert burden[level] == scenario.model_finance_net(level), level

@@ -12,8 +12,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-
 from reporting_support import OPS, envelope, feed, fresh_day, reverse, settle, uid, workbook
+
 from services.reporting import replay
 from services.reporting.feed import public_view
 from shared.budget import DEFAULT_POLICY_DIR, BudgetPolicyError, BudgetThresholds, parse_thresholds
@@ -30,8 +30,9 @@ def budget_set(code: str, *, year: int, amount: str, version: int) -> dict:
 
 
 async def _stored(reporting, code: str) -> dict[int, tuple[Decimal, int]]:
-    rows = await fetch(reporting._transport.app,
-                       "SELECT year, amount, version FROM budgets WHERE fixmedins_code = :code", code=code)
+    rows = await fetch(
+        reporting._transport.app, "SELECT year, amount, version FROM budgets WHERE fixmedins_code = :code", code=code
+    )
     return {row.year: (row.amount, row.version) for row in rows}
 
 
@@ -59,20 +60,24 @@ async def test_a_later_version_replaces_the_amount_and_an_older_one_changes_noth
     assert await _stored(reporting, code) == {2024: (D("1200000.05"), 3), 2025: (D("50.10"), 1)}
 
 
-@pytest.mark.parametrize("payload", [
-    {"year": 2024, "amount": "1.00", "version": 1},
-    {"fixmedins_code": "X", "year": 2024, "amount": "1.00"},
-    {"fixmedins_code": "X", "year": "next", "amount": "1.00", "version": 1},
-    {"fixmedins_code": "X", "year": 2024, "amount": "0.00", "version": 1},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"year": 2024, "amount": "1.00", "version": 1},
+        {"fixmedins_code": "X", "year": 2024, "amount": "1.00"},
+        {"fixmedins_code": "X", "year": "next", "amount": "1.00", "version": 1},
+        {"fixmedins_code": "X", "year": 2024, "amount": "0.00", "version": 1},
+    ],
+)
 async def test_a_budget_set_the_reports_cannot_use_is_dead_lettered(reporting, payload):
     code = uid("HX")
     payload = {**payload, "fixmedins_code": code} if "fixmedins_code" in payload else payload
     applied, event = await _apply(reporting, payload)
     assert not applied
     assert await _stored(reporting, code) == {}
-    dead = await fetchval(reporting._transport.app,
-                          "SELECT error FROM dead_letter WHERE event_id = CAST(:id AS uuid)", id=event.event_id)
+    dead = await fetchval(
+        reporting._transport.app, "SELECT error FROM dead_letter WHERE event_id = CAST(:id AS uuid)", id=event.event_id
+    )
     assert dead and "BadPayload" in dead
 
 
@@ -83,9 +88,20 @@ async def _indicators(reporting, year: int, fmt: str = "json"):
 
 
 async def _hospital(reporting, code: str, *, affiliation: str = "county") -> None:
-    await feed(reporting, INSTITUTION_CHANGED, {
-        "fixmedins_code": code, "fixmedins_name": f"预算测试医院{code[-4:]}", "kind": "hospital", "level": 2,
-        "affiliation": affiliation, "admdvs": "621022", "suspended": False, "version": 1})
+    await feed(
+        reporting,
+        INSTITUTION_CHANGED,
+        {
+            "fixmedins_code": code,
+            "fixmedins_name": f"预算测试医院{code[-4:]}",
+            "kind": "hospital",
+            "level": 2,
+            "affiliation": affiliation,
+            "admdvs": "621022",
+            "suspended": False,
+            "version": 1,
+        },
+    )
 
 
 async def test_indicators_show_the_budget_its_use_and_status_to_the_fen(reporting):
@@ -95,21 +111,75 @@ async def test_indicators_show_the_budget_its_use_and_status_to_the_fen(reportin
     for code in (warning, ok, exceeded, unused, none):
         await _hospital(reporting, code)
     # warning: 8200.00 of 10250.00 is exactly 80 %; a COVID settlement is outside the budget; a reversal nets out
-    await settle(reporting, day=day, covid=None, fixmedins_code=warning, affiliation="county", medfee="9000.00",
-                 hifp="6000.00", hifmi="1000.00", maf="1200.00")
-    await settle(reporting, day=day, covid="confirmed", fixmedins_code=warning, affiliation="county",
-                 medfee="5000.00", hifp="3000.00", hifmi="0.00", maf="0.00")
-    gone = await settle(reporting, day=day, covid=None, fixmedins_code=warning, affiliation="county",
-                        medfee="100.00", hifp="70.00", hifmi="0.00", maf="0.00")
+    await settle(
+        reporting,
+        day=day,
+        covid=None,
+        fixmedins_code=warning,
+        affiliation="county",
+        medfee="9000.00",
+        hifp="6000.00",
+        hifmi="1000.00",
+        maf="1200.00",
+    )
+    await settle(
+        reporting,
+        day=day,
+        covid="confirmed",
+        fixmedins_code=warning,
+        affiliation="county",
+        medfee="5000.00",
+        hifp="3000.00",
+        hifmi="0.00",
+        maf="0.00",
+    )
+    gone = await settle(
+        reporting,
+        day=day,
+        covid=None,
+        fixmedins_code=warning,
+        affiliation="county",
+        medfee="100.00",
+        hifp="70.00",
+        hifmi="0.00",
+        maf="0.00",
+    )
     await reverse(reporting, gone, day=day + timedelta(days=1))
     # ok: one fen short of 80 % (the ratio shown rounds to 0.8000, the status compares exactly)
-    await settle(reporting, day=day, covid=None, fixmedins_code=ok, affiliation="county", medfee="9000.00",
-                 hifp="8199.99", hifmi="0.00", maf="0.00")
+    await settle(
+        reporting,
+        day=day,
+        covid=None,
+        fixmedins_code=ok,
+        affiliation="county",
+        medfee="9000.00",
+        hifp="8199.99",
+        hifmi="0.00",
+        maf="0.00",
+    )
     # exceeded: all of it
-    await settle(reporting, day=day, covid=None, fixmedins_code=exceeded, affiliation="county", medfee="11000.00",
-                 hifp="10000.00", hifmi="250.00", maf="0.00")
-    await settle(reporting, day=day, covid=None, fixmedins_code=none, affiliation="county", medfee="10.00",
-                 hifp="5.00", hifmi="0.00", maf="0.00")
+    await settle(
+        reporting,
+        day=day,
+        covid=None,
+        fixmedins_code=exceeded,
+        affiliation="county",
+        medfee="11000.00",
+        hifp="10000.00",
+        hifmi="250.00",
+        maf="0.00",
+    )
+    await settle(
+        reporting,
+        day=day,
+        covid=None,
+        fixmedins_code=none,
+        affiliation="county",
+        medfee="10.00",
+        hifp="5.00",
+        hifmi="0.00",
+        maf="0.00",
+    )
     for code in (warning, ok, exceeded, unused):
         await feed(reporting, BUDGET_SET, budget_set(code, year=year, amount="10250.00", version=1), key=code)
     await feed(reporting, BUDGET_SET, budget_set(warning, year=year + 1, amount="1.00", version=1), key=warning)
@@ -152,14 +222,19 @@ async def test_budget_status_follows_the_policy_the_service_loaded(reporting):
     reference = DEFAULT_POLICY_DIR / "budget.toml"
     assert state.budget_thresholds == BudgetThresholds(warning=D("0.80"), exceeded=D("1.00"))
     assert state.budget_thresholds == parse_thresholds(tomllib.loads(reference.read_text()), source="x")
-    for wrong in ({}, {"status": {"warning": "1.00", "exceeded": "0.80"}}, {"status": {"warning": 0.8, "exceeded": "1"}}):
+    for wrong in (
+        {},
+        {"status": {"warning": "1.00", "exceeded": "0.80"}},
+        {"status": {"warning": 0.8, "exceeded": "1"}},
+    ):
         with pytest.raises(BudgetPolicyError):
             parse_thresholds(wrong, source="budget.toml")
 
     day = fresh_day()
     code = uid("HT")
-    await settle(reporting, day=day, covid=None, fixmedins_code=code, medfee="700.00", hifp="600.00", hifmi="0.00",
-                 maf="0.00")
+    await settle(
+        reporting, day=day, covid=None, fixmedins_code=code, medfee="700.00", hifp="600.00", hifmi="0.00", maf="0.00"
+    )
     await feed(reporting, BUDGET_SET, budget_set(code, year=day.year, amount="1000.00", version=1), key=code)
     original = state.budget_thresholds
     try:
@@ -182,10 +257,12 @@ async def test_the_feed_shows_a_budget_set():
 async def test_a_rebuild_from_the_topic_equals_the_live_budgets(reporting, broker):
     """`yibao replay` covers budget-set: read from offset 0 into a scratch schema, the rows equal the live ones."""
     codes = [uid("HR"), uid("HR")]
-    sent = [envelope(BUDGET_SET, budget_set(codes[0], year=2023, amount="500.00", version=2), key=codes[0]),
-            envelope(BUDGET_SET, budget_set(codes[0], year=2023, amount="400.00", version=1), key=codes[0]),  # older
-            envelope(BUDGET_SET, budget_set(codes[0], year=2024, amount="0.01", version=1), key=codes[0]),
-            envelope(BUDGET_SET, budget_set(codes[1], year=2023, amount="123456789.99", version=7), key=codes[1])]
+    sent = [
+        envelope(BUDGET_SET, budget_set(codes[0], year=2023, amount="500.00", version=2), key=codes[0]),
+        envelope(BUDGET_SET, budget_set(codes[0], year=2023, amount="400.00", version=1), key=codes[0]),  # older
+        envelope(BUDGET_SET, budget_set(codes[0], year=2024, amount="0.01", version=1), key=codes[0]),
+        envelope(BUDGET_SET, budget_set(codes[1], year=2023, amount="123456789.99", version=7), key=codes[1]),
+    ]
     producer = make_producer(broker.bootstrap)
     await producer.start()
     try:
@@ -203,12 +280,20 @@ async def test_a_rebuild_from_the_topic_equals_the_live_budgets(reporting, broke
     url = reporting._transport.app.state.settings.database_url
     scratch = f"reporting_replay_{uuid.uuid4().hex[:8]}"
     try:
-        rebuilt = await replay.rebuild(url, bootstrap=broker.bootstrap, topics=(BUDGET_SET,), schema=scratch,
-                                       timeout=60)
+        rebuilt = await replay.rebuild(
+            url, bootstrap=broker.bootstrap, topics=(BUDGET_SET,), schema=scratch, timeout=60
+        )
         assert rebuilt.read[BUDGET_SET] >= len(sent) + 1
-        assert await replay.compare(url, topics=(BUDGET_SET,), schema=scratch,
-                                    where="fixmedins_code = ANY(CAST(:codes AS text[]))",
-                                    params={"codes": codes}) == []
+        assert (
+            await replay.compare(
+                url,
+                topics=(BUDGET_SET,),
+                schema=scratch,
+                where="fixmedins_code = ANY(CAST(:codes AS text[]))",
+                params={"codes": codes},
+            )
+            == []
+        )
     finally:
         await replay.drop_scratch(url, scratch)
     assert BUDGET_SET in replay.check_topics(None)  # `yibao replay` without --topic includes it

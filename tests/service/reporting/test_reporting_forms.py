@@ -12,18 +12,37 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 async def _daily(reporting, day, fmt, **params):
-    response = await reporting.get("/v1/reports/daily", params={"date": day.isoformat(), "format": fmt, **params},
-                                   headers=OPS)
+    response = await reporting.get(
+        "/v1/reports/daily", params={"date": day.isoformat(), "format": fmt, **params}, headers=OPS
+    )
     assert response.status_code == 200, response.text
     return response
 
 
 async def test_daily_xlsx_is_laid_out_like_the_form(reporting):
     day = fresh_day()
-    await settle(reporting, day=day, covid="confirmed", origin="local", insutype="310", medfee="12345.67",
-                 hifp="8000.00", hifmi="1234.56", maf="100.00")
-    await settle(reporting, day=day, covid="suspected", origin="other_province", insutype="390", medfee="50.00",
-                 hifp="20.00", hifmi="0.00", maf="0.00")
+    await settle(
+        reporting,
+        day=day,
+        covid="confirmed",
+        origin="local",
+        insutype="310",
+        medfee="12345.67",
+        hifp="8000.00",
+        hifmi="1234.56",
+        maf="100.00",
+    )
+    await settle(
+        reporting,
+        day=day,
+        covid="suspected",
+        origin="other_province",
+        insutype="390",
+        medfee="50.00",
+        hifp="20.00",
+        hifmi="0.00",
+        maf="0.00",
+    )
     response = await _daily(reporting, day, "xlsx")
     assert response.headers["content-type"] == XLSX
     assert f'filename="daily-{day.isoformat()}.xlsx"' in response.headers["content-disposition"]
@@ -37,12 +56,24 @@ async def test_daily_xlsx_is_laid_out_like_the_form(reporting):
     assert sheet["E2"].value == f"填报日期:{filed.year}年{filed.month}月{filed.day}日"
     assert "万元" in sheet["H2"].value
     header = [sheet.cell(row=4, column=c).value for c in range(1, 10)]
-    assert header == ["项 目", None, None, "当日结算人数", "医疗总费用", "基本医保支付", "大病保险支付", "医疗救助支付",
-                      "应由个人负担的费用"]
+    assert header == [
+        "项 目",
+        None,
+        None,
+        "当日结算人数",
+        "医疗总费用",
+        "基本医保支付",
+        "大病保险支付",
+        "医疗救助支付",
+        "应由个人负担的费用",
+    ]
     assert {"A4:C4", "A5:A10", "A11:A16", "B5:B6", "B7:B8", "B9:B10", "B15:B16", "A17:C17"} <= merged
     assert (sheet["A5"].value, sheet["B5"].value, sheet["C5"].value) == ("确诊病例", "本市参保患者", "职工医保")
-    assert (sheet["B7"].value, sheet["B9"].value, sheet["C10"].value) == ("收治省内其它市州参保患者", "收治外省参保患者",
-                                                                          "居民医保")
+    assert (sheet["B7"].value, sheet["B9"].value, sheet["C10"].value) == (
+        "收治省内其它市州参保患者",
+        "收治外省参保患者",
+        "居民医保",
+    )
     assert sheet["A11"].value == "疑似病例" and sheet["A17"].value == "合 计"
     # 万元 with four decimals: 12345.67 yuan → 1.2346; 1234.56 → 0.1235; burden 3011.11 → 0.3011
     assert [sheet.cell(row=5, column=c).value for c in range(4, 10)] == [1, 1.2346, 0.8, 0.1235, 0.01, 0.3011]
@@ -64,8 +95,17 @@ async def test_cumulative_xlsx_says_so(reporting):
 
 async def test_daily_csv_has_a_bom_and_the_same_grid(reporting):
     day = fresh_day()
-    await settle(reporting, day=day, covid="confirmed", origin="province", insutype="390", medfee="100.00",
-                 hifp="60.00", hifmi="0.00", maf="10.00")
+    await settle(
+        reporting,
+        day=day,
+        covid="confirmed",
+        origin="province",
+        insutype="390",
+        medfee="100.00",
+        hifp="60.00",
+        hifmi="0.00",
+        maf="10.00",
+    )
     response = await _daily(reporting, day, "csv")
     assert response.headers["content-type"].startswith("text/csv")
     assert response.content.startswith(b"\xef\xbb\xbf")
@@ -80,12 +120,23 @@ async def test_daily_csv_has_a_bom_and_the_same_grid(reporting):
 
 async def test_every_report_renders_in_every_format(reporting):
     day = fresh_day()
-    await settle(reporting, day=day, covid=None, two_disease="diabetes", med_type="14", medfee="200.00",
-                 hifp="100.00", hifmi="0.00", maf="0.00")
-    for path, params in (("/v1/reports/covid-ledger", {"date": day.isoformat()}),
-                         ("/v1/reports/prepayments", {"date": day.isoformat()}),
-                         ("/v1/reports/two-diseases", {"month": day.isoformat()[:7]}),
-                         ("/v1/reports/indicators", {"year": str(day.year)})):
+    await settle(
+        reporting,
+        day=day,
+        covid=None,
+        two_disease="diabetes",
+        med_type="14",
+        medfee="200.00",
+        hifp="100.00",
+        hifmi="0.00",
+        maf="0.00",
+    )
+    for path, params in (
+        ("/v1/reports/covid-ledger", {"date": day.isoformat()}),
+        ("/v1/reports/prepayments", {"date": day.isoformat()}),
+        ("/v1/reports/two-diseases", {"month": day.isoformat()[:7]}),
+        ("/v1/reports/indicators", {"year": str(day.year)}),
+    ):
         for fmt in ("json", "csv", "xlsx"):
             response = await reporting.get(path, params={**params, "format": fmt}, headers=ADMIN)
             assert response.status_code == 200, (path, fmt, response.text)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from reporting_support import (ADMIN, HIS, OPS, at, case, feed, fresh_area, fresh_day, prepayment, uid, workbook)
+from reporting_support import ADMIN, HIS, OPS, at, case, feed, fresh_area, fresh_day, prepayment, uid, workbook
+
 from shared.events.topics import COVID_CASE_REGISTERED, INSTITUTION_CHANGED, PREPAYMENT_DISBURSED
 
 
 async def _ledger(reporting, day, headers, fmt="json"):
-    response = await reporting.get("/v1/reports/covid-ledger", params={"date": day.isoformat(), "format": fmt},
-                                   headers=headers)
+    response = await reporting.get(
+        "/v1/reports/covid-ledger", params={"date": day.isoformat(), "format": fmt}, headers=headers
+    )
     assert response.status_code == 200, response.text
     return response
 
@@ -40,7 +42,11 @@ async def test_case_ledger_lists_published_cases_up_to_the_cutoff_masked_for_ops
     full = mine[ids["shown"]]
     assert (full["psn_name"], full["certno"], full["psn_no"]) == ("欧阳明月", "62100219800101123X", psn)
     assert (full["status"], full["gend"], full["age"], full["admission_date"]) == (
-        "confirmed", "1", cutoff_day.year - 1980 - ((cutoff_day.month, cutoff_day.day) < (1, 1)), cutoff_day.isoformat())
+        "confirmed",
+        "1",
+        cutoff_day.year - 1980 - ((cutoff_day.month, cutoff_day.day) < (1, 1)),
+        cutoff_day.isoformat(),
+    )
     masked = next(item for item in ops["items"] if item["case_id"] == ids["shown"])
     assert masked["psn_name"] == "欧***" and masked["certno"] == "621002********123X"
     assert "psn_no" not in masked and ops["masked"] is True and admin["masked"] is False
@@ -49,7 +55,13 @@ async def test_case_ledger_lists_published_cases_up_to_the_cutoff_masked_for_ops
     merged = {str(r) for r in sheet.merged_cells.ranges}
     assert {"A4:A5", "H4:I4", "D4:D5"} <= merged
     assert [sheet.cell(row=4, column=c).value for c in (1, 4, 8, 10, 11, 12)] == [
-        "姓名", "身份证号", "参保险种", "参保地", "疑似", "确诊"]
+        "姓名",
+        "身份证号",
+        "参保险种",
+        "参保地",
+        "疑似",
+        "确诊",
+    ]
     assert (sheet["H5"].value, sheet["I5"].value) == ("职工医保", "居民医保")
     rows = [[sheet.cell(row=r, column=c).value for c in range(1, 13)] for r in range(6, sheet.max_row + 1)]
     ours = [r for r in rows if r[3] == "621002********123X"]
@@ -70,9 +82,20 @@ async def test_prepayment_table_cutoff_is_17_the_day_before(reporting):
     day_before = filing - timedelta(days=1)
     area = await fresh_area(reporting)  # the area's row of 附件4 is this test's data alone
     code = uid("HP")
-    await feed(reporting, INSTITUTION_CHANGED, {"fixmedins_code": code, "fixmedins_name": "测试定点医院", "kind": "hospital",
-                                                "level": 2, "affiliation": "county", "admdvs": area, "suspended": False,
-                                                "version": 1})
+    await feed(
+        reporting,
+        INSTITUTION_CHANGED,
+        {
+            "fixmedins_code": code,
+            "fixmedins_name": "测试定点医院",
+            "kind": "hospital",
+            "level": 2,
+            "affiliation": "county",
+            "admdvs": area,
+            "suspended": False,
+            "version": 1,
+        },
+    )
     events = [  # (amount, kind, disbursed_on, recorded at)
         ("1000000.00", "covid_special", day_before, at(day_before, 16, 59)),  # in: before 17:00
         ("30000000.00", "top_up", day_before, at(day_before, 17, 1)),  # out: after 17:00 → the next filing
@@ -81,9 +104,13 @@ async def test_prepayment_table_cutoff_is_17_the_day_before(reporting):
         ("5.55", "covid_special", filing, at(filing, 8)),  # today's: not yet
     ]
     for amount, kind, disbursed_on, recorded in events:
-        await feed(reporting, PREPAYMENT_DISBURSED, prepayment(admdvs=area, amount=amount, kind=kind,
-                                                               disbursed_on=disbursed_on, fixmedins_code=code),
-                   key=code, occurred_at=recorded)
+        await feed(
+            reporting,
+            PREPAYMENT_DISBURSED,
+            prepayment(admdvs=area, amount=amount, kind=kind, disbursed_on=disbursed_on, fixmedins_code=code),
+            key=code,
+            occurred_at=recorded,
+        )
 
     async def table(day):
         response = await reporting.get("/v1/reports/prepayments", params={"date": day.isoformat()}, headers=OPS)
@@ -93,8 +120,12 @@ async def test_prepayment_table_cutoff_is_17_the_day_before(reporting):
 
     body, ours = await table(filing)
     assert body["cutoff"] == f"{day_before.isoformat()}T17:00:00+08:00"
-    assert (ours["amount"], ours["covid_special"], ours["top_up"], ours["count"]) == ("1250000.00", "1250000.00",
-                                                                                     "0.00", 2)
+    assert (ours["amount"], ours["covid_special"], ours["top_up"], ours["count"]) == (
+        "1250000.00",
+        "1250000.00",
+        "0.00",
+        2,
+    )
     _, earlier = await table(day_before)
     assert earlier["amount"] == "250000.00"  # only the back-dated one was before 17:00 two days back
     _, following = await table(filing + timedelta(days=1))
@@ -102,8 +133,9 @@ async def test_prepayment_table_cutoff_is_17_the_day_before(reporting):
     _, empty = await table(filing - timedelta(days=30))  # the area's hospital gives a zero row
     assert empty["amount"] == "0.00"
 
-    response = await reporting.get("/v1/reports/prepayments", params={"date": filing.isoformat(), "format": "xlsx"},
-                                   headers=OPS)
+    response = await reporting.get(
+        "/v1/reports/prepayments", params={"date": filing.isoformat(), "format": "xlsx"}, headers=OPS
+    )
     sheet = workbook(response.content).active
     assert sheet["A1"].value.endswith("医保专项预付金拨付情况表") and sheet["C2"].value == "单位:万元"
     assert [sheet.cell(row=4, column=c).value for c in (1, 2)] == ["统筹区", "累计预付金额"]

@@ -9,8 +9,8 @@ from datetime import timedelta
 import httpx
 import pytest
 from fastapi import FastAPI
+from reporting_support import HIS, OPS, at, case, feed, fresh_day, reverse, settle, subsidy, uid
 
-from reporting_support import (HIS, OPS, at, case, feed, fresh_day, reverse, settle, subsidy, uid)
 from shared.events.topics import COVID_CASE_REGISTERED, SUBSIDY_DUE
 
 
@@ -38,25 +38,35 @@ def swap_settlement(reporting):
 
 async def test_reconciliation_compares_every_settlement_of_the_day(reporting, swap_settlement):
     day = fresh_day(span=2)
-    a = await settle(reporting, day=day, covid=None, medfee="100.00", hifp="60.00", hifmi="0.00", maf="0.00",
-                     acct="10.00")
+    a = await settle(
+        reporting, day=day, covid=None, medfee="100.00", hifp="60.00", hifmi="0.00", maf="0.00", acct="10.00"
+    )
     await settle(reporting, day=day, covid="confirmed", medfee="300.00", hifp="200.00", hifmi="0.00", maf="0.00")
-    b = await settle(reporting, day=day - timedelta(days=3), covid=None, medfee="50.00", hifp="25.00", hifmi="0.00",
-                     maf="0.00")
+    b = await settle(
+        reporting, day=day - timedelta(days=3), covid=None, medfee="50.00", hifp="25.00", hifmi="0.00", maf="0.00"
+    )
     await reverse(reporting, b, day=day)
     assert a["psn_pay"] == "40.00"
-    mine = {"count": 1, "medfee_sumamt": "350.00", "fund_pay_sumamt": "235.00", "fin_subsidy_pay": "100.00",
-            "psn_pay": "15.00"}
+    mine = {
+        "count": 1,
+        "medfee_sumamt": "350.00",
+        "fund_pay_sumamt": "235.00",
+        "fin_subsidy_pay": "100.00",
+        "psn_pay": "15.00",
+    }
     swap_settlement(_fake_settlement(mine))
     response = await reporting.get("/v1/reconciliation", params={"date": day.isoformat()}, headers=OPS)
     assert response.status_code == 200, response.text
     assert response.json() == {"date": day.isoformat(), "settlement": mine, "reporting": mine, "differences": []}
 
     swap_settlement(_fake_settlement({**mine, "count": 2, "psn_pay": "15.01"}))
-    differences = (await reporting.get("/v1/reconciliation", params={"date": day.isoformat()},
-                                       headers=OPS)).json()["differences"]
-    assert differences == [{"field": "count", "settlement": 2, "reporting": 1},
-                           {"field": "psn_pay", "settlement": "15.01", "reporting": "15.00"}]
+    differences = (await reporting.get("/v1/reconciliation", params={"date": day.isoformat()}, headers=OPS)).json()[
+        "differences"
+    ]
+    assert differences == [
+        {"field": "count", "settlement": 2, "reporting": 1},
+        {"field": "psn_pay", "settlement": "15.01", "reporting": "15.00"},
+    ]
 
 
 async def test_reconciliation_is_503_when_settlement_is_down(reporting, swap_settlement):
@@ -84,8 +94,11 @@ async def test_event_stream_shows_applied_events_without_personal_data(reporting
     waiting = app_feed.seq - since  # the stream replays what came after `since`, then ends at `limit`
     response = await reporting.get("/v1/events/stream", params={"since": since, "limit": waiting}, headers=OPS)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
-    frames = [f for f in _frames(response.text)  # the live consumer may have applied others' events meanwhile
-              if f["event_id"] == event.event_id or f["data"].get("setl_id") == settled_payload["setl_id"]]
+    frames = [
+        f
+        for f in _frames(response.text)  # the live consumer may have applied others' events meanwhile
+        if f["event_id"] == event.event_id or f["data"].get("setl_id") == settled_payload["setl_id"]
+    ]
     assert [f["type"] for f in frames] == ["covid-case-registered", "settled"]
     assert frames[0]["event_id"] == event.event_id and frames[0]["data"]["status"] == "confirmed"
     assert frames[1]["data"]["setl_id"] == settled_payload["setl_id"]
@@ -107,8 +120,9 @@ async def test_event_stream_auth_header_or_ticket(reporting):
     app_feed = reporting._transport.app.state.feed
     since = app_feed.seq
     mine = await settle(reporting, day=fresh_day(), covid=None)
-    streamed = await reporting.get("/v1/events/stream", params={"limit": app_feed.seq - since, "since": since,
-                                                                "ticket": ticket})
+    streamed = await reporting.get(
+        "/v1/events/stream", params={"limit": app_feed.seq - since, "since": since, "ticket": ticket}
+    )
     assert streamed.status_code == 200
     assert mine["setl_id"] in {f["data"].get("setl_id") for f in _frames(streamed.text)}
     tampered = ticket.replace("ops.", "admin.", 1)
@@ -124,8 +138,17 @@ async def test_dashboard_page_and_summary(reporting):
     assert (await reporting.get("/static/../app.py")).status_code == 404
     assert (await reporting.get("/static/index.htm")).status_code == 404
     day = fresh_day()
-    original = await settle(reporting, day=day, covid="suspected", medfee="100.00", hifp="50.00", hifmi="0.00",
-                            maf="0.00", hour=9, fixmedins_code=uid("HD"))
+    original = await settle(
+        reporting,
+        day=day,
+        covid="suspected",
+        medfee="100.00",
+        hifp="50.00",
+        hifmi="0.00",
+        maf="0.00",
+        hour=9,
+        fixmedins_code=uid("HD"),
+    )
     await feed(reporting, SUBSIDY_DUE, subsidy(original))
     await settle(reporting, day=day, covid=None, medfee="10.00", hifp="5.00", hifmi="0.00", maf="0.00", hour=9)
     response = await reporting.get("/v1/dashboard", params={"date": day.isoformat()}, headers=OPS)
@@ -135,8 +158,7 @@ async def test_dashboard_page_and_summary(reporting):
     assert body["day"]["covid"] == {"count": 1, "medfee_sumamt": "100.00", "fin_subsidy_pay": "50.00"}
     assert body["per_hour"][9] == {"hour": 9, "count": 2, "medfee_sumamt": "110.00"}
     position = next(p for p in body["positions"] if p["fixmedins_code"] == original["fixmedins_code"])
-    assert (position["fund_payable"], position["subsidy_receivable"], position["net"]) == ("50.00", "50.00",
-                                                                                         "100.00")
+    assert (position["fund_payable"], position["subsidy_receivable"], position["net"]) == ("50.00", "50.00", "100.00")
     assert original["setl_id"] in {e["data"].get("setl_id") for e in body["recent_events"] if e["type"] == "settled"}
 
 
@@ -145,12 +167,42 @@ async def test_two_diseases_monthly_net_of_reversals(reporting):
     month = day.isoformat()[:7]
     before = (await reporting.get("/v1/reports/two-diseases", params={"month": month}, headers=OPS)).json()
     psn = uid("P")
-    first = await settle(reporting, day=day, covid=None, two_disease="hypertension", med_type="14", psn_no=psn,
-                         medfee="120.00", hifp="60.00", hifmi="0.00", maf="0.00")
-    await settle(reporting, day=day, covid=None, two_disease="hypertension", med_type="14", psn_no=psn,
-                 medfee="80.00", hifp="40.00", hifmi="0.00", maf="0.00")
-    other = await settle(reporting, day=day, covid=None, two_disease="diabetes", med_type="14", psn_no=psn,
-                         medfee="300.00", hifp="150.00", hifmi="0.00", maf="0.00")
+    first = await settle(
+        reporting,
+        day=day,
+        covid=None,
+        two_disease="hypertension",
+        med_type="14",
+        psn_no=psn,
+        medfee="120.00",
+        hifp="60.00",
+        hifmi="0.00",
+        maf="0.00",
+    )
+    await settle(
+        reporting,
+        day=day,
+        covid=None,
+        two_disease="hypertension",
+        med_type="14",
+        psn_no=psn,
+        medfee="80.00",
+        hifp="40.00",
+        hifmi="0.00",
+        maf="0.00",
+    )
+    other = await settle(
+        reporting,
+        day=day,
+        covid=None,
+        two_disease="diabetes",
+        med_type="14",
+        psn_no=psn,
+        medfee="300.00",
+        hifp="150.00",
+        hifmi="0.00",
+        maf="0.00",
+    )
     await reverse(reporting, other, day=day + timedelta(days=1))
     await reverse(reporting, first, day=day + timedelta(days=1))
     after = (await reporting.get("/v1/reports/two-diseases", params={"month": month}, headers=OPS)).json()
@@ -158,12 +210,16 @@ async def test_two_diseases_monthly_net_of_reversals(reporting):
     def delta(disease, field):
         pick = lambda body: next(r for r in body["rows"] if r["disease"] == disease)[field]  # noqa: E731
         from decimal import Decimal
+
         return Decimal(str(pick(after))) - Decimal(str(pick(before)))
 
     assert (delta("hypertension", "beneficiaries"), delta("hypertension", "visits")) == (1, 1)
     assert (delta("hypertension", "medfee_sumamt"), delta("hypertension", "hifp_pay")) == (80, 40)
     assert (delta("diabetes", "beneficiaries"), delta("diabetes", "visits"), delta("diabetes", "medfee_sumamt")) == (
-        0, 0, 0)
+        0,
+        0,
+        0,
+    )
     bad = await reporting.get("/v1/reports/two-diseases", params={"month": "2024-13"}, headers=OPS)
     assert bad.status_code == 422
 
@@ -171,10 +227,33 @@ async def test_two_diseases_monthly_net_of_reversals(reporting):
 async def test_indicators_aid_self_pay_share_in_county_hospitals(reporting):
     day = fresh_day()
     county = uid("HC")
-    await settle(reporting, day=day, covid=None, aid_category="dibao", affiliation="county", fixmedins_code=county,
-                 medfee="10000.00", inscp="9000.00", ownpay="1000.00", hifp="6000.00", hifmi="1000.00", maf="1200.00")
-    await settle(reporting, day=day, covid=None, aid_category=None, affiliation="county", fixmedins_code=county,
-                 medfee="1000.00", inscp="1000.00", hifp="500.00", hifmi="0.00", maf="0.00")
+    await settle(
+        reporting,
+        day=day,
+        covid=None,
+        aid_category="dibao",
+        affiliation="county",
+        fixmedins_code=county,
+        medfee="10000.00",
+        inscp="9000.00",
+        ownpay="1000.00",
+        hifp="6000.00",
+        hifmi="1000.00",
+        maf="1200.00",
+    )
+    await settle(
+        reporting,
+        day=day,
+        covid=None,
+        aid_category=None,
+        affiliation="county",
+        fixmedins_code=county,
+        medfee="1000.00",
+        inscp="1000.00",
+        hifp="500.00",
+        hifmi="0.00",
+        maf="0.00",
+    )
     response = await reporting.get("/v1/reports/indicators", params={"year": day.year}, headers=OPS)
     assert response.status_code == 200, response.text
     item = next(i for i in response.json()["items"] if i["fixmedins_code"] == county)

@@ -4,10 +4,11 @@ eligibility (snapshot contract), institutions through the real eligibility servi
 from __future__ import annotations
 
 import asyncio
-import pytest
 
-from settlement_support import INSTITUTIONS, Counter
+import pytest
 from fake_eligibility import FakeEligibility
+from settlement_support import INSTITUTIONS, Counter
+
 from shared.testing import ADMIN_KEY, fetch
 
 
@@ -22,8 +23,11 @@ async def settlement_app(settlement, eligibility, fake):
     app = settlement._transport.app
     app.state.eligibility = fake.client()
     for code, spec in INSTITUTIONS.items():
-        response = await eligibility.post("/v1/institutions", headers={"X-Api-Key": ADMIN_KEY},
-                                          json={"fixmedins_code": code, "fixmedins_name": f"测试{code}", **spec})
+        response = await eligibility.post(
+            "/v1/institutions",
+            headers={"X-Api-Key": ADMIN_KEY},
+            json={"fixmedins_code": code, "fixmedins_name": f"测试{code}", **spec},
+        )
         if response.status_code == 409:  # registered earlier in this session by another test: same terms needed
             existing = (await eligibility.get(f"/v1/institutions/{code}", headers={"X-Api-Key": ADMIN_KEY})).json()
             assert {k: existing[k] for k in spec} == spec, existing

@@ -45,16 +45,31 @@ class FakeEligibility:
         self.calls = 0
         self.app = self._build()
 
-    def add(self, *, insutype: str = "310", psn_type: str | None = "in_service", insuplc_admdvs: str = "621000",
-            aid: list[dict] | None = None, chronic: list[dict] | None = None, offsite: list[dict] | None = None,
-            active: bool = True) -> FakePerson:
+    def add(
+        self,
+        *,
+        insutype: str = "310",
+        psn_type: str | None = "in_service",
+        insuplc_admdvs: str = "621000",
+        aid: list[dict] | None = None,
+        chronic: list[dict] | None = None,
+        offsite: list[dict] | None = None,
+        active: bool = True,
+    ) -> FakePerson:
         psn_no = "T" + uuid.uuid4().hex[:12].upper()
-        person = FakePerson(psn_no=psn_no, insutype=insutype, insuplc_admdvs=insuplc_admdvs,
-                            psn_type=psn_type if insutype == "310" else None, certno="C" + psn_no, active=active,
-                            aid_identities=[{"lost_on": None, **a} for a in aid or []],
-                            chronic_qualifications=[{"end_date": None, "two_disease_class": None,
-                                                     "certified_by": "H1", **c} for c in chronic or []],
-                            offsite_registrations=[{"end_date": None, **r} for r in offsite or []])
+        person = FakePerson(
+            psn_no=psn_no,
+            insutype=insutype,
+            insuplc_admdvs=insuplc_admdvs,
+            psn_type=psn_type if insutype == "310" else None,
+            certno="C" + psn_no,
+            active=active,
+            aid_identities=[{"lost_on": None, **a} for a in aid or []],
+            chronic_qualifications=[
+                {"end_date": None, "two_disease_class": None, "certified_by": "H1", **c} for c in chronic or []
+            ],
+            offsite_registrations=[{"end_date": None, **r} for r in offsite or []],
+        )
         self.persons[psn_no] = person
         return person
 
@@ -65,19 +80,29 @@ class FakeEligibility:
         app = FastAPI()
 
         @app.get("/v1/persons/{psn_no}/snapshot")
-        async def snapshot(psn_no: str, on: str = Query(), mdtrt_cert_type: str | None = None,
-                           mdtrt_cert_no: str | None = None):
+        async def snapshot(
+            psn_no: str, on: str = Query(), mdtrt_cert_type: str | None = None, mdtrt_cert_no: str | None = None
+        ):
             self.calls += 1
             person = self.persons.get(psn_no)
             if person is None:
                 return JSONResponse({"code": "PERSON_NOT_FOUND"}, status_code=404)
-            body = {"psn_no": psn_no, "on": on, "active": person.active,
-                    "inactive_reason": None if person.active else "arrears", "insutype": person.insutype,
-                    "psn_type": person.psn_type, "insuplc_admdvs": person.insuplc_admdvs, "gend": "1",
-                    "brdy": "1980-01-01", "aid_identities": person.aid_identities,
-                    "chronic_qualifications": person.chronic_qualifications,
-                    "offsite_registrations": person.offsite_registrations, "family": person.family,
-                    "covid_cases": []}
+            body = {
+                "psn_no": psn_no,
+                "on": on,
+                "active": person.active,
+                "inactive_reason": None if person.active else "arrears",
+                "insutype": person.insutype,
+                "psn_type": person.psn_type,
+                "insuplc_admdvs": person.insuplc_admdvs,
+                "gend": "1",
+                "brdy": "1980-01-01",
+                "aid_identities": person.aid_identities,
+                "chronic_qualifications": person.chronic_qualifications,
+                "offsite_registrations": person.offsite_registrations,
+                "family": person.family,
+                "covid_cases": [],
+            }
             if mdtrt_cert_type and mdtrt_cert_no:
                 body["credential_matches"] = mdtrt_cert_type == "02" and mdtrt_cert_no == person.certno
             return body

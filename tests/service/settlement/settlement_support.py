@@ -9,13 +9,17 @@ from pathlib import Path
 from shared.db import Sql
 from shared.testing import ADMIN_KEY, HIS_KEYS, PHARMACY_KEYS
 
-EXAMPLES = json.loads((Path(__file__).resolve().parents[2] / "fixtures" / "settlements.json").read_text(encoding="utf-8"))
+EXAMPLES = json.loads(
+    (Path(__file__).resolve().parents[2] / "fixtures" / "settlements.json").read_text(encoding="utf-8")
+)
 INSTITUTIONS = {code: {"kind": "hospital", **spec} for code, spec in EXAMPLES["institutions"].items()}
-INSTITUTIONS.update({
-    "P1": {"kind": "pharmacy", "level": None, "affiliation": "county", "admdvs": "621022"},
-    "P2": {"kind": "pharmacy", "level": None, "affiliation": "city", "admdvs": "621000"},
-    "HSUS": {"kind": "hospital", "level": 2, "affiliation": "city", "admdvs": "621000"},
-})
+INSTITUTIONS.update(
+    {
+        "P1": {"kind": "pharmacy", "level": None, "affiliation": "county", "admdvs": "621022"},
+        "P2": {"kind": "pharmacy", "level": None, "affiliation": "city", "admdvs": "621000"},
+        "HSUS": {"kind": "hospital", "level": 2, "affiliation": "city", "admdvs": "621000"},
+    }
+)
 ADMIN = {"X-Api-Key": ADMIN_KEY}
 _serial = itertools.count(1)
 
@@ -29,17 +33,31 @@ def pharmacy(code: str = "P1") -> dict:
 
 
 def item(codg: str, pric: str, cnt: str = "1", item_class: str | None = "A", **extra) -> dict:
-    line = {"feedetl_sn": f"F{next(_serial)}", "med_list_codg": codg, "med_list_name": codg, "pric": pric,
-            "cnt": cnt, "fee_ocur_time": "2024-01-01T10:00:00+08:00", **extra}
+    line = {
+        "feedetl_sn": f"F{next(_serial)}",
+        "med_list_codg": codg,
+        "med_list_name": codg,
+        "pric": pric,
+        "cnt": cnt,
+        "fee_ocur_time": "2024-01-01T10:00:00+08:00",
+        **extra,
+    }
     if item_class is not None:
         line["item_class"] = item_class
     return line
 
 
 def visit_body(person, *, code: str = "H1", med_type: str = "11", day: str = "2024-03-01", **extra) -> dict:
-    return {"psn_no": person.psn_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": person.certno,
-            "fixmedins_code": code, "med_type": med_type, "begntime": f"{day}T09:00:00+08:00", "diagnoses": [],
-            **extra}
+    return {
+        "psn_no": person.psn_no,
+        "mdtrt_cert_type": "02",
+        "mdtrt_cert_no": person.certno,
+        "fixmedins_code": code,
+        "med_type": med_type,
+        "begntime": f"{day}T09:00:00+08:00",
+        "diagnoses": [],
+        **extra,
+    }
 
 
 async def open_visit(api, person, *, code: str = "H1", items: list[dict] | None = None, **kwargs) -> str:
@@ -78,11 +96,20 @@ class Counter:
         return await self.scalar("SELECT count(*) FROM settlement.outbox WHERE key = :p", p=psn_no)
 
     async def accumulators(self, psn_no: str, year: int = 2024) -> dict:
-        return await self.scalar("SELECT amounts FROM settlement.accumulators WHERE psn_no = :p AND year = :y",
-                                 p=psn_no, y=year) or {}
+        return (
+            await self.scalar(
+                "SELECT amounts FROM settlement.accumulators WHERE psn_no = :p AND year = :y", p=psn_no, y=year
+            )
+            or {}
+        )
 
     async def written(self, psn_no: str) -> tuple:
         """Everything a settlement writes for a person: settlements, outbox rows, accumulators, movements."""
-        return (await self.settlements(psn_no), await self.outbox(psn_no), await self.accumulators(psn_no),
-                await self.scalar("SELECT count(*) FROM settlement.account_movements WHERE psn_no = :p "
-                                  "OR for_psn_no = :p", p=psn_no))
+        return (
+            await self.settlements(psn_no),
+            await self.outbox(psn_no),
+            await self.accumulators(psn_no),
+            await self.scalar(
+                "SELECT count(*) FROM settlement.account_movements WHERE psn_no = :p OR for_psn_no = :p", p=psn_no
+            ),
+        )

@@ -27,8 +27,9 @@ async def test_credits_are_idempotent_per_person_and_period(api, fake):
     assert other.status_code == 409 and other.json()["code"] == "CREDIT_PERIOD_CONFLICT"
     assert (await _credit(api, person.psn_no, "60.00", "2024-02")).json()["balc"] == "160.00"
     assert (await _credit(api, person.psn_no, "-1.00", "2024-03")).status_code == 422
-    assert (await api.post(f"/v1/accounts/{person.psn_no}/credits", json={"amount": "1.00", "period": "x"},
-                           headers=his())).status_code == 403
+    assert (
+        await api.post(f"/v1/accounts/{person.psn_no}/credits", json={"amount": "1.00", "period": "x"}, headers=his())
+    ).status_code == 403
     assert await _balance(api, "NEVER-CREDITED") == "0.00"
 
 
@@ -61,8 +62,9 @@ async def test_family_member_pays_and_a_stranger_may_not(api, fake, db):
 async def test_concurrent_payments_never_overdraw(api, fake):
     person = fake.add()
     await _credit(api, person.psn_no, "150.00")
-    visits = [await open_visit(api, person, code="H3", day="2024-05-02", items=[item("TA1", "50.00")])
-              for _ in range(8)]
+    visits = [
+        await open_visit(api, person, code="H3", day="2024-05-02", items=[item("TA1", "50.00")]) for _ in range(8)
+    ]
     answers = await asyncio.gather(*(settle(api, m, code="H3", body={"acct_used_flag": True}) for m in visits))
     assert {a.status_code for a in answers} == {201}
     assert sum(Decimal(a.json()["acct_pay"]) for a in answers) == Decimal("150.00")

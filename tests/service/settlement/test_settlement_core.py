@@ -7,8 +7,12 @@ from settlement_support import his, item, open_visit, settle
 
 async def test_outpatient_settle_and_reverse(api, fake, db):
     person = fake.add(insutype="310", psn_type="in_service")
-    mdtrt_id = await open_visit(api, person, items=[item("TA001", "350.00"), item("TB002", "60.00", "3", "B"),
-                                                    item("TC003", "45.00", item_class="C")], day="2024-02-01")
+    mdtrt_id = await open_visit(
+        api,
+        person,
+        items=[item("TA001", "350.00"), item("TB002", "60.00", "3", "B"), item("TC003", "45.00", item_class="C")],
+        day="2024-02-01",
+    )
     pre = await api.post(f"/v1/visits/{mdtrt_id}/presettle", headers=his())  # the body is optional
     assert pre.status_code == 200, pre.text
     assert pre.json()["setl_id"] is None and pre.json()["status"] == "presettled"
@@ -17,8 +21,9 @@ async def test_outpatient_settle_and_reverse(api, fake, db):
     assert done.status_code == 201, done.text
     body = done.json()
     assert body["hifp_pay"] == "106.00" and body["psn_pay"] == "469.00" and body["setl_id"]
-    assert {k: v for k, v in pre.json().items() if k.endswith(("_amt", "_pay", "_dedc"))} == \
-        {k: v for k, v in body.items() if k.endswith(("_amt", "_pay", "_dedc"))}
+    assert {k: v for k, v in pre.json().items() if k.endswith(("_amt", "_pay", "_dedc"))} == {
+        k: v for k, v in body.items() if k.endswith(("_amt", "_pay", "_dedc"))
+    }
     again = await settle(api, mdtrt_id)
     assert again.status_code == 409 and again.json()["code"] == "ALREADY_SETTLED"
     reversed_ = await api.post(f"/v1/settlements/{body['setl_id']}/reverse", headers=his())

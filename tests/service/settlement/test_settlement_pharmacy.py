@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from settlement_support import his, item, open_visit, pharmacy, settle
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -15,10 +14,15 @@ SH = ZoneInfo("Asia/Shanghai")
 
 def rx_body(person, *, code: str = "H1", days_ago: int = 0, items: list[dict] | None = None, **extra) -> dict:
     issued = datetime.now(SH) - timedelta(days=days_ago)
-    return {"rx_no": "RX" + uuid.uuid4().hex[:12].upper(), "psn_no": person.psn_no, "fixmedins_code": code,
-            "issued_at": issued.isoformat(), **extra,
-            "items": items or [{"med_list_codg": "TA-DRUG", "med_list_name": "药", "item_class": "A", "cnt": "2",
-                                "days_supply": 14}]}
+    return {
+        "rx_no": "RX" + uuid.uuid4().hex[:12].upper(),
+        "psn_no": person.psn_no,
+        "fixmedins_code": code,
+        "issued_at": issued.isoformat(),
+        **extra,
+        "items": items
+        or [{"med_list_codg": "TA-DRUG", "med_list_name": "药", "item_class": "A", "cnt": "2", "days_supply": 14}],
+    }
 
 
 async def _issue(api, body: dict, code: str = "H1"):
@@ -28,8 +32,14 @@ async def _issue(api, body: dict, code: str = "H1"):
 
 
 def pharmacy_body(person, rx_no: str, *, code: str = "P1", items: list[dict] | None = None, **extra) -> dict:
-    return {"rx_no": rx_no, "mdtrt_cert_type": "02", "mdtrt_cert_no": person.certno, "fixmedins_code": code,
-            "items": items or [item("TA-DRUG", "200.00", "2", None)], **extra}
+    return {
+        "rx_no": rx_no,
+        "mdtrt_cert_type": "02",
+        "mdtrt_cert_no": person.certno,
+        "fixmedins_code": code,
+        "items": items or [item("TA-DRUG", "200.00", "2", None)],
+        **extra,
+    }
 
 
 async def _dispense(api, body: dict, code: str = "P1"):
@@ -59,8 +69,11 @@ async def test_long_prescriptions(api, fake):
     assert refused.status_code == 422 and refused.json()["code"] == "SUPPLY_DAYS_ABOVE_LIMIT"
     chronic = fake.add(insutype="390", chronic=[{"disease": "hypertension", "start_date": "2020-01-01"}])
     await _issue(api, rx_body(chronic, items=[{"med_list_codg": "TA-DRUG", "cnt": "1", "days_supply": 84}]))
-    beyond = await api.post("/v1/prescriptions", headers=his(),
-                            json=rx_body(chronic, items=[{"med_list_codg": "TA-DRUG", "cnt": "1", "days_supply": 85}]))
+    beyond = await api.post(
+        "/v1/prescriptions",
+        headers=his(),
+        json=rx_body(chronic, items=[{"med_list_codg": "TA-DRUG", "cnt": "1", "days_supply": 85}]),
+    )
     assert beyond.status_code == 422 and beyond.json()["code"] == "SUPPLY_DAYS_ABOVE_LIMIT"
 
 
@@ -86,22 +99,33 @@ async def test_pharmacy_settles_under_outpatient_rules_sharing_the_deductible(ap
 
 async def test_chronic_prescription_uses_the_chronic_pool(api, fake):
     person = fake.add(insutype="390", chronic=[{"disease": "diabetes", "start_date": "2020-01-01"}])
-    rx = await _issue(api, rx_body(person, code="H3", chronic_disease="diabetes",
-                                   items=[{"med_list_codg": "TA-MET", "cnt": "1", "days_supply": 60}]), code="H3")
+    rx = await _issue(
+        api,
+        rx_body(
+            person,
+            code="H3",
+            chronic_disease="diabetes",
+            items=[{"med_list_codg": "TA-MET", "cnt": "1", "days_supply": 60}],
+        ),
+        code="H3",
+    )
     done = (await _dispense(api, pharmacy_body(person, rx["rx_no"], items=[item("TA-MET", "100.00", "1", "A")]))).json()
     assert done["pool"] == "chronic" and done["act_pay_dedc"] == "0.00" and done["hifp_pay"] == "50.00"
 
 
-@pytest.mark.parametrize("case, status, code", [
-    ("other_person", 422, "PRESCRIPTION_OTHER_PERSON"),
-    ("unknown_credential", 422, "CREDENTIAL_MISMATCH"),
-    ("expired", 422, "PRESCRIPTION_EXPIRED"),
-    ("not_prescribed", 422, "PRESCRIPTION_ITEM_NOT_PRESCRIBED"),
-    ("too_much", 422, "PRESCRIPTION_QUANTITY_EXCEEDED"),
-    ("too_long", 422, "SUPPLY_DAYS_ABOVE_LIMIT"),
-    ("unknown_rx", 404, "PRESCRIPTION_NOT_FOUND"),
-    ("hospital_as_pharmacy", 422, "INSTITUTION_NOT_DESIGNATED"),
-])
+@pytest.mark.parametrize(
+    "case, status, code",
+    [
+        ("other_person", 422, "PRESCRIPTION_OTHER_PERSON"),
+        ("unknown_credential", 422, "CREDENTIAL_MISMATCH"),
+        ("expired", 422, "PRESCRIPTION_EXPIRED"),
+        ("not_prescribed", 422, "PRESCRIPTION_ITEM_NOT_PRESCRIBED"),
+        ("too_much", 422, "PRESCRIPTION_QUANTITY_EXCEEDED"),
+        ("too_long", 422, "SUPPLY_DAYS_ABOVE_LIMIT"),
+        ("unknown_rx", 404, "PRESCRIPTION_NOT_FOUND"),
+        ("hospital_as_pharmacy", 422, "INSTITUTION_NOT_DESIGNATED"),
+    ],
+)
 async def test_pharmacy_refusals_write_nothing(api, fake, db, case, status, code):
     person, other = fake.add(), fake.add()
     rx = await _issue(api, rx_body(person, days_ago=5 if case == "expired" else 0))
@@ -133,6 +157,7 @@ async def test_pharmacy_keys(api, fake):
     rx = await _issue(api, rx_body(person))
     as_his = await api.post("/v1/pharmacy/settlements", json=pharmacy_body(person, rx["rx_no"]), headers=his())
     assert as_his.status_code == 403
-    other_pharmacy = await api.post("/v1/pharmacy/settlements", json=pharmacy_body(person, rx["rx_no"], code="P2"),
-                                    headers=pharmacy("P1"))
+    other_pharmacy = await api.post(
+        "/v1/pharmacy/settlements", json=pharmacy_body(person, rx["rx_no"], code="P2"), headers=pharmacy("P1")
+    )
     assert other_pharmacy.status_code == 403

@@ -7,6 +7,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from settlement_support import his, item, open_visit, settle
+
 from shared.testing import OPS_KEY
 
 OPS = {"X-Api-Key": OPS_KEY}
@@ -44,8 +45,9 @@ async def test_list_and_get(api, fake):
     body = listed.json()
     assert body["fixmedins_code"] == "H2" and done["setl_id"] in {s["setl_id"] for s in body["items"]}
     assert all(s["fixmedins_code"] == "H2" and "trace" not in s for s in body["items"])
-    foreign = await api.get("/v1/settlements", params={"setl_date": done["setl_date"], "fixmedins_code": "H2"},
-                            headers=his("H1"))
+    foreign = await api.get(
+        "/v1/settlements", params={"setl_date": done["setl_date"], "fixmedins_code": "H2"}, headers=his("H1")
+    )
     assert foreign.status_code == 403
     one = await api.get(f"/v1/settlements/{done['setl_id']}", headers=OPS)
     assert one.status_code == 200 and one.json()["trace"] and one.json()["status"] == "settled"

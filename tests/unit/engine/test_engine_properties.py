@@ -102,10 +102,20 @@ def claims(draw: st.DrawFn) -> Claim:
 
 
 ACCUMULATOR_KEYS = [
-    keys.OUTPATIENT_DEDUCTIBLE_PAID, keys.OUTPATIENT_FUND_PAID, keys.CHRONIC_DEDUCTIBLE_PAID, keys.CHRONIC_FUND_PAID,
-    keys.chronic_disease_fund_paid("hypertension"), keys.chronic_disease_fund_paid("diabetes"),
-    keys.INPATIENT_FUND_PAID, keys.CRITICAL_ILLNESS_BURDEN, keys.CRITICAL_ILLNESS_PAID, keys.AID_DEDUCTIBLE_PAID,
-    keys.AID_OUTPATIENT_PAID, keys.AID_INPATIENT_PAID, keys.TILT_BURDEN, keys.TILT_PAID,
+    keys.OUTPATIENT_DEDUCTIBLE_PAID,
+    keys.OUTPATIENT_FUND_PAID,
+    keys.CHRONIC_DEDUCTIBLE_PAID,
+    keys.CHRONIC_FUND_PAID,
+    keys.chronic_disease_fund_paid("hypertension"),
+    keys.chronic_disease_fund_paid("diabetes"),
+    keys.INPATIENT_FUND_PAID,
+    keys.CRITICAL_ILLNESS_BURDEN,
+    keys.CRITICAL_ILLNESS_PAID,
+    keys.AID_DEDUCTIBLE_PAID,
+    keys.AID_OUTPATIENT_PAID,
+    keys.AID_INPATIENT_PAID,
+    keys.TILT_BURDEN,
+    keys.TILT_PAID,
 ]
 accumulator_values = st.dictionaries(
     st.sampled_from(ACCUMULATOR_KEYS), st.integers(0, 50_000_000).map(lambda n: Decimal(n).scaleb(-2))
@@ -117,9 +127,11 @@ def _settle(claim: Claim, person: EligibilitySnapshot, totals: Accumulators) -> 
 
 
 def _caps(person: EligibilitySnapshot) -> dict[str, Decimal]:
-    caps = {keys.AID_OUTPATIENT_PAID: POLICY.medical_aid.outpatient_annual_cap,
-            keys.AID_INPATIENT_PAID: POLICY.medical_aid.chronic_inpatient_annual_cap,
-            keys.TILT_PAID: POLICY.medical_aid.tilt.annual_cap}
+    caps = {
+        keys.AID_OUTPATIENT_PAID: POLICY.medical_aid.outpatient_annual_cap,
+        keys.AID_INPATIENT_PAID: POLICY.medical_aid.chronic_inpatient_annual_cap,
+        keys.TILT_PAID: POLICY.medical_aid.tilt.annual_cap,
+    }
     scheme = POLICY.scheme(person.insutype)
     for rule in (scheme.outpatient, scheme.chronic, scheme.inpatient, *scheme.chronic_per_disease.values()):
         caps[rule.accumulator] = rule.annual_cap
@@ -132,11 +144,23 @@ def _caps(person: EligibilitySnapshot) -> dict[str, Decimal]:
 @given(claim=claims(), person=persons(), totals=accumulator_values)
 def test_amount_identity_and_non_negative(claim: Claim, person: EligibilitySnapshot, totals: Accumulators) -> None:
     r = _settle(claim, person, totals)
-    for name in ("medfee_sumamt", "hifp_pay", "hifmi_pay", "maf_pay", "tilt_aid_pay", "fin_subsidy_pay", "acct_pay",
-                 "psn_cash_pay", "psn_pay", "inscp_scp_amt", "act_pay_dedc"):
+    for name in (
+        "medfee_sumamt",
+        "hifp_pay",
+        "hifmi_pay",
+        "maf_pay",
+        "tilt_aid_pay",
+        "fin_subsidy_pay",
+        "acct_pay",
+        "psn_cash_pay",
+        "psn_pay",
+        "inscp_scp_amt",
+        "act_pay_dedc",
+    ):
         assert getattr(r, name) >= 0, name
-    assert r.medfee_sumamt == (r.hifp_pay + r.hifmi_pay + r.maf_pay + r.tilt_aid_pay + r.fin_subsidy_pay
-                               + r.acct_pay + r.psn_cash_pay)
+    assert r.medfee_sumamt == (
+        r.hifp_pay + r.hifmi_pay + r.maf_pay + r.tilt_aid_pay + r.fin_subsidy_pay + r.acct_pay + r.psn_cash_pay
+    )
     assert r.psn_pay == r.acct_pay + r.psn_cash_pay
     assert r.fund_pay_sumamt == r.hifp_pay + r.hifmi_pay + r.maf_pay + r.tilt_aid_pay
     assert r.acct_pay <= claim.account_balance

@@ -34,8 +34,10 @@ EMP = build_eligibility({"insutype": "310", "psn_type": "in_service", "insuplc_a
 
 
 def _op(*lines: tuple, **extra) -> object:
-    return build_claim({"inst": "CITY_L1", "med_type": "11", "date": "2024-03-01", "lines": list(lines), **extra},
-                       institutions=INSTITUTIONS)
+    return build_claim(
+        {"inst": "CITY_L1", "med_type": "11", "date": "2024-03-01", "lines": list(lines), **extra},
+        institutions=INSTITUTIONS,
+    )
 
 
 def test_catalogue_class_wins_with_warning() -> None:
@@ -57,8 +59,14 @@ def test_unknown_code_without_class_is_c() -> None:
 
 
 def test_declared_preselfpay_for_unknown_code() -> None:
-    line = FeeLine(feedetl_sn="1", med_list_codg="NEW", item_class="B", pric=Decimal("100.00"), cnt=Decimal("1"),
-                   preselfpay_prop=Decimal("0.05"))
+    line = FeeLine(
+        feedetl_sn="1",
+        med_list_codg="NEW",
+        item_class="B",
+        pric=Decimal("100.00"),
+        cnt=Decimal("1"),
+        preselfpay_prop=Decimal("0.05"),
+    )
     result = settle(claim=replace(_op(("A", "1.00")), lines=(line,)), eligibility=EMP)
     assert result.preselfpay_amt == Decimal("5.00")
 
@@ -75,8 +83,14 @@ def test_validate_line_codes() -> None:
     assert validate_line(antigen, catalogue=CATALOGUE, max_days_supply=30) == ("PRICE_ABOVE_CAP",)
     at_cap = replace(antigen, pric=Decimal("8.00"), det_item_fee_sumamt=Decimal("8.00"))
     assert validate_line(at_cap, catalogue=CATALOGUE, max_days_supply=30) == ()
-    long = FeeLine(feedetl_sn="2", med_list_codg="D", pric=Decimal("3.00"), cnt=Decimal("3"), days_supply=31,
-                   det_item_fee_sumamt=Decimal("9.01"))
+    long = FeeLine(
+        feedetl_sn="2",
+        med_list_codg="D",
+        pric=Decimal("3.00"),
+        cnt=Decimal("3"),
+        days_supply=31,
+        det_item_fee_sumamt=Decimal("9.01"),
+    )
     assert validate_line(long, catalogue=CATALOGUE, max_days_supply=30) == (
         "SUPPLY_DAYS_ABOVE_LIMIT",
         "LINE_TOTAL_MISMATCH",
@@ -85,17 +99,23 @@ def test_validate_line_codes() -> None:
 
 def test_long_prescription_limits() -> None:
     claim = _op(("A", "10.00"))
-    chronic = replace(EMP, chronic_qualifications=(
-        build_eligibility({"insutype": "390", "chronic": [{"disease": "diabetes", "start_date": "2023-01-01"}]})
-        .chronic_qualifications
-    ))
+    chronic = replace(
+        EMP,
+        chronic_qualifications=(
+            build_eligibility(
+                {"insutype": "390", "chronic": [{"disease": "diabetes", "start_date": "2023-01-01"}]}
+            ).chronic_qualifications
+        ),
+    )
     assert max_days_supply_for(claim=claim, eligibility=EMP, policy=POLICY) == 30
     assert max_days_supply_for(claim=claim, eligibility=chronic, policy=POLICY) == 84
     lines = (FeeLine("1", "D", Decimal("1"), Decimal("84"), item_class="A", days_supply=84),)
     long_claim = replace(claim, lines=lines)
     assert validate_claim(claim=long_claim, eligibility=chronic, policy=POLICY, catalogue=CATALOGUE) == ()
-    codes = [v.code for v in validate_claim(claim=replace(claim, lines=lines), eligibility=EMP, policy=POLICY,
-                                            catalogue=CATALOGUE)]
+    codes = [
+        v.code
+        for v in validate_claim(claim=replace(claim, lines=lines), eligibility=EMP, policy=POLICY, catalogue=CATALOGUE)
+    ]
     assert codes == ["SUPPLY_DAYS_ABOVE_LIMIT"]
 
 
@@ -115,8 +135,10 @@ def test_validate_claim_duplicates_and_prescriber() -> None:
 
 
 def test_adjudication_reports_violations() -> None:
-    claim = replace(_op(("A", "1.00")), lines=(
-        FeeLine(feedetl_sn="9", med_list_codg="COVID-AGT", pric=Decimal("9.00"), cnt=Decimal("1")),))
+    claim = replace(
+        _op(("A", "1.00")),
+        lines=(FeeLine(feedetl_sn="9", med_list_codg="COVID-AGT", pric=Decimal("9.00"), cnt=Decimal("1")),),
+    )
     result = settle(claim=claim, eligibility=EMP)
     assert [(v.code, v.feedetl_sn) for v in result.violations] == [("PRICE_ABOVE_CAP", "9")]
 
@@ -129,8 +151,9 @@ def test_hospital_without_level_is_a_claim_error() -> None:
 
 
 def test_policy_not_in_force() -> None:
-    claim = build_claim({"inst": "CITY_L1", "med_type": "11", "date": "2021-06-01", "lines": [("A", "1.00")]},
-                        institutions=INSTITUTIONS)
+    claim = build_claim(
+        {"inst": "CITY_L1", "med_type": "11", "date": "2021-06-01", "lines": [("A", "1.00")]}, institutions=INSTITUTIONS
+    )
     with pytest.raises(ClaimError) as info:
         adjudicate(claim=claim, eligibility=EMP, accumulators=Accumulators(), policy=POLICY, catalogue=CATALOGUE)
     assert info.value.code == "POLICY_NOT_IN_FORCE"
@@ -142,11 +165,14 @@ def test_floats_are_refused() -> None:
 
 
 def test_accumulator_year_uses_discharge_for_inpatient() -> None:
-    stay = build_claim({"inst": "CITY_L3", "med_type": "21", "date": "2023-12-20", "end_date": "2024-01-05",
-                        "lines": [("A", "1.00")]}, institutions=INSTITUTIONS)
+    stay = build_claim(
+        {"inst": "CITY_L3", "med_type": "21", "date": "2023-12-20", "end_date": "2024-01-05", "lines": [("A", "1.00")]},
+        institutions=INSTITUTIONS,
+    )
     assert accumulator_year(stay) == 2024
-    visit = build_claim({"inst": "CITY_L3", "med_type": "11", "date": "2023-12-31", "lines": [("A", "1.00")]},
-                        institutions=INSTITUTIONS)
+    visit = build_claim(
+        {"inst": "CITY_L3", "med_type": "11", "date": "2023-12-31", "lines": [("A", "1.00")]}, institutions=INSTITUTIONS
+    )
     assert accumulator_year(visit) == 2023
 
 
@@ -159,8 +185,9 @@ def test_visits_to_merge_window() -> None:
         PendingVisit("e", "H1", "11", date(2024, 3, 9), settled=True),  # already settled
         PendingVisit("f", "H1", "14", date(2024, 3, 9)),  # chronic visit stays on its own
     ]
-    merged = visits_to_merge(admission_date=date(2024, 3, 10), fixmedins_code="H1", outpatient_visits=visits,
-                             policy=POLICY)
+    merged = visits_to_merge(
+        admission_date=date(2024, 3, 10), fixmedins_code="H1", outpatient_visits=visits, policy=POLICY
+    )
     assert [v.mdtrt_id for v in merged] == ["a", "c"]
 
 
@@ -172,10 +199,13 @@ def test_prescription_validity() -> None:
 
 
 def test_aid_tie_takes_lower_deductible() -> None:
-    rule = replace(POLICY.medical_aid, categories={
-        "x": AidCategory("x", Decimal("3000.00"), Decimal("0.70"), 0),
-        "y": AidCategory("y", Decimal("1000.00"), Decimal("0.70"), 1),
-    })
+    rule = replace(
+        POLICY.medical_aid,
+        categories={
+            "x": AidCategory("x", Decimal("3000.00"), Decimal("0.70"), 0),
+            "y": AidCategory("y", Decimal("1000.00"), Decimal("0.70"), 1),
+        },
+    )
     identities = (AidIdentity("x", date(2023, 1, 1)), AidIdentity("y", date(2023, 1, 1)))
     category, unknown = choose_aid_category(identities=identities, rule=rule)
     assert category is not None and category.name == "y" and unknown == ()
@@ -191,8 +221,11 @@ def test_account_never_pays_excluded_items() -> None:
     catalogue = CATALOGUE.with_entries([CatalogueEntry("GYM", "fitness", "C", account_excluded=True)])
     claim = _op(("A", "300.00"), ("C", "100.00", "1", "GYM"), acct_used_flag=True, account_balance="1000.00")
     result = adjudicate(claim=claim, eligibility=EMP, accumulators=Accumulators(), policy=POLICY, catalogue=catalogue)
-    assert (result.psn_pay, result.acct_pay, result.psn_cash_pay) == (Decimal("260.00"), Decimal("160.00"),
-                                                                        Decimal("100.00"))
+    assert (result.psn_pay, result.acct_pay, result.psn_cash_pay) == (
+        Decimal("260.00"),
+        Decimal("160.00"),
+        Decimal("100.00"),
+    )
 
 
 def test_split_amount_is_exact() -> None:
@@ -211,8 +244,10 @@ def test_breakdown_strings_and_trace() -> None:
     result = settle(claim=_op(("A", "350.00"), ("B", "60.00", "3")), eligibility=EMP)
     breakdown = result.to_breakdown()
     assert breakdown["hifp_pay"] == "288.40" and breakdown["pool_prop"] == "0.70"
-    assert all(isinstance(breakdown[k], str) and breakdown[k].count(".") == 1 and len(breakdown[k].split(".")[1]) == 2
-               for k in ("medfee_sumamt", "psn_cash_pay", "balc"))
+    assert all(
+        isinstance(breakdown[k], str) and breakdown[k].count(".") == 1 and len(breakdown[k].split(".")[1]) == 2
+        for k in ("medfee_sumamt", "psn_cash_pay", "balc")
+    )
     steps = {step["step"]: step for step in breakdown["trace"]}
     assert steps["basic_fund.deductible"]["detail"]["parameter"] == "schemes.310.outpatient.deductible.1"
     assert steps["basic_fund.hifp_pay"]["amount"] == "288.40"  # (350 + 162 - 100) * 70 %

@@ -20,46 +20,117 @@ def yuan(fen: int) -> str:
     return f"{D(fen) / 100:.2f}"
 
 
-def settled_payload(setl_id: str, code: str, *, hifp: str = "0.00", hifmi: str = "0.00", maf: str = "0.00",
-                    tilt: str = "0.00", fin_subsidy: str = "0.00", covid_status: str | None = None,
-                    setl_date: str = "2024-03-01") -> dict:
+def settled_payload(
+    setl_id: str,
+    code: str,
+    *,
+    hifp: str = "0.00",
+    hifmi: str = "0.00",
+    maf: str = "0.00",
+    tilt: str = "0.00",
+    fin_subsidy: str = "0.00",
+    covid_status: str | None = None,
+    setl_date: str = "2024-03-01",
+) -> dict:
     """A `settled` payload as docs/events.md defines it (fields the prepayment service ignores included)."""
     fund = D(hifp) + D(hifmi) + D(maf) + D(tilt)
     medfee = fund + D(fin_subsidy) + D("10.00")
     return {
-        "setl_id": setl_id, "mdtrt_id": f"M-{setl_id}", "psn_no": "P0001", "insutype": "310", "psn_type": "in_service",
-        "insuplc_admdvs": "621000", "origin": "local", "fixmedins_code": code, "fixmedins_kind": "hospital",
-        "fixmedins_level": 2, "fixmedins_affiliation": "city", "fixmedins_admdvs": "621000", "med_type": "21",
-        "chronic_disease": None, "two_disease": None, "aid_category": None,
-        "setl_time": f"{setl_date}T10:00:00+08:00", "setl_date": setl_date, "begndate": setl_date,
-        "enddate": setl_date, "covid_status": covid_status, "offsite": False, "declared": False,
-        "medfee_sumamt": f"{medfee:.2f}", "fulamt_ownpay_amt": "0.00", "preselfpay_amt": "0.00",
-        "inscp_scp_amt": f"{medfee:.2f}", "act_pay_dedc": "0.00", "hifp_pay": hifp, "hifmi_pay": hifmi,
-        "maf_pay": maf, "tilt_aid_pay": tilt, "fin_subsidy_pay": fin_subsidy, "fund_pay_sumamt": f"{fund:.2f}",
-        "psn_pay": "10.00", "acct_pay": "0.00", "psn_cash_pay": "10.00",
+        "setl_id": setl_id,
+        "mdtrt_id": f"M-{setl_id}",
+        "psn_no": "P0001",
+        "insutype": "310",
+        "psn_type": "in_service",
+        "insuplc_admdvs": "621000",
+        "origin": "local",
+        "fixmedins_code": code,
+        "fixmedins_kind": "hospital",
+        "fixmedins_level": 2,
+        "fixmedins_affiliation": "city",
+        "fixmedins_admdvs": "621000",
+        "med_type": "21",
+        "chronic_disease": None,
+        "two_disease": None,
+        "aid_category": None,
+        "setl_time": f"{setl_date}T10:00:00+08:00",
+        "setl_date": setl_date,
+        "begndate": setl_date,
+        "enddate": setl_date,
+        "covid_status": covid_status,
+        "offsite": False,
+        "declared": False,
+        "medfee_sumamt": f"{medfee:.2f}",
+        "fulamt_ownpay_amt": "0.00",
+        "preselfpay_amt": "0.00",
+        "inscp_scp_amt": f"{medfee:.2f}",
+        "act_pay_dedc": "0.00",
+        "hifp_pay": hifp,
+        "hifmi_pay": hifmi,
+        "maf_pay": maf,
+        "tilt_aid_pay": tilt,
+        "fin_subsidy_pay": fin_subsidy,
+        "fund_pay_sumamt": f"{fund:.2f}",
+        "psn_pay": "10.00",
+        "acct_pay": "0.00",
+        "psn_cash_pay": "10.00",
     }
 
 
 def reversal_payload(original: dict, *, rev_date: str = "2024-03-02", with_original: bool = True) -> dict:
-    payload = {"setl_id": original["setl_id"], "mdtrt_id": original["mdtrt_id"], "psn_no": original["psn_no"],
-               "fixmedins_code": original["fixmedins_code"], "reversed_at": f"{rev_date}T09:00:00+08:00",
-               "rev_date": rev_date}
+    payload = {
+        "setl_id": original["setl_id"],
+        "mdtrt_id": original["mdtrt_id"],
+        "psn_no": original["psn_no"],
+        "fixmedins_code": original["fixmedins_code"],
+        "reversed_at": f"{rev_date}T09:00:00+08:00",
+        "rev_date": rev_date,
+    }
     if with_original:
         payload["original"] = original
     return payload
 
 
-def subsidy_payload(setl_id: str, code: str, *, case_status: str, amount: str, advance_payer: str,
-                    shares: dict[str, str], reversal: bool = False, setl_date: str = "2024-03-01") -> dict:
-    return {"setl_id": setl_id, "fixmedins_code": code, "case_status": case_status, "amount": amount,
-            "advance_payer": advance_payer, "shares": [{"payer": p, "amount": a} for p, a in shares.items()],
-            "psn_no": "P0001", "setl_date": setl_date, "reversal": reversal}
+def subsidy_payload(
+    setl_id: str,
+    code: str,
+    *,
+    case_status: str,
+    amount: str,
+    advance_payer: str,
+    shares: dict[str, str],
+    reversal: bool = False,
+    setl_date: str = "2024-03-01",
+) -> dict:
+    return {
+        "setl_id": setl_id,
+        "fixmedins_code": code,
+        "case_status": case_status,
+        "amount": amount,
+        "advance_payer": advance_payer,
+        "shares": [{"payer": p, "amount": a} for p, a in shares.items()],
+        "psn_no": "P0001",
+        "setl_date": setl_date,
+        "reversal": reversal,
+    }
 
 
-def envelope(topic: str, payload: dict, *, event_id: str | None = None, key: str = "P0001",
-             occurred_at: str = "2024-03-02T09:00:00+08:00") -> Envelope:
-    return Envelope(event_id=event_id or str(uuid.uuid4()), type=topic, version=1, occurred_at=occurred_at,
-                    producer="settlement", key=key, payload=json.loads(json.dumps(payload)))
+def envelope(
+    topic: str,
+    payload: dict,
+    *,
+    event_id: str | None = None,
+    key: str = "P0001",
+    occurred_at: str = "2024-03-02T09:00:00+08:00",
+) -> Envelope:
+    return Envelope(
+        event_id=event_id or str(uuid.uuid4()),
+        type=topic,
+        version=1,
+        occurred_at=occurred_at,
+        producer="settlement",
+        key=key,
+        payload=json.loads(json.dumps(payload)),
+    )
 
 
 # ---------------------------------------------------------------- scenarios and the simple model
@@ -76,6 +147,7 @@ SPLITS = {  # (case_status, advance payer = the hospital's affiliation, final sh
 def split(amount: Decimal, fractions) -> dict[str, str]:
     """First shares rounded half-up to the fen, the last the remainder (what the settlement engine does)."""
     from shared.money import to_fen
+
     parts, left = {}, amount
     for index, (payer, fraction) in enumerate(fractions):
         part = left if index == len(fractions) - 1 else to_fen(amount * fraction)
@@ -107,15 +179,30 @@ class SettlementCase:
 
     def settled(self) -> dict:
         status = SPLITS[self.split][0] if self.subsidy else None
-        return settled_payload(self.setl_id, self.code, hifp=yuan(self.hifp), hifmi=yuan(self.hifmi),
-                               maf=yuan(self.maf), tilt=yuan(self.tilt), fin_subsidy=yuan(self.subsidy),
-                               covid_status=status, setl_date=self.setl_date)
+        return settled_payload(
+            self.setl_id,
+            self.code,
+            hifp=yuan(self.hifp),
+            hifmi=yuan(self.hifmi),
+            maf=yuan(self.maf),
+            tilt=yuan(self.tilt),
+            fin_subsidy=yuan(self.subsidy),
+            covid_status=status,
+            setl_date=self.setl_date,
+        )
 
     def subsidy_due(self, *, reversal: bool) -> dict:
         status, advance, fractions = SPLITS[self.split]
-        return subsidy_payload(self.setl_id, self.code, case_status=status, amount=yuan(self.subsidy),
-                               advance_payer=advance, shares=split(D(yuan(self.subsidy)), fractions),
-                               reversal=reversal, setl_date=self.setl_date)
+        return subsidy_payload(
+            self.setl_id,
+            self.code,
+            case_status=status,
+            amount=yuan(self.subsidy),
+            advance_payer=advance,
+            shares=split(D(yuan(self.subsidy)), fractions),
+            reversal=reversal,
+            setl_date=self.setl_date,
+        )
 
     def events(self) -> list[tuple[str, dict]]:
         """The events this settlement produces (some possibly lost, per the flags)."""
@@ -124,8 +211,12 @@ class SettlementCase:
         if self.settled_delivered:
             out.append(("settled", self.settled()))
         if self.reversed:
-            out.append(("settlement-reversed", reversal_payload(self.settled(), rev_date=rev_date,
-                                                                 with_original=self.reversal_carries_original)))
+            out.append(
+                (
+                    "settlement-reversed",
+                    reversal_payload(self.settled(), rev_date=rev_date, with_original=self.reversal_carries_original),
+                )
+            )
         if self.subsidy and self.subsidy_delivered:
             out.append(("subsidy-due", self.subsidy_due(reversal=False)))
         if self.subsidy and self.subsidy_reversed:
@@ -156,8 +247,12 @@ class Scenario:
         prepaid = sum((D(yuan(a)) for c, a in self.disbursements if c == code), ZERO)
         fund = sum((s.fund_payable() for s in self.settlements if s.code == code), ZERO)
         subsidy = sum((D(yuan(s.subsidy)) for s in self.settlements if s.code == code and s.subsidy_counted()), ZERO)
-        return {"prepaid": prepaid, "fund_payable": fund, "subsidy_receivable": subsidy,
-                "net": fund + subsidy - prepaid}
+        return {
+            "prepaid": prepaid,
+            "fund_payable": fund,
+            "subsidy_receivable": subsidy,
+            "net": fund + subsidy - prepaid,
+        }
 
     def model_finance_net(self, payer: str, code: str | None = None) -> Decimal:
         """A level's final burden over counted subsidies."""
@@ -179,17 +274,24 @@ def scenarios(draw, codes: tuple[str, ...] = ("H1", "H2", "H3"), max_settlements
     for index in range(count):
         covid = draw(st.booleans())
         reversed_ = draw(st.booleans())
-        cases.append(SettlementCase(
-            setl_id=f"S{index}-{uuid.uuid4().hex[:8]}", code=draw(st.sampled_from(codes)),
-            hifp=draw(st.integers(0, 500_000)), hifmi=draw(st.integers(0, 100_000)),
-            maf=draw(st.integers(0, 50_000)), tilt=draw(st.integers(0, 20_000)),
-            subsidy=draw(st.integers(1, 300_000)) if covid else 0, split=draw(st.sampled_from(sorted(SPLITS))),
-            settled_delivered=draw(st.booleans()) if reversed_ else draw(st.sampled_from([True, True, False])),
-            reversed=reversed_, reversal_carries_original=draw(st.booleans()),
-            subsidy_delivered=draw(st.booleans()) if covid else False,
-            subsidy_reversed=draw(st.booleans()) if covid else False,
-            day=draw(st.integers(0, 360)),
-        ))
+        cases.append(
+            SettlementCase(
+                setl_id=f"S{index}-{uuid.uuid4().hex[:8]}",
+                code=draw(st.sampled_from(codes)),
+                hifp=draw(st.integers(0, 500_000)),
+                hifmi=draw(st.integers(0, 100_000)),
+                maf=draw(st.integers(0, 50_000)),
+                tilt=draw(st.integers(0, 20_000)),
+                subsidy=draw(st.integers(1, 300_000)) if covid else 0,
+                split=draw(st.sampled_from(sorted(SPLITS))),
+                settled_delivered=draw(st.booleans()) if reversed_ else draw(st.sampled_from([True, True, False])),
+                reversed=reversed_,
+                reversal_carries_original=draw(st.booleans()),
+                subsidy_delivered=draw(st.booleans()) if covid else False,
+                subsidy_reversed=draw(st.booleans()) if covid else False,
+                day=draw(st.integers(0, 360)),
+            )
+        )
     disbursements = draw(st.lists(st.tuples(st.sampled_from(codes), st.integers(1, 1_000_000)), max_size=5))
     return Scenario(settlements=cases, disbursements=disbursements)
 

@@ -48,11 +48,16 @@ def test_books_match_the_simple_model_whatever_the_delivery(data):
         position = books.position(code)
         expected = scenario.model_position(code)
         assert (position.prepaid, position.fund_payable, position.subsidy_receivable, position.net) == (
-            expected["prepaid"], expected["fund_payable"], expected["subsidy_receivable"], expected["net"]), code
+            expected["prepaid"],
+            expected["fund_payable"],
+            expected["subsidy_receivable"],
+            expected["net"],
+        ), code
     for level in FINANCE_LEVELS:
         assert _finance_net(books, level) == scenario.model_finance_net(level), level
 
     in_order = _replay(scenario, scenario.events())
     assert {k: v for k, v in books.ledger.balances.items() if v} == {
-        k: v for k, v in in_order.ledger.balances.items() if v}
+        k: v for k, v in in_order.ledger.balances.items() if v
+    }
     assert set(books.ledger.entries) == set(in_order.ledger.entries)

@@ -50,7 +50,8 @@ def upgrade() -> None:
         sa.Column("card_no", sa.String(32), unique=True),
         sa.Column("ecert_hash", sa.String(64), unique=True),
         sa.Column("version", sa.Integer, nullable=False, server_default="1"),
-        _created(), _updated(),
+        _created(),
+        _updated(),
         schema=SCHEMA,
     )
     op.create_index("ix_persons_emp_no", "persons", ["emp_no"], schema=SCHEMA)
@@ -70,7 +71,8 @@ def upgrade() -> None:
         sa.Column("start_date", sa.Date, nullable=False),
         sa.Column("lost_on", sa.Date),
         sa.Column("window_end", sa.Date),
-        _created(), _updated(),
+        _created(),
+        _updated(),
         schema=SCHEMA,
     )
     op.create_index("ix_aid_identities_psn", "aid_identities", ["psn_no", "start_date"], schema=SCHEMA)
@@ -82,13 +84,14 @@ def upgrade() -> None:
         sa.Column("two_disease_class", sa.SmallInteger),
         sa.Column("start_date", sa.Date, nullable=False),
         sa.Column("end_date", sa.Date),
-        sa.Column("certified_by", sa.String(32), sa.ForeignKey(f"{SCHEMA}.institutions.fixmedins_code"),
-                  nullable=False),
-        _created(), _updated(),
+        sa.Column(
+            "certified_by", sa.String(32), sa.ForeignKey(f"{SCHEMA}.institutions.fixmedins_code"), nullable=False
+        ),
+        _created(),
+        _updated(),
         schema=SCHEMA,
     )
-    op.create_index("ix_chronic_qualifications_psn", "chronic_qualifications", ["psn_no", "start_date"],
-                    schema=SCHEMA)
+    op.create_index("ix_chronic_qualifications_psn", "chronic_qualifications", ["psn_no", "start_date"], schema=SCHEMA)
     op.create_table(
         "offsite_registrations",
         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
@@ -96,11 +99,11 @@ def upgrade() -> None:
         sa.Column("mdtrtarea_admdvs", sa.String(6), nullable=False),
         sa.Column("start_date", sa.Date, nullable=False),
         sa.Column("end_date", sa.Date),
-        _created(), _updated(),
+        _created(),
+        _updated(),
         schema=SCHEMA,
     )
-    op.create_index("ix_offsite_registrations_psn", "offsite_registrations", ["psn_no", "start_date"],
-                    schema=SCHEMA)
+    op.create_index("ix_offsite_registrations_psn", "offsite_registrations", ["psn_no", "start_date"], schema=SCHEMA)
     op.create_table(
         "family",
         sa.Column("psn_no", sa.String(32), sa.ForeignKey(f"{SCHEMA}.persons.psn_no"), primary_key=True),
@@ -126,24 +129,33 @@ def upgrade() -> None:
         sa.Column("emp_no", sa.String(32), sa.ForeignKey(f"{SCHEMA}.employers.emp_no"), nullable=False),
         sa.Column("since_month", sa.Date, nullable=False),
         sa.Column("settled_on", sa.Date),
-        _created(), _updated(),
+        _created(),
+        _updated(),
         schema=SCHEMA,
     )
     op.create_index("ix_arrears_emp", "arrears", ["emp_no", "since_month"], schema=SCHEMA)
-    op.create_index("ux_arrears_open", "arrears", ["emp_no"], unique=True, schema=SCHEMA,
-                    postgresql_where=sa.text("settled_on IS NULL"))
+    op.create_index(
+        "ux_arrears_open",
+        "arrears",
+        ["emp_no"],
+        unique=True,
+        schema=SCHEMA,
+        postgresql_where=sa.text("settled_on IS NULL"),
+    )
     op.create_table(
         "covid_cases",
         sa.Column("case_id", sa.String(36), primary_key=True),
         _person_fk(),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("diagnosed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("fixmedins_code", sa.String(32), sa.ForeignKey(f"{SCHEMA}.institutions.fixmedins_code"),
-                  nullable=False),
+        sa.Column(
+            "fixmedins_code", sa.String(32), sa.ForeignKey(f"{SCHEMA}.institutions.fixmedins_code"), nullable=False
+        ),
         sa.Column("diagnosis", sa.String(200), nullable=False),
         sa.Column("published", sa.Boolean, nullable=False, server_default="false"),
         sa.Column("version", sa.Integer, nullable=False, server_default="1"),
-        _created(), _updated(),
+        _created(),
+        _updated(),
         schema=SCHEMA,
     )
     op.create_index("ix_covid_cases_psn", "covid_cases", ["psn_no"], schema=SCHEMA)
@@ -151,6 +163,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("covid_cases", "arrears", "deferrals", "family", "offsite_registrations", "chronic_qualifications",
-                  "aid_identities", "psn_types", "persons", "employers"):
+    for table in (
+        "covid_cases",
+        "arrears",
+        "deferrals",
+        "family",
+        "offsite_registrations",
+        "chronic_qualifications",
+        "aid_identities",
+        "psn_types",
+        "persons",
+        "employers",
+    ):
         op.drop_table(table, schema=SCHEMA)

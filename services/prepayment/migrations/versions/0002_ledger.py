@@ -48,8 +48,9 @@ def upgrade() -> None:
         sa.Column("account", sa.String(96), nullable=False),
         sa.Column("debit", MONEY, nullable=False, server_default="0"),
         sa.Column("credit", MONEY, nullable=False, server_default="0"),
-        sa.CheckConstraint("debit >= 0 AND credit >= 0 AND ((debit = 0) <> (credit = 0))",
-                           name="ck_journal_lines_one_positive_side"),
+        sa.CheckConstraint(
+            "debit >= 0 AND credit >= 0 AND ((debit = 0) <> (credit = 0))", name="ck_journal_lines_one_positive_side"
+        ),
         schema=SCHEMA,
     )
     op.create_index("ix_journal_lines_entry", "journal_lines", ["entry_id"], schema=SCHEMA)
@@ -110,8 +111,10 @@ def upgrade() -> None:
         sa.Column("known", sa.Boolean, nullable=False),
         sa.Column("setl_date", sa.Date),
         sa.Column("covid_status", sa.String(16)),
-        *(sa.Column(name, MONEY) for name in ("hifp_pay", "hifmi_pay", "maf_pay", "tilt_aid_pay",
-                                              "fund_pay_sumamt", "fin_subsidy_pay")),
+        *(
+            sa.Column(name, MONEY)
+            for name in ("hifp_pay", "hifmi_pay", "maf_pay", "tilt_aid_pay", "fund_pay_sumamt", "fin_subsidy_pay")
+        ),
         sa.Column("reversed_on", sa.Date),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         schema=SCHEMA,
@@ -152,24 +155,34 @@ def upgrade() -> None:
         sa.Column("plan_id", sa.String(36)),
         _now(),
         sa.CheckConstraint("amount > 0", name="ck_prepayments_amount_positive"),
-        sa.CheckConstraint("kind IN ('annual_turnover', 'covid_special', 'monthly', 'top_up')",
-                           name="ck_prepayments_kind"),
-        sa.CheckConstraint("(status = 'disbursed' AND disbursed_on IS NOT NULL) OR "
-                           "(status = 'scheduled' AND disbursed_on IS NULL AND scheduled_on IS NOT NULL)",
-                           name="ck_prepayments_status"),
+        sa.CheckConstraint(
+            "kind IN ('annual_turnover', 'covid_special', 'monthly', 'top_up')", name="ck_prepayments_kind"
+        ),
+        sa.CheckConstraint(
+            "(status = 'disbursed' AND disbursed_on IS NOT NULL) OR "
+            "(status = 'scheduled' AND disbursed_on IS NULL AND scheduled_on IS NOT NULL)",
+            name="ck_prepayments_status",
+        ),
         schema=SCHEMA,
     )
     op.create_index("ix_prepayments_code", "prepayments", ["fixmedins_code"], schema=SCHEMA)
-    op.create_index("ix_prepayments_due", "prepayments", ["scheduled_on"], schema=SCHEMA,
-                    postgresql_where=sa.text("status = 'scheduled'"))
+    op.create_index(
+        "ix_prepayments_due",
+        "prepayments",
+        ["scheduled_on"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("status = 'scheduled'"),
+    )
     op.create_table(
         "clearings",
         sa.Column("clearing_id", sa.String(36), primary_key=True),
         sa.Column("fixmedins_code", sa.String(32), nullable=False),
         sa.Column("period_start", sa.Date, nullable=False),
         sa.Column("period_end", sa.Date, nullable=False),
-        *(sa.Column(name, MONEY, nullable=False) for name in ("carried_in", "prepaid", "fund_payable", "net_due",
-                                                              "paid", "carried_out", "offset")),
+        *(
+            sa.Column(name, MONEY, nullable=False)
+            for name in ("carried_in", "prepaid", "fund_payable", "net_due", "paid", "carried_out", "offset")
+        ),
         _now(),
         sa.UniqueConstraint("fixmedins_code", "period_start", "period_end", name="uq_clearings_period"),
         sa.CheckConstraint("period_end >= period_start", name="ck_clearings_period"),
@@ -198,8 +211,17 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("idempotency_keys", "budgets", "clearings", "prepayments", "subsidy_shares", "subsidies",
-                  "settlements", "journal_lines", "journal_entries"):
+    for table in (
+        "idempotency_keys",
+        "budgets",
+        "clearings",
+        "prepayments",
+        "subsidy_shares",
+        "subsidies",
+        "settlements",
+        "journal_lines",
+        "journal_entries",
+    ):
         op.drop_table(table, schema=SCHEMA)
     op.execute(f"DROP FUNCTION IF EXISTS {SCHEMA}.journal_lines_append_only()")
     op.execute(f"DROP FUNCTION IF EXISTS {SCHEMA}.journal_entries_append_only()")

@@ -14,9 +14,21 @@ branch_labels = None
 depends_on = None
 SCHEMA = "reporting"
 AMOUNT = sa.Numeric(16, 2)
-MOVE_AMOUNTS = ("medfee_sumamt", "fulamt_ownpay_amt", "preselfpay_amt", "inscp_scp_amt", "hifp_pay", "hifmi_pay",
-                "maf_pay", "tilt_aid_pay", "fin_subsidy_pay", "fund_pay_sumamt", "psn_pay", "acct_pay",
-                "psn_cash_pay")
+MOVE_AMOUNTS = (
+    "medfee_sumamt",
+    "fulamt_ownpay_amt",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+    "hifp_pay",
+    "hifmi_pay",
+    "maf_pay",
+    "tilt_aid_pay",
+    "fin_subsidy_pay",
+    "fund_pay_sumamt",
+    "psn_pay",
+    "acct_pay",
+    "psn_cash_pay",
+)
 
 
 def upgrade() -> None:

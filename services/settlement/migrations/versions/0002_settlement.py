@@ -60,8 +60,13 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
     op.create_index("ix_visits_psn", "visits", ["psn_no", "begndate"], schema=SCHEMA)
-    op.create_index("ix_visits_merged_into", "visits", ["merged_into"], schema=SCHEMA,
-                    postgresql_where=sa.text("merged_into IS NOT NULL"))
+    op.create_index(
+        "ix_visits_merged_into",
+        "visits",
+        ["merged_into"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("merged_into IS NOT NULL"),
+    )
     op.create_table(
         "fee_lines",
         sa.Column("mdtrt_id", sa.String(40), primary_key=True),
@@ -104,16 +109,29 @@ def upgrade() -> None:
         sa.Column("event", JSONB, nullable=False),
         sa.Column("subsidy", JSONB),
         sa.CheckConstraint("status in ('settled', 'reversed')", name="ck_settlements_status"),
-        sa.CheckConstraint("medfee_sumamt >= 0 and fund_pay_sumamt >= 0 and fin_subsidy_pay >= 0 "
-                           "and psn_pay >= 0 and acct_pay >= 0", name="ck_settlements_amounts"),
+        sa.CheckConstraint(
+            "medfee_sumamt >= 0 and fund_pay_sumamt >= 0 and fin_subsidy_pay >= 0 and psn_pay >= 0 and acct_pay >= 0",
+            name="ck_settlements_amounts",
+        ),
         schema=SCHEMA,
     )
     # At most one live settlement per visit: the database says ALREADY_SETTLED even if two race.
-    op.create_index("ux_settlements_live_visit", "settlements", ["mdtrt_id"], unique=True, schema=SCHEMA,
-                    postgresql_where=sa.text("status = 'settled'"))
+    op.create_index(
+        "ux_settlements_live_visit",
+        "settlements",
+        ["mdtrt_id"],
+        unique=True,
+        schema=SCHEMA,
+        postgresql_where=sa.text("status = 'settled'"),
+    )
     op.create_index("ix_settlements_setl_date", "settlements", ["setl_date", "fixmedins_code"], schema=SCHEMA)
-    op.create_index("ix_settlements_rev_date", "settlements", ["rev_date"], schema=SCHEMA,
-                    postgresql_where=sa.text("rev_date IS NOT NULL"))
+    op.create_index(
+        "ix_settlements_rev_date",
+        "settlements",
+        ["rev_date"],
+        schema=SCHEMA,
+        postgresql_where=sa.text("rev_date IS NOT NULL"),
+    )
     op.create_index("ix_settlements_psn", "settlements", ["psn_no", "year"], schema=SCHEMA)
     op.create_table(
         "accumulators",
@@ -144,8 +162,14 @@ def upgrade() -> None:
         _now(),
         schema=SCHEMA,
     )
-    op.create_index("ux_account_credit_period", "account_movements", ["psn_no", "period"], unique=True,
-                    schema=SCHEMA, postgresql_where=sa.text("kind = 'credit'"))
+    op.create_index(
+        "ux_account_credit_period",
+        "account_movements",
+        ["psn_no", "period"],
+        unique=True,
+        schema=SCHEMA,
+        postgresql_where=sa.text("kind = 'credit'"),
+    )
     op.create_table(
         "prescriptions",
         sa.Column("rx_no", sa.String(64), primary_key=True),
@@ -188,6 +212,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("idempotency_keys", "claims", "prescriptions", "account_movements", "accounts", "accumulators",
-                  "settlements", "fee_lines", "visits", "catalogue"):
+    for table in (
+        "idempotency_keys",
+        "claims",
+        "prescriptions",
+        "account_movements",
+        "accounts",
+        "accumulators",
+        "settlements",
+        "fee_lines",
+        "visits",
+        "catalogue",
+    ):
         op.drop_table(table, schema=SCHEMA)
