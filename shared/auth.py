@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -39,14 +40,14 @@ def authenticate(request: Request) -> Principal:
     key = request.headers.get("x-api-key")
     if not key:
         raise Problem(401, "UNAUTHENTICATED", "missing X-Api-Key header", headers={"WWW-Authenticate": "ApiKey"})
-    keys: dict[str, dict] = request.app.state.settings.api_keys
+    keys: dict[str, dict[str, Any]] = request.app.state.settings.api_keys
     for known, spec in keys.items():
         if hmac.compare_digest(known.encode(), key.encode()):
             return Principal(role=spec["role"], fixmedins_code=spec.get("fixmedins_code"), key_hint=mask_key(key))
     raise Problem(401, "UNAUTHENTICATED", "unknown API key", headers={"WWW-Authenticate": "ApiKey"})
 
 
-def require(*roles: str):
+def require(*roles: str) -> Callable[[Principal], Principal]:
     """A dependency admitting the given roles (admin is always admitted)."""
     allowed = set(roles) | {"admin"}
 

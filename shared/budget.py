@@ -11,6 +11,7 @@ import tomllib
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 BUDGET_POLICY = "budget.toml"  # in the policy folder (POLICY_DIR, default deploy/policy)
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parents[1] / "deploy" / "policy"
@@ -28,19 +29,20 @@ class BudgetThresholds:
     exceeded: Decimal
 
 
-def parse_thresholds(doc: dict, *, source: str) -> BudgetThresholds:
+def parse_thresholds(doc: dict[str, Any], *, source: str) -> BudgetThresholds:
     """The `[status]` table of the budget policy, checked: two ratio strings, 0 < warning < exceeded."""
     status = doc.get("status")
     if set(doc) != {"status"} or not isinstance(status, dict) or set(status) != {"warning", "exceeded"}:
         raise BudgetPolicyError(f"{source}: expected exactly a [status] table with warning and exceeded")
-    ratios = {}
+    ratios: dict[str, Decimal] = {}
     for key in ("warning", "exceeded"):
         try:
-            ratios[key] = Decimal(status[key]) if isinstance(status[key], str) else None
+            ratio = Decimal(status[key]) if isinstance(status[key], str) else None
         except InvalidOperation:
-            ratios[key] = None
-        if ratios[key] is None or not ratios[key].is_finite() or ratios[key] <= 0:
+            ratio = None
+        if ratio is None or not ratio.is_finite() or ratio <= 0:
             raise BudgetPolicyError(f'{source}: status.{key} must be a positive ratio string such as "0.80"')
+        ratios[key] = ratio
     if ratios["warning"] >= ratios["exceeded"]:
         raise BudgetPolicyError(f"{source}: status.warning must be below status.exceeded")
     return BudgetThresholds(**ratios)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from functools import cached_property
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -56,7 +57,7 @@ class Settings(BaseSettings):
     internal_api_key_value: str | None = Field(default=None, alias="INTERNAL_API_KEY")
 
     @cached_property
-    def api_keys(self) -> dict[str, dict]:
+    def api_keys(self) -> dict[str, dict[str, Any]]:
         """Key → {role, fixmedins_code}."""
         return parse_api_keys(self.api_keys_json)
 
@@ -68,7 +69,7 @@ class Settings(BaseSettings):
         return next(k for k, v in self.api_keys.items() if v["role"] == "admin")
 
 
-def parse_api_keys(raw: str) -> dict[str, dict]:
+def parse_api_keys(raw: str) -> dict[str, dict[str, Any]]:
     """Parse and check API_KEYS: a JSON object of key → {role, fixmedins_code}."""
     try:
         data = json.loads(raw)
@@ -76,7 +77,7 @@ def parse_api_keys(raw: str) -> dict[str, dict]:
         raise ValueError(f"API_KEYS is not valid JSON: {exc.msg}") from None
     if not isinstance(data, dict) or not data:
         raise ValueError("API_KEYS must be a non-empty JSON object of key -> {role, fixmedins_code}")
-    keys: dict[str, dict] = {}
+    keys: dict[str, dict[str, Any]] = {}
     for key, spec in data.items():
         if not isinstance(spec, dict) or spec.get("role") not in ROLES:
             raise ValueError(f"API_KEYS entry has no valid role (one of {', '.join(ROLES)})")

@@ -83,7 +83,7 @@ class Sql:
         return f"Sql({self.sql[:60]!r}…)"
 
 
-class Row(asyncpg.Record):
+class Row(asyncpg.Record):  # type: ignore[misc]  # asyncpg has no type information
     """A result row: `row["col"]` or `row.col`."""
 
     __slots__ = ()
@@ -120,17 +120,20 @@ class Unit:
         self._published = False
 
     async def fetch(self, q: Sql, **params: Any) -> list[Row]:
-        return await self.conn.fetch(q.sql, *q.args(params))
+        rows: list[Row] = await self.conn.fetch(q.sql, *q.args(params))
+        return rows
 
     async def fetchrow(self, q: Sql, **params: Any) -> Row | None:
-        return await self.conn.fetchrow(q.sql, *q.args(params))
+        row: Row | None = await self.conn.fetchrow(q.sql, *q.args(params))
+        return row
 
     async def fetchval(self, q: Sql, **params: Any) -> Any:
         return await self.conn.fetchval(q.sql, *q.args(params))
 
     async def execute(self, q: Sql, **params: Any) -> str:
         """Run a statement; returns PostgreSQL's status tag (e.g. "UPDATE 1")."""
-        return await self.conn.execute(q.sql, *q.args(params))
+        status: str = await self.conn.execute(q.sql, *q.args(params))
+        return status
 
     async def executemany(self, q: Sql, rows: Iterable[dict[str, Any]]) -> None:
         """The statement once per row, in one round trip."""

@@ -102,7 +102,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     @staticmethod
-    async def _exchange(conn: _Connection, payload: bytes, method: str):
+    async def _exchange(
+        conn: _Connection, payload: bytes, method: str
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
         conn.writer.write(payload)
         await conn.writer.drain()
         reader = conn.reader
@@ -180,7 +182,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
 
 
 async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    parts = []
+    parts: list[bytes] = []
     while True:
         size = int((await reader.readline()).split(b";")[0].strip(), 16)
         if size == 0:
@@ -225,5 +227,5 @@ class InternalClient:
     async def __aenter__(self) -> InternalClient:
         return self
 
-    async def __aexit__(self, *exc_info) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()

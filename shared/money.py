@@ -54,7 +54,7 @@ def _parse_quantity(value: Any) -> Decimal:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
         raise ValueError("not a decimal quantity") from None
-    if not amount.is_finite() or abs(amount) > Decimal("1000000") or amount.as_tuple().exponent < -4:
+    if not amount.is_finite() or abs(amount) > Decimal("1000000") or int(amount.as_tuple().exponent) < -4:
         raise ValueError("quantity out of range (at most 4 decimals, below 1,000,000)")
     return amount
 

@@ -50,7 +50,7 @@ class Problem(Exception):
         code: str,
         detail: str = "",
         *,
-        errors: list[dict] | None = None,
+        errors: list[dict[str, Any]] | None = None,
         title: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
@@ -79,7 +79,7 @@ def problem_response(
     code: str,
     detail: str,
     *,
-    errors: list | None = None,
+    errors: list[dict[str, Any]] | None = None,
     title: str | None = None,
     headers: dict[str, str] | None = None,
     instance: str | None = None,
@@ -98,7 +98,7 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def _validation_errors(exc: RequestValidationError) -> tuple[int, str, list[dict]]:
+def _validation_errors(exc: RequestValidationError) -> tuple[int, str, list[dict[str, Any]]]:
     errors = []
     malformed = False
     for err in exc.errors():

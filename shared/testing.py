@@ -9,8 +9,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -44,7 +46,7 @@ def service_env(*, database_url: str, bootstrap: str, **extra: str) -> dict[str,
     return env
 
 
-def make_settings(service: str, *, database_url: str, bootstrap: str, **extra) -> Settings:
+def make_settings(service: str, *, database_url: str, bootstrap: str, **extra: Any) -> Settings:
     """Settings for a service built in-process."""
     env = service_env(database_url=database_url, bootstrap=bootstrap)
     return Settings(
@@ -57,13 +59,14 @@ def make_settings(service: str, *, database_url: str, bootstrap: str, **extra) -
     )
 
 
-async def fetch(app, statement: str, **params) -> list[Row]:
+async def fetch(app: Any, statement: str, **params: Any) -> list[Row]:
     """Rows of a statement run on an in-process app's database (for a test's assertions)."""
     async with app.state.db.connect() as unit:
-        return await unit.fetch(Sql(statement), **params)
+        rows: list[Row] = await unit.fetch(Sql(statement), **params)
+        return rows
 
 
-async def fetchval(app, statement: str, **params):
+async def fetchval(app: Any, statement: str, **params: Any) -> Any:
     """The first column of the first row of a statement run on an in-process app's database."""
     async with app.state.db.connect() as unit:
         return await unit.fetchval(Sql(statement), **params)
@@ -82,7 +85,7 @@ async def wait_ready(client: httpx.AsyncClient, timeout: float = 30) -> None:
 
 
 @asynccontextmanager
-async def running_app(app, *, ready: bool = True):
+async def running_app(app: Any, *, ready: bool = True) -> AsyncIterator[httpx.AsyncClient]:
     """Run an app's lifespan in-process and yield an HTTP client bound to it."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
@@ -100,7 +103,7 @@ class ServiceProcess:
         self.port = port
         self.env = env
         self.log_file = Path(log_dir) / f"{name}.log"
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:

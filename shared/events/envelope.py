@@ -21,7 +21,8 @@ def now() -> datetime:
 
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return f"{value:.2f}" if value.as_tuple().exponent >= -2 else str(value)
+        exponent = value.as_tuple().exponent
+        return f"{value:.2f}" if isinstance(exponent, int) and exponent >= -2 else str(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if hasattr(value, "isoformat"):
@@ -57,7 +58,7 @@ class Envelope:
     occurred_at: str
     producer: str
     key: str
-    payload: dict = field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return dumpb(
@@ -86,7 +87,7 @@ class Envelope:
         )
 
 
-def new_event(*, type: str, key: str, payload: dict, producer: str, version: int = 1) -> Envelope:
+def new_event(*, type: str, key: str, payload: dict[str, Any], producer: str, version: int = 1) -> Envelope:
     """A fresh envelope; the payload is normalised to plain JSON values."""
     return Envelope(
         event_id=str(uuid.uuid4()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
@@ -55,7 +56,7 @@ def event_tables(metadata: MetaData) -> EventTables:
     return EventTables(outbox=outbox, inbox=inbox, dead_letter=dead_letter)
 
 
-def create_event_tables(op, schema: str) -> None:
+def create_event_tables(op: Any, schema: str) -> None:
     """Migration step: the outbox, inbox and dead-letter tables in a service's schema."""
     import sqlalchemy as sa
 

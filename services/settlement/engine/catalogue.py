@@ -159,9 +159,8 @@ def classify_lines(
             if entry.account_excluded:
                 excluded += amount
         else:
-            item_class = line.item_class
-            if item_class is None:
-                item_class = "C"
+            item_class = line.item_class or "C"
+            if line.item_class is None:
                 warnings.append(
                     SettlementWarning(
                         CLASS_NOT_DECLARED,

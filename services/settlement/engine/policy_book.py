@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -197,7 +197,7 @@ def _flat_pool(
     )
 
 
-def _critical_illness(table: TomlReader, *, aid_categories: dict[str, AidCategory]) -> CriticalIllnessRule:
+def _critical_illness(table: TomlReader, *, aid_categories: Mapping[str, AidCategory]) -> CriticalIllnessRule:
     segments = []
     rows = table.tables("segments")
     if not rows:
