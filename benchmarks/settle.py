@@ -42,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from deploy.embedded import EmbeddedBroker, EmbeddedPostgres, free_port  # noqa: E402
+from shared.server import uvicorn_command  # noqa: E402
 from shared.testing import ADMIN_KEY, HIS_KEYS, service_env  # noqa: E402
 
 INSTITUTIONS = {"H1": (3, "city", "621000"), "H2": (2, "county", "621022"), "H3": (1, "county", "621027")}
@@ -136,21 +137,7 @@ def describe(name: str, count: int, seconds: float, latencies: list[float]) -> s
 
 def start_service(name: str, port: int, env: dict, log_dir: Path, workers: int) -> subprocess.Popen:
     out = open(log_dir / f"{name}.log", "ab")
-    args = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        f"services.{name}.app:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    if workers > 1:
-        args += ["--workers", str(workers)]
+    args = uvicorn_command(name, port=port, workers=workers, log_level="warning")
     return subprocess.Popen(args, cwd=REPO, env={**os.environ, **env}, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
 
 

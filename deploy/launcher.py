@@ -9,7 +9,6 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import httpx
 
 from deploy.embedded import EmbeddedBroker, EmbeddedPostgres, port_open
 from shared.config import ROLES, parse_api_keys
+from shared.server import uvicorn_command
 
 log = logging.getLogger("yibao.launcher")
 
@@ -75,19 +75,7 @@ class Child:
     def start(self) -> None:
         with open(self.log_file, "ab") as out:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    f"services.{self.name}.app:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--no-access-log",
-                    "--timeout-graceful-shutdown",
-                    "5",
-                ],
+                uvicorn_command(self.name, port=self.port),
                 env={**os.environ, **self.env},
                 stdout=out,
                 stderr=out,

@@ -35,16 +35,23 @@ def mask_key(key: str) -> str:
     return key[:4] + "…" if key else ""
 
 
+def principal_for(keys: dict[str, dict[str, Any]], key: str) -> Principal | None:
+    """The principal of an API key, None for a key nobody configured."""
+    for known, spec in keys.items():
+        if hmac.compare_digest(known.encode(), key.encode()):
+            return Principal(role=spec["role"], fixmedins_code=spec.get("fixmedins_code"), key_hint=mask_key(key))
+    return None
+
+
 def authenticate(request: Request) -> Principal:
     """Resolve X-Api-Key to a principal, or 401."""
     key = request.headers.get("x-api-key")
     if not key:
         raise Problem(401, "UNAUTHENTICATED", "missing X-Api-Key header", headers={"WWW-Authenticate": "ApiKey"})
-    keys: dict[str, dict[str, Any]] = request.app.state.settings.api_keys
-    for known, spec in keys.items():
-        if hmac.compare_digest(known.encode(), key.encode()):
-            return Principal(role=spec["role"], fixmedins_code=spec.get("fixmedins_code"), key_hint=mask_key(key))
-    raise Problem(401, "UNAUTHENTICATED", "unknown API key", headers={"WWW-Authenticate": "ApiKey"})
+    principal = principal_for(request.app.state.settings.api_keys, key)
+    if principal is None:
+        raise Problem(401, "UNAUTHENTICATED", "unknown API key", headers={"WWW-Authenticate": "ApiKey"})
+    return principal
 
 
 def require(*roles: str) -> Callable[[Principal], Principal]:

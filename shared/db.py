@@ -219,10 +219,14 @@ class Database:
         except Exception:  # the database is gone or a connection hangs: drop them all
             self.pool.terminate()
 
-    async def ping(self) -> None:
-        """Raise unless the database answers."""
-        async with self.connect() as unit:
-            await unit.conn.execute("SELECT 1")
+    async def ping(self, timeout: float = 2.0) -> None:
+        """Raise unless the database answers within `timeout` (asyncpg's own timeouts: a query cancelled from
+        outside could leave its connection busy for the next user)."""
+        try:
+            async with self.pool.acquire(timeout=timeout) as conn:
+                await conn.execute("SELECT 1", timeout=timeout)
+        except OUTAGE as exc:
+            raise _unavailable(exc) from None
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[Unit]:

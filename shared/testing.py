@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +17,7 @@ import httpx
 
 from shared.config import Settings
 from shared.db import Row, Sql
+from shared.server import uvicorn_command
 
 ADMIN_KEY = "test-admin-key-0000000000"
 OPS_KEY = "test-ops-key-000000000000"
@@ -113,19 +113,7 @@ class ServiceProcess:
         env = {**os.environ, **self.env}
         with open(self.log_file, "ab") as out:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    f"services.{self.name}.app:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
+                uvicorn_command(self.name, port=self.port, log_level="warning"),
                 env=env,
                 stdout=out,
                 stderr=out,

@@ -5,22 +5,31 @@ a reason other than the database being away, the events are applied one at a tim
 message is isolated (retried, then dead-lettered) and the others still take effect.
 
 Offsets are committed after the database commit ({tp: offset + 1}); a crash between the two
-means the events are delivered again and the inbox turns the repeats into no-ops.
+means the events are delivered again and the inbox turns the repeats into no-ops. While the database is away the
+consumer keeps its partitions and applies the same events again until it is back.
+
+A broker that came back without its log (a new epoch, shared.events.epoch) has a new log whose offsets start at 0
+again, below the positions the consumer held. So after every batch, and every second when idle, the consumer reads
+the epoch: when it changed, it commits nothing and starts over as a new member of its group, which finds no committed
+offsets in the new log and reads it from its beginning (auto_offset_reset=earliest). Offsets are only ever committed
+to the broker life the consumer started in (docs/events.md, "Delivery").
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from prometheus_client import Counter
 
 from shared.db import Database, Sql, Unit, is_outage
 from shared.events.envelope import Envelope
-from shared.events.kafka import ensure_topics, make_consumer
+from shared.events.epoch import BrokerEpoch
+from shared.events.kafka import cancelled_from_outside, close_quietly, ensure_topics, make_consumer
 
 log = logging.getLogger("yibao.consumer")
 
@@ -29,6 +38,8 @@ Handler = Callable[[Unit, Envelope], Awaitable[None]]
 APPLIED = Counter("yibao_events_applied_total", "events applied by a consumer", ["topic"])
 DUPLICATES = Counter("yibao_events_duplicate_total", "redelivered events dropped by the inbox", ["topic"])
 DEAD = Counter("yibao_events_dead_letter_total", "events that failed every attempt", ["topic"])
+RESTARTS = Counter("yibao_consumer_epoch_restarts_total", "consumers started over on a broker that lost its log")
+IDLE_CHECK_SECONDS = 1.0
 
 UNREADABLE_ID = "00000000-0000-0000-0000-000000000000"
 _RECEIVE = Sql("""
@@ -40,6 +51,19 @@ ON CONFLICT (event_id) DO NOTHING RETURNING CAST(event_id AS text)
 _DEAD_LETTER = Sql("""
 INSERT INTO dead_letter (event_id, topic, envelope, error) VALUES (CAST(:event_id AS uuid), :topic, :envelope, :error)
 """)
+
+
+class _Joined(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Knows when the consumer has joined its group (an assignment arrived, even an empty one)."""
+
+    def __init__(self) -> None:
+        self.joined = False
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        pass
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.joined = True
 
 
 class Consumer:
@@ -62,44 +86,69 @@ class Consumer:
         self.partitions = partitions
         self.max_attempts = max_attempts
         self.connected = False
+        self._membership = _Joined()
         self._consumer: Any = None
+        self._epoch: BrokerEpoch | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Connected and a member of its group (so what is published now will be read)."""
+        return self.connected and self._membership.joined
 
     async def run(self) -> None:
-        """Consume until cancelled; reconnect with backoff when the broker or the database goes away."""
+        """Consume until cancelled; reconnect with backoff when the broker goes away; start over on a new epoch."""
         backoff = 0.2
         while True:
             try:
+                self._epoch = BrokerEpoch(self.bootstrap)
+                await self._epoch.start()
+                epoch = await self._epoch.read()
                 await ensure_topics(self.bootstrap, tuple(self.handlers), self.partitions)
-                self._consumer = make_consumer(self.bootstrap, *self.handlers, group_id=self.group_id)
+                self._membership = _Joined()
+                self._consumer = make_consumer(self.bootstrap, group_id=self.group_id)
+                self._consumer.subscribe(topics=list(self.handlers), listener=self._membership)
                 await asyncio.wait_for(self._consumer.start(), 15)
                 self.connected = True
                 backoff = 0.2
-                await self._loop()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+                await self._loop(epoch)
+                RESTARTS.inc()
+                log.warning(
+                    "consumer %s: the broker lost its log; reading its new log from the beginning", self.group_id
+                )
+            except (Exception, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and cancelled_from_outside():
+                    raise
                 self.connected = False
                 log.warning("consumer %s paused: %s: %s", self.group_id, type(exc).__name__, str(exc)[:200])
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, 2.0)
             finally:
                 await self.stop()
 
     async def stop(self) -> None:
         consumer, self._consumer = self._consumer, None
+        epoch, self._epoch = self._epoch, None
         self.connected = False
         if consumer is not None:
-            try:
-                await asyncio.wait_for(consumer.stop(), 5)
-            except Exception:  # the broker is gone; nothing to hand back
-                pass
+            await close_quietly(consumer)
+        if epoch is not None:
+            await epoch.stop()
 
-    async def _loop(self) -> None:
+    async def _loop(self, epoch: str) -> None:
+        """Apply what arrives until the broker's epoch is no longer `epoch` (then return)."""
+        assert self._epoch is not None
+        checked = time.monotonic()
         while True:
             batches = await self._consumer.getmany(timeout_ms=500, max_records=500)
+            if batches:
+                await self._apply_until_stored([(m.topic, m.value) for messages in batches.values() for m in messages])
+            elif time.monotonic() - checked < IDLE_CHECK_SECONDS:
+                continue
+            checked = time.monotonic()
+            if await self._epoch.read() != epoch:
+                return  # what we applied came from wherever it came: the inbox keeps it; commit nothing here
             if not batches:
                 continue
-            await self.apply_batch([(m.topic, m.value) for messages in batches.values() for m in messages])
             try:
                 await self._consumer.commit(
                     {
@@ -109,6 +158,20 @@ class Consumer:
                 )
             except Exception as exc:  # a rebalance or a lost broker: the inbox absorbs the redelivery
                 log.info("offset commit failed (%s); events will be redelivered and deduplicated", type(exc).__name__)
+
+    async def _apply_until_stored(self, messages: list[tuple[str, bytes]]) -> None:
+        """Apply a batch; while the database is away, keep the partitions and try again."""
+        backoff = 0.2
+        while True:
+            try:
+                await self.apply_batch(messages)
+                return
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                log.warning("consumer %s waits for the database: %s", self.group_id, type(exc).__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
 
     async def apply_batch(self, messages: list[tuple[str, bytes]]) -> int:
         """Apply messages (topic, raw) in one transaction; one at a time if that fails. Returns how many took effect."""

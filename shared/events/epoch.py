@@ -4,7 +4,7 @@ A broker that comes back without its log (the embedded broker keeps it in memory
 replaced) looks like the old one: same address, same topics soon recreated, offsets starting again at 0 and
 overtaking the old ones under load. Comparing offsets cannot tell the two apart every time; an identity can.
 
-The broker's epoch is a random id kept as the first record (offset 0) of a one-partition topic. The first client
+The broker's epoch is a random id kept as the first record of a one-partition topic (kept forever). The first client
 that finds the topic missing or empty creates it and writes a fresh id; whoever wrote first, every client then reads
 the same record at offset 0. A broker that lost its log has lost that record too, so the next reader writes a new
 id: the epoch changed. Relays label what they publish with the epoch, consumers commit offsets only to the epoch
@@ -20,13 +20,14 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from shared.events.kafka import ensure_topics, make_consumer, make_producer
+from shared.events.kafka import close_quietly, ensure_topics, make_consumer, make_producer
 
 log = logging.getLogger("yibao.epoch")
 
 EPOCH_TOPIC = "yibao.broker-epoch"
 _PARTITION = TopicPartition(EPOCH_TOPIC, 0)
 READ_TIMEOUT_MS = 1000
+KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1"}  # on a durable Kafka the first record must stay
 
 
 class BrokerEpoch:
@@ -47,10 +48,7 @@ class BrokerEpoch:
     async def stop(self) -> None:
         for client in (self._reader, self._writer):
             if client is not None:
-                try:
-                    await asyncio.wait_for(client.stop(), 5)
-                except Exception:  # the broker is gone; nothing to hand back
-                    pass
+                await close_quietly(client)
         self._reader = self._writer = None
 
     async def read(self) -> str:
@@ -59,7 +57,7 @@ class BrokerEpoch:
             found = await self._first_record()
             if found is not None:
                 return found
-            await ensure_topics(self.bootstrap, (EPOCH_TOPIC,), 1)
+            await ensure_topics(self.bootstrap, (EPOCH_TOPIC,), 1, configs=KEEP_FOREVER)
             candidate = uuid.uuid4().hex
             await asyncio.wait_for(self._writer.send_and_wait(EPOCH_TOPIC, candidate.encode(), partition=0), 10)
         raise ConnectionError("the broker's epoch record could not be read back")
@@ -68,6 +66,4 @@ class BrokerEpoch:
         self._reader.seek(_PARTITION, 0)
         batch = await self._reader.getmany(_PARTITION, timeout_ms=READ_TIMEOUT_MS, max_records=1)
         records = batch.get(_PARTITION) or []
-        if records and records[0].offset == 0:
-            return str(records[0].value.decode())
-        return None
+        return records[0].value.decode() if records else None

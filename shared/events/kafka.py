@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -26,7 +27,7 @@ def make_producer(bootstrap: str) -> AIOKafkaProducer:
 
 
 def make_consumer(bootstrap: str, *topics: str, group_id: str | None) -> AIOKafkaConsumer:
-    """A consumer that commits offsets by hand, after the database transaction."""
+    """A consumer that commits offsets by hand, after the database transaction (subscribed to `topics` if given)."""
     return AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap,
@@ -41,8 +42,27 @@ def make_consumer(bootstrap: str, *topics: str, group_id: str | None) -> AIOKafk
     )
 
 
-async def ensure_topics(bootstrap: str, topics: tuple[str, ...], partitions: int) -> None:
-    """Create the topics that do not exist yet (a restarted in-memory broker has none)."""
+def cancelled_from_outside() -> bool:
+    """True when this task itself is being cancelled, not when a client library lets a CancelledError of its own
+    internal tasks escape (aiokafka does, when the broker goes away under a fetch)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def close_quietly(client: Any, timeout: float = 5.0) -> None:
+    """Stop an aiokafka client whatever state the broker left it in (its stop() may raise anything, even a
+    CancelledError of its own tasks); only a cancellation of the caller goes on."""
+    try:
+        await asyncio.wait_for(client.stop(), timeout)
+    except (Exception, asyncio.CancelledError):
+        if cancelled_from_outside():
+            raise
+
+
+async def ensure_topics(
+    bootstrap: str, topics: tuple[str, ...], partitions: int, configs: dict[str, str] | None = None
+) -> None:
+    """Create the topics that do not exist yet (a restarted in-memory broker has none), with `configs` if given."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     await asyncio.wait_for(admin.start(), 10)
     try:
@@ -52,7 +72,10 @@ async def ensure_topics(bootstrap: str, topics: tuple[str, ...], partitions: int
             try:
                 await asyncio.wait_for(
                     admin.create_topics(
-                        [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
+                        [
+                            NewTopic(t, num_partitions=partitions, replication_factor=1, topic_configs=configs or {})
+                            for t in missing
+                        ]
                     ),
                     10,
                 )

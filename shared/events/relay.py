@@ -1,9 +1,11 @@
 """The outbox relay: publish committed events in order, mark them sent after the broker's ack.
 
-The broker is a transport, not the record. When the broker comes back without its log (the
-embedded broker keeps it in memory; a Kafka may expire it), the relay notices that a partition's
-offsets went backwards and publishes again every event still retained in the outbox; consumers'
-inboxes make the repeats harmless.
+The broker is a transport, not the record (docs/events.md, "Delivery"). Every row is marked with the broker's epoch
+(shared.events.epoch) it was published to. Every second the relay reads the epoch again and how far each consumer
+group of a topic has committed its offsets in that epoch (`relay_watermarks`: below that offset, every group has
+applied what it read). When the epoch changed — the broker came back without its log — the relay publishes again
+every row of a lost epoch that some group may not have applied, whatever the offsets of the new log say; the
+consumers' inboxes make the repeats harmless.
 """
 
 from __future__ import annotations
@@ -11,14 +13,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import TopicPartition
 from prometheus_client import Counter, Gauge
 
-from shared.db import Database, Sql, Unit
+from shared.db import Database, Sql, is_outage
 from shared.events.envelope import dumpb
-from shared.events.kafka import ensure_topics, make_consumer, make_producer
+from shared.events.epoch import BrokerEpoch
+from shared.events.kafka import cancelled_from_outside, close_quietly, ensure_topics, make_consumer, make_producer
+from shared.events.topics import CONSUMER_GROUPS
 
 log = logging.getLogger("yibao.relay")
 
@@ -28,26 +33,48 @@ PENDING = Gauge("yibao_outbox_pending", "outbox rows not yet published")
 
 SEND_TIMEOUT = 10.0
 LINGER_SECONDS = 0.005  # after a wake-up: under load, one batch a few ms late instead of a batch per commit
+APPLIED = "-"  # the epoch mark of rows of a lost epoch that every consumer group had applied
 
 _NEXT = Sql("""
 SELECT id, topic, key, envelope FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT :batch
    FOR UPDATE SKIP LOCKED
 """)
 _MARK_SENT = Sql("""
-UPDATE outbox SET published_at = now(), partition = :partition, "offset" = :offset, attempts = attempts + 1
+UPDATE outbox SET published_at = now(), epoch = :epoch, partition = :partition, "offset" = :offset,
+       attempts = attempts + 1
  WHERE id = :id
 """)
-_REQUEUE = Sql("""
-UPDATE outbox SET published_at = NULL, partition = NULL, "offset" = NULL
- WHERE published_at IS NOT NULL AND published_at > now() - make_interval(hours => :hours)
-   AND NOT (id = ANY(CAST(:exclude AS bigint[])))
+# A row of a lost epoch is published again unless every group had committed past it in that epoch.
+_REQUEUE_LOST = Sql("""
+UPDATE outbox o SET published_at = NULL, epoch = NULL, partition = NULL, "offset" = NULL
+ WHERE o.published_at IS NOT NULL AND o.epoch <> :epoch AND o.epoch <> '-'
+   AND NOT EXISTS (SELECT 1 FROM relay_watermarks w
+                    WHERE w.epoch = o.epoch AND w.topic = o.topic AND w.partition = o.partition
+                      AND o."offset" < w.applied_below)
 """)
-_HIGH_MARKS = Sql("""
-SELECT topic, partition, max("offset") AS high FROM outbox
- WHERE published_at IS NOT NULL AND partition IS NOT NULL GROUP BY topic, partition
+_SETTLE_LOST = Sql("UPDATE outbox SET epoch = '-' WHERE published_at IS NOT NULL AND epoch <> :epoch AND epoch <> '-'")
+_FORGET_WATERMARKS = Sql("DELETE FROM relay_watermarks WHERE epoch <> :epoch")
+_UNAPPLIED = Sql("""
+SELECT o.topic, o.partition, max(o."offset") AS high
+  FROM outbox o
+ WHERE o.published_at IS NOT NULL AND o.epoch = :epoch
+   AND o."offset" >= coalesce((SELECT w.applied_below FROM relay_watermarks w
+                                WHERE w.epoch = o.epoch AND w.topic = o.topic AND w.partition = o.partition), 0)
+ GROUP BY o.topic, o.partition
+""")
+_WATERMARK = Sql("""
+INSERT INTO relay_watermarks AS w (epoch, topic, partition, applied_below) VALUES (:epoch, :topic, :partition, :below)
+ON CONFLICT (epoch, topic, partition) DO UPDATE
+   SET applied_below = greatest(w.applied_below, EXCLUDED.applied_below), observed_at = now()
 """)
 _PURGE = Sql("DELETE FROM outbox WHERE published_at < now() - make_interval(hours => :hours)")
 _PENDING = Sql("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+
+
+class _EpochChanged(Exception):
+    def __init__(self, epoch: str) -> None:
+        super().__init__(epoch)
+        self.epoch = epoch
 
 
 class Relay:
@@ -63,7 +90,8 @@ class Relay:
         poll_seconds: float = 0.05,
         batch: int = 200,
         retention_hours: int = 168,
-        check_seconds: float = 3.0,
+        check_seconds: float = 1.0,
+        groups: Mapping[str, tuple[str, ...]] = CONSUMER_GROUPS,
     ) -> None:
         self.db = db
         self.bootstrap = bootstrap
@@ -73,11 +101,13 @@ class Relay:
         self.batch = batch
         self.retention_hours = retention_hours
         self.check_seconds = check_seconds
-        self.high: dict[tuple[str, int], int] = {}
-        self.seen_ends: dict[tuple[str, int], int] = {}
+        self.groups = groups
+        self.epoch: str | None = None
         self.connected = False
+        self.unapplied: dict[tuple[str, int], int] = {}  # (topic, partition) → highest offset published, this epoch
         self._producer: Any = None
-        self._watcher: Any = None
+        self._epoch: BrokerEpoch | None = None
+        self._watchers: dict[str, Any] = {}
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -92,14 +122,14 @@ class Relay:
                 await self._connect()
                 backoff = 0.2
                 await self._loop()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # broker down, database down: wait and try again
+            except (Exception, asyncio.CancelledError) as exc:  # broker down: wait and try again
+                if isinstance(exc, asyncio.CancelledError) and cancelled_from_outside():
+                    raise
                 self.connected = False
                 log.warning("relay paused: %s: %s", type(exc).__name__, str(exc)[:200])
                 await self._disconnect()
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                backoff = min(backoff * 2, 2.0)
 
     async def stop(self) -> None:
         await self._disconnect()
@@ -108,32 +138,40 @@ class Relay:
         await ensure_topics(self.bootstrap, self.topics, self.partitions)
         self._producer = make_producer(self.bootstrap)
         await asyncio.wait_for(self._producer.start(), 10)
-        self._watcher = make_consumer(self.bootstrap, group_id=None)
-        await asyncio.wait_for(self._watcher.start(), 10)
-        await self._load_high_marks()
+        self._epoch = BrokerEpoch(self.bootstrap)
+        await self._epoch.start()
+        await self.adopt(await self._epoch.read())
         self.connected = True
 
     async def _disconnect(self) -> None:
-        for client in (self._producer, self._watcher):
+        clients = [self._producer, *self._watchers.values()]
+        self._producer, self._watchers = None, {}
+        for client in clients:
             if client is not None:
-                try:
-                    await asyncio.wait_for(client.stop(), 5)
-                except Exception:  # already broken; nothing more to release
-                    pass
-        self._producer = self._watcher = None
+                await close_quietly(client)
+        if self._epoch is not None:
+            await self._epoch.stop()
+            self._epoch = None
 
     async def _loop(self) -> None:
         last_check = time.monotonic()
         last_purge = 0.0
         while True:
-            sent = await self.publish_batch()
-            now = time.monotonic()
-            if now - last_check >= self.check_seconds:
-                await self.check_for_lost_log()
-                last_check = now
-            if now - last_purge >= 600:
-                await self.purge()
-                last_purge = now
+            try:
+                sent = await self.publish_batch()
+                now = time.monotonic()
+                if now - last_check >= self.check_seconds:
+                    await self.check()
+                    last_check = now
+                if now - last_purge >= 600:
+                    await self.purge()
+                    last_purge = now
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                log.warning("relay waits for the database: %s", type(exc).__name__)  # the broker stays connected
+                await asyncio.sleep(0.5)
+                continue
             if sent < self.batch:
                 self._wake.clear()
                 try:
@@ -143,82 +181,101 @@ class Relay:
                     pass
 
     async def publish_batch(self) -> int:
-        """Publish the oldest unpublished rows; mark them sent only after every ack."""
-        async with self.db.begin() as unit:
-            rows = await unit.fetch(_NEXT, batch=self.batch)
-            if not rows:
-                PENDING.set(0)
-                return 0
-            futures = [await self._producer.send(row.topic, dumpb(row.envelope), key=row.key.encode()) for row in rows]
-            results = await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT)
-            await self.after_publish(rows)
-            lost = any(
-                meta.offset <= self.high.get((row.topic, meta.partition), -1) for row, meta in zip(rows, results)
-            )
-            await unit.executemany(
-                _MARK_SENT,
-                [
-                    {"id": row.id, "partition": meta.partition, "offset": meta.offset}
-                    for row, meta in zip(rows, results)
-                ],
-            )
-            if lost:
-                log.warning("broker offsets went back: it lost its log")
-                await self._requeue(unit, exclude_ids=[r.id for r in rows])
-                self.high = {}
-                self.seen_ends = {}
-            for row, meta in zip(rows, results):
-                tp = (row.topic, meta.partition)
-                self.high[tp] = max(self.high.get(tp, -1), meta.offset)
-            for row in rows:
-                PUBLISHED.labels(row.topic).inc()
-            return len(rows)
+        """Publish the oldest unpublished rows; mark them sent only after every ack, with the epoch read after the
+        acks (so a row is marked with the broker life that holds it: lives only follow one another). When the epoch
+        changed under the batch, nothing is marked and the new epoch is adopted: the rows go again."""
+        assert self._epoch is not None
+        try:
+            async with self.db.begin() as unit:
+                rows = await unit.fetch(_NEXT, batch=self.batch)
+                if not rows:
+                    PENDING.set(0)
+                    return 0
+                futures = [
+                    await self._producer.send(row.topic, dumpb(row.envelope), key=row.key.encode()) for row in rows
+                ]
+                results = await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT)
+                await self.after_publish(rows)
+                epoch = await self._epoch.read()
+                if epoch != self.epoch:
+                    raise _EpochChanged(epoch)
+                await unit.executemany(
+                    _MARK_SENT,
+                    [
+                        {"id": row.id, "epoch": self.epoch, "partition": meta.partition, "offset": meta.offset}
+                        for row, meta in zip(rows, results, strict=True)
+                    ],
+                )
+        except _EpochChanged as changed:
+            log.warning("the broker came back without its log (epoch %s → %s)", self.epoch, changed.epoch)
+            await self.adopt(changed.epoch)
+            return 0
+        for row, meta in zip(rows, results, strict=True):
+            tp = (row.topic, meta.partition)
+            self.unapplied[tp] = max(self.unapplied.get(tp, -1), meta.offset)
+            PUBLISHED.labels(row.topic).inc()
+        return len(rows)
 
     async def after_publish(self, rows: list[Any]) -> None:
         """Hook between the broker's ack and marking the rows sent (a crash here means redelivery)."""
 
-    async def check_for_lost_log(self) -> None:
-        """Requeue if the broker's log went backwards: a partition we published to is empty, or its
-        reported end offset is lower than at the previous check.
-
-        Both signals hold on Kafka and on the embedded broker, whose reported end offset may trail
-        the produced offsets when records arrive in batches (so it is never compared with them).
-        """
-        known = set(self.high) | set(self.seen_ends)
-        if not known:
+    async def check(self) -> None:
+        """Read the broker's epoch: a new one means it lost its log (adopt it); else note what groups applied."""
+        assert self._epoch is not None
+        epoch = await self._epoch.read()
+        if epoch != self.epoch:
+            log.warning("the broker came back without its log (epoch %s → %s)", self.epoch, epoch)
+            await self.adopt(epoch)
             return
-        tps = [TopicPartition(t, p) for (t, p) in sorted(known)]
-        try:
-            ends = await asyncio.wait_for(self._watcher.end_offsets(tps), 5)
-        except Exception as exc:  # unknown topic after a restart also means the log is gone
-            if "UnknownTopic" not in type(exc).__name__:
-                raise
-            ends = {tp: 0 for tp in tps}
-        behind = [
-            tp
-            for tp in tps
-            if ends.get(tp, 0) < self.seen_ends.get((tp.topic, tp.partition), 0)
-            or (ends.get(tp, 0) == 0 and self.high.get((tp.topic, tp.partition), -1) >= 0)
-        ]
-        self.seen_ends = {(tp.topic, tp.partition): ends.get(tp, 0) for tp in tps}
-        if behind:
-            log.warning("broker lost its log (%s partitions went back); publishing retained events again", len(behind))
-            await ensure_topics(self.bootstrap, self.topics, self.partitions)
-            async with self.db.begin() as unit:
-                await self._requeue(unit)
-            self.high.clear()
-            self.seen_ends.clear()
+        if self.unapplied:
+            await self.observe()
 
-    async def _requeue(self, unit: Unit, *, exclude_ids: list[int] | None = None) -> None:
-        status = await unit.execute(_REQUEUE, hours=self.retention_hours, exclude=exclude_ids or [])
-        count = int(status.split()[-1])
-        REPUBLISHED.inc(count)
-        log.warning("requeued %d retained events for publishing again", count)
+    async def adopt(self, epoch: str) -> None:
+        """Publish into `epoch` from now on; what lost epochs may not have delivered is published again first."""
+        async with self.db.begin() as unit:
+            status = await unit.execute(_REQUEUE_LOST, epoch=epoch)
+            await unit.execute(_SETTLE_LOST, epoch=epoch)
+            await unit.execute(_FORGET_WATERMARKS, epoch=epoch)
+            unapplied = await unit.fetch(_UNAPPLIED, epoch=epoch)
+        requeued = int(status.split()[-1])
+        if requeued:
+            REPUBLISHED.inc(requeued)
+            log.warning("publishing %d events again that a lost broker log may not have delivered", requeued)
+            self.wake()
+        self.epoch = epoch
+        self.unapplied = {(row.topic, row.partition): row.high for row in unapplied}
 
-    async def _load_high_marks(self) -> None:
-        async with self.db.connect() as unit:
-            rows = await unit.fetch(_HIGH_MARKS)
-        self.high = {(row.topic, row.partition): int(row.high) for row in rows}
+    async def observe(self) -> None:
+        """Record how far every consumer group has committed, per partition with rows not yet known applied."""
+        assert self._epoch is not None
+        seen: dict[tuple[str, int], int] = {}
+        for (topic, partition), high in list(self.unapplied.items()):
+            groups = self.groups.get(topic, ())
+            tp = TopicPartition(topic, partition)
+            committed = [await (await self._watcher(g)).committed(tp) for g in groups]
+            seen[(topic, partition)] = min((c or 0 for c in committed), default=high + 1)
+        if await self._epoch.read() != self.epoch:
+            return  # those offsets may be a new broker life's; the next check adopts it
+        async with self.db.begin() as unit:
+            await unit.executemany(
+                _WATERMARK,
+                [
+                    {"epoch": self.epoch, "topic": t, "partition": p, "below": below}
+                    for (t, p), below in seen.items()
+                    if below > 0
+                ],
+            )
+        for tp, below in seen.items():
+            if below > self.unapplied.get(tp, -1):
+                self.unapplied.pop(tp, None)
+
+    async def _watcher(self, group: str) -> Any:
+        """A client of the group that never subscribes: it only reads the group's committed offsets."""
+        if group not in self._watchers:
+            watcher = make_consumer(self.bootstrap, group_id=group)
+            await asyncio.wait_for(watcher.start(), 10)
+            self._watchers[group] = watcher
+        return self._watchers[group]
 
     async def purge(self) -> int:
         """Forget published events older than the retention window."""

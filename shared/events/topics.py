@@ -21,3 +21,18 @@ ALL_TOPICS: tuple[str, ...] = (
     COVID_CASE_REGISTERED,
     BUDGET_SET,
 )
+
+# Who consumes each topic (each service's consumer group is its name). The relay reads these groups' committed
+# offsets to know what every consumer has applied (docs/events.md, "Delivery"); tests/unit/test_shared.py keeps
+# this in step with the services' handlers.
+CONSUMER_GROUPS: dict[str, tuple[str, ...]] = {
+    CLAIM_SUBMITTED: ("settlement", "reporting"),
+    SETTLED: ("prepayment", "reporting"),
+    SETTLEMENT_REVERSED: ("prepayment", "reporting"),
+    SUBSIDY_DUE: ("prepayment", "reporting"),
+    PREPAYMENT_DISBURSED: ("reporting",),
+    PERSON_CHANGED: ("reporting",),
+    INSTITUTION_CHANGED: ("settlement", "prepayment", "reporting"),
+    COVID_CASE_REGISTERED: ("reporting",),
+    BUDGET_SET: ("reporting",),
+}

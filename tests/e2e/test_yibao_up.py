@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from deploy.embedded import port_open
+from tests.e2e.conftest import make_certno
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,6 +101,64 @@ def _kill_child_and_see_it_restarted(proc: subprocess.Popen, base: int, log: Pat
     assert "settlement restarted (restart #1)" in log.read_text()
 
 
+def _usable_everywhere_within_a_second(base: int, keys: dict) -> None:
+    """Right after `yibao up` says ready, a new hospital is usable at settlement and prepayment within a second of
+    its 201 (issue 17: the consumers are ready only once they have joined their groups)."""
+    admin = next(k for k, v in keys.items() if v["role"] == "admin")
+    his, code = next((k, v["fixmedins_code"]) for k, v in keys.items() if v["role"] == "his")
+    with httpx.Client(timeout=5, headers={"X-Api-Key": admin}) as client:
+        person = client.post(
+            f"http://127.0.0.1:{base + 1}/v1/persons",
+            json={
+                "certno": make_certno(region="621000"),
+                "psn_name": "即时",
+                "insutype": "390",
+                "insuplc_admdvs": "621000",
+            },
+        )
+        assert person.status_code == 201, person.text
+        registered = client.post(
+            f"http://127.0.0.1:{base + 1}/v1/institutions",
+            json={
+                "fixmedins_code": code,
+                "fixmedins_name": "即时医院",
+                "kind": "hospital",
+                "level": 2,
+                "affiliation": "city",
+                "admdvs": "621000",
+            },
+        )
+        assert registered.status_code == 201, registered.text
+        at = time.monotonic()
+        usable: dict[str, float] = {}
+        visit = {
+            "psn_no": person.json()["psn_no"],
+            "mdtrt_cert_type": "02",
+            "mdtrt_cert_no": person.json()["certno"],
+            "fixmedins_code": code,
+            "med_type": "11",
+            "begntime": "2024-03-01T09:00:00+08:00",
+            "diagnoses": [],
+        }
+        while len(usable) < 2 and time.monotonic() - at < 5:
+            if (
+                "settlement" not in usable
+                and client.post(
+                    f"http://127.0.0.1:{base + 2}/v1/visits", json=visit, headers={"X-Api-Key": his}
+                ).status_code
+                == 201
+            ):
+                usable["settlement"] = time.monotonic() - at
+            if (
+                "prepayment" not in usable
+                and client.get(f"http://127.0.0.1:{base + 3}/v1/institutions/{code}/position").status_code == 200
+            ):
+                usable["prepayment"] = time.monotonic() - at
+            time.sleep(0.05)
+    print(f"a new hospital usable after: {usable}")
+    assert set(usable) == {"settlement", "prepayment"} and max(usable.values()) < 1.0, usable
+
+
 def test_up_ready_stop_and_restart_keeps_data(tmp_path):
     base = _port_base()
     data_dir = tmp_path / "data"
@@ -124,6 +183,7 @@ def test_up_ready_stop_and_restart_keeps_data(tmp_path):
             },
         )
         assert created.status_code == 201, created.text
+        _usable_everywhere_within_a_second(base, keys)
         _kill_child_and_see_it_restarted(first, base, log)
     finally:
         family = _stop(first)

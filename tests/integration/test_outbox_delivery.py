@@ -221,3 +221,40 @@ async def test_broker_restart_loses_log_consumer_stopped_every_event_applied_onc
             assert set(applied.values()) == {1}
     finally:
         consumer.stop()
+
+
+async def test_a_broker_back_empty_within_a_heartbeat_loses_nothing(pg, own_broker):
+    """The loss the chaos run found: the broker is killed and back empty before the consumer's next heartbeat.
+
+    The consumer keeps its positions in the lost log (50 per partition) and the group goes on as if nothing happened;
+    the new log starts at 0 below them. Offsets cannot tell, whether the new traffic stays below the old positions
+    or overtakes them: the events the new log holds below the old positions were never read, and the relay did not
+    publish again what it had sent in its first batch after the restart."""
+    url = await create_database(pg, "backempty")
+    settings = make_settings("eligibility", database_url=url, bootstrap=own_broker.bootstrap)
+    consumer_settings = make_settings("prepayment", database_url=url, bootstrap=own_broker.bootstrap)
+    async with (
+        running_app(create_app(eligibility_spec, settings)) as elig,
+        running_app(create_app(prepayment_spec, consumer_settings)),
+    ):
+
+        async def register(start: int, stop: int) -> None:
+            answers = await asyncio.gather(
+                *(
+                    elig.post("/v1/institutions", json=institution(f"BE{i:03d}"), headers=HEADERS)
+                    for i in range(start, stop)
+                )
+            )
+            assert {a.status_code for a in answers} == {201}
+
+        await register(0, 150)
+        await eventually(lambda: _all(url, "BE", 150), what="the first 150 applied")
+        await asyncio.sleep(2.5)  # offsets committed, the relay has seen them applied
+        own_broker.proc.kill()  # SIGKILL, and back at once with an empty log (as `yibao up` restarts it)
+        own_broker.proc.wait()
+        own_broker.start()
+        await register(150, 180)
+        await register(180, 300)  # and more, past the old positions
+        applied = await eventually(lambda: _all(url, "BE", 300), timeout=60, what="all 300 applied")
+        assert set(applied.values()) == {1}
+        await eventually(lambda: _zero(unpublished(url)), what="outbox drained")

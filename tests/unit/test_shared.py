@@ -88,3 +88,22 @@ def test_dumps_writes_what_the_standard_library_wrote(value):
     expected = json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
     assert dumps(value) == expected
     assert dumpb(value) == expected.encode()
+
+
+def test_consumer_groups_name_every_service_that_handles_a_topic() -> None:
+    """The relay learns what was applied from these groups' offsets: a handler missing here could lose events."""
+    from types import SimpleNamespace
+
+    from services.prepayment.app import spec as prepayment
+    from services.reporting.app import spec as reporting
+    from services.settlement.app import spec as settlement
+    from services.settlement.store.institutions import InstitutionCache
+    from shared.events.topics import ALL_TOPICS, CONSUMER_GROUPS
+
+    app = SimpleNamespace(state=SimpleNamespace(institutions=InstitutionCache(), feed=None))
+    handled: dict[str, set[str]] = {topic: set() for topic in ALL_TOPICS}
+    for spec in (settlement, prepayment, reporting):
+        assert spec.handlers is not None
+        for topic in spec.handlers(app):  # type: ignore[arg-type]
+            handled[topic].add(spec.name)
+    assert {topic: set(groups) for topic, groups in CONSUMER_GROUPS.items()} == handled

@@ -1,0 +1,24 @@
+"""Outbox rows remember the broker epoch they were published to; the relay's watermarks of what every consumer group
+applied (shared.events.tables.add_broker_epochs, docs/events.md "Delivery").
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+from alembic import op
+
+from shared.events.tables import add_broker_epochs, drop_broker_epochs
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+SCHEMA = "settlement"
+
+
+def upgrade() -> None:
+    add_broker_epochs(op, SCHEMA)
+
+
+def downgrade() -> None:
+    drop_broker_epochs(op, SCHEMA)
