@@ -198,14 +198,18 @@ async def test_unknown_person_and_bad_dates(eligibility):
 
 async def test_readers_see_masked_personal_data_and_cannot_write(eligibility, register):
     person = await register(card_no=fresh_code("C"))
+    seen = await eligibility.get(f"/v1/persons/{person['psn_no']}", headers={"X-Api-Key": OPS_KEY})
+    assert seen.status_code == 200
+    body = seen.json()
+    assert body["certno"] != person["certno"] and "*" in body["certno"] and "*" in body["psn_name"]
+    assert body["card_no"] != person["card_no"]
+    snap = await eligibility.get(f"/v1/persons/{person['psn_no']}/snapshot", headers={"X-Api-Key": OPS_KEY})
+    assert snap.status_code == 200
+    for key in (HIS_KEYS["H1"], PHARMACY_KEYS["P1"]):  # institutions learn of persons through credentials only
+        for path in (f"/v1/persons/{person['psn_no']}", f"/v1/persons/{person['psn_no']}/snapshot"):
+            refused = await eligibility.get(path, headers={"X-Api-Key": key})
+            assert refused.status_code == 403 and refused.json()["code"] == "FORBIDDEN"
     for key in (OPS_KEY, HIS_KEYS["H1"], PHARMACY_KEYS["P1"]):
-        seen = await eligibility.get(f"/v1/persons/{person['psn_no']}", headers={"X-Api-Key": key})
-        assert seen.status_code == 200
-        body = seen.json()
-        assert body["certno"] != person["certno"] and "*" in body["certno"] and "*" in body["psn_name"]
-        assert body["card_no"] != person["card_no"]
-        snap = await eligibility.get(f"/v1/persons/{person['psn_no']}/snapshot", headers={"X-Api-Key": key})
-        assert snap.status_code == 200
         write = await eligibility.post("/v1/persons", json={}, headers={"X-Api-Key": key})
         assert write.status_code == 403
     assert (await eligibility.get(f"/v1/persons/{person['psn_no']}")).status_code == 401

@@ -13,7 +13,7 @@ async def _credit(api, psn_no: str, amount: str, period: str = "2024-01"):
 
 
 async def _balance(api, psn_no: str) -> str:
-    response = await api.get(f"/v1/accounts/{psn_no}", headers=his())
+    response = await api.get(f"/v1/accounts/{psn_no}", headers=ADMIN)
     assert response.status_code == 200
     return response.json()["balc"]
 
