@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -186,6 +187,7 @@ class Database:
         self.schema = schema
         self.producer = producer or schema
         self.on_publish: Callable[[], None] | None = None  # the relay's wake-up, set by the composition root
+        self.dsn = ""
 
     @classmethod
     async def open(
@@ -211,7 +213,16 @@ class Database:
             },
         )
         await pool  # with min_size=0 this opens nothing
-        return cls(pool, schema=schema, producer=producer)
+        database = cls(pool, schema=schema, producer=producer)
+        database.dsn = dsn
+        return database
+
+    async def dedicated(self) -> asyncpg.Connection:
+        """A connection outside the pool, for something held as long as the process lives (a lease)."""
+        try:
+            return await asyncpg.connect(self.dsn, timeout=5, server_settings={"application_name": self.schema})
+        except OUTAGE as exc:
+            raise _unavailable(exc) from None
 
     async def close(self) -> None:
         try:
@@ -264,6 +275,42 @@ class Database:
                 log.info("retrying transaction after %s (attempt %d)", type(exc).__name__, attempt)
                 await asyncio.sleep(0.01 * 2**attempt)
         raise AssertionError("unreachable")
+
+
+class Lease:
+    """An advisory lock held on a connection of its own: one holder at a time across every process of the service
+    (e.g. the relay that publishes the outbox, so that rows of one key go out in order). The lease ends with that
+    connection: when its process dies, or the database restarts, another one takes it."""
+
+    def __init__(self, db: Database, name: str) -> None:
+        self.db = db
+        self.key = int.from_bytes(hashlib.sha256(f"{db.schema}:{name}".encode()).digest()[:8], "big", signed=True)
+        self._conn: Any = None
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    async def take(self) -> bool:
+        """Take the lease if nobody holds it; True while this process holds it."""
+        if self.held:
+            return True
+        await self.release()
+        conn = await self.db.dedicated()
+        try:
+            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.key, timeout=5):
+                self._conn = conn
+                return True
+        except OUTAGE:
+            pass
+        conn.terminate()
+        return False
+
+    async def release(self) -> None:
+        """Give the lease up (closing its connection ends the lock)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()
 
 
 def _unavailable(exc: BaseException) -> DatabaseUnavailable:

@@ -291,7 +291,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         except Exception as exc:
             checks["database"] = f"down: {type(exc).__name__}"
         relay, consumer = request.app.state.relay, request.app.state.consumer
-        if relay is not None and not relay.connected:
+        if relay is not None and not relay.ready:
             checks["broker"] = "down: the relay is not connected"
         elif consumer is not None and not consumer.ready:
             checks["broker"] = "down: the consumer has not joined its group"

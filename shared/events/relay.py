@@ -6,6 +6,10 @@ group of a topic has committed its offsets in that epoch (`relay_watermarks`: be
 applied what it read). When the epoch changed — the broker came back without its log — the relay publishes again
 every row of a lost epoch that some group may not have applied, whatever the offsets of the new log say; the
 consumers' inboxes make the repeats harmless.
+
+However many instances of a service run, one relay publishes its outbox at a time (it holds the `Lease`, an advisory
+lock on a connection of its own): rows of one key leave in order. The others stand by and take over when that
+connection ends.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from prometheus_client import Counter, Gauge
 
-from shared.db import Database, Sql, is_outage
+from shared.db import Database, Lease, Sql, is_outage
 from shared.events.envelope import dumpb
 from shared.events.epoch import BrokerEpoch
 from shared.events.kafka import cancelled_from_outside, close_quietly, ensure_topics, make_consumer, make_producer
@@ -71,6 +75,10 @@ _PURGE = Sql("DELETE FROM outbox WHERE published_at < now() - make_interval(hour
 _PENDING = Sql("SELECT count(*) FROM outbox WHERE published_at IS NULL")
 
 
+class _LeaseLost(Exception):
+    pass
+
+
 class _EpochChanged(Exception):
     def __init__(self, epoch: str) -> None:
         super().__init__(epoch)
@@ -104,6 +112,8 @@ class Relay:
         self.groups = groups
         self.epoch: str | None = None
         self.connected = False
+        self.standby = False  # another instance of the service holds the relay's lease
+        self.lease = Lease(db, "relay")
         self.unapplied: dict[tuple[str, int], int] = {}  # (topic, partition) → highest offset published, this epoch
         self._producer: Any = None
         self._epoch: BrokerEpoch | None = None
@@ -114,11 +124,18 @@ class Relay:
         """Publish soon: a transaction just committed events."""
         self._wake.set()
 
+    @property
+    def ready(self) -> bool:
+        """Publishing, or standing by while another instance of the service does."""
+        return self.connected or self.standby
+
     async def run(self) -> None:
-        """Run until cancelled, reconnecting with backoff when the broker is away."""
+        """Run until cancelled: hold the lease (one relay per service publishes), reconnecting with backoff when the
+        broker is away."""
         backoff = 0.2
         while True:
             try:
+                await self._take_lease()
                 await self._connect()
                 backoff = 0.2
                 await self._loop()
@@ -133,6 +150,21 @@ class Relay:
 
     async def stop(self) -> None:
         await self._disconnect()
+        await self.lease.release()
+
+    async def _take_lease(self) -> None:
+        """Wait until this instance holds the relay's lease (at once, when it is the only one)."""
+        while True:
+            try:
+                if await self.lease.take():
+                    self.standby = False
+                    return
+                self.standby = True
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                self.standby = False
+            await asyncio.sleep(1.0)
 
     async def _connect(self) -> None:
         await ensure_topics(self.bootstrap, self.topics, self.partitions)
@@ -157,6 +189,8 @@ class Relay:
         last_check = time.monotonic()
         last_purge = 0.0
         while True:
+            if not self.lease.held:
+                raise _LeaseLost("the relay's lease ended with its connection; taking it again")
             try:
                 sent = await self.publish_batch()
                 now = time.monotonic()

@@ -139,3 +139,26 @@ async def test_an_unreachable_database_is_database_unavailable(pg) -> None:
             await away.transaction(lambda unit: unit.fetchval(Sql("SELECT 1")))
     finally:
         await away.close()
+
+
+async def test_a_lease_has_one_holder_and_passes_on_when_its_connection_ends(db: Database, pg) -> None:
+    from shared.db import Lease
+
+    other = await Database.open(pg.url, schema=db.schema, size=2)
+    try:
+        first, second = Lease(db, "relay"), Lease(other, "relay")
+        assert await first.take() and first.held
+        assert not await second.take() and not second.held
+        assert await first.take()  # taking it again while holding it: still held
+        first._conn.terminate()  # the holder's connection dies (process killed, database restarted)
+        assert not first.held
+        for _ in range(50):  # the server notices the dead session
+            if await second.take():
+                break
+            await asyncio.sleep(0.1)
+        assert second.held and not await first.take()
+        await second.release()
+        assert await first.take()
+        await first.release()
+    finally:
+        await other.close()
