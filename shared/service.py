@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from shared.auth import Principal, principal_for
 from shared.config import Settings, load_settings
 from shared.db import Database
-from shared.events.consumer import Consumer, Handler
+from shared.events.consumer import Broadcast, Consumer, Handler, Listener
 from shared.events.relay import Relay
 from shared.events.topics import ALL_TOPICS
 from shared.idempotency import Answer, IdempotencyKey, key_for
@@ -44,6 +44,7 @@ LATENCY = Histogram(
 
 Hook = Callable[[FastAPI], Awaitable[None]]
 HandlerFactory = Callable[[FastAPI], dict[str, Handler]]
+ListenerFactory = Callable[[FastAPI], dict[str, Listener]]
 
 
 @dataclass
@@ -55,6 +56,7 @@ class ServiceSpec:
     routers: list[APIRouter]
     migrations_dir: Path
     handlers: HandlerFactory | None = None
+    broadcasts: ListenerFactory | None = None  # topics every instance hears, for what it keeps in memory
     on_startup: Hook | None = None
     on_shutdown: Hook | None = None
     publishes: bool = True
@@ -261,6 +263,9 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
                 )
                 app.state.consumer = consumer
                 tasks.start(consumer.run(), name=f"{spec.name}-consumer")
+            if spec.broadcasts is not None and cfg.consumers_enabled:
+                broadcast = Broadcast(bootstrap=cfg.kafka_bootstrap, listeners=spec.broadcasts(app))
+                tasks.start(broadcast.run(), name=f"{spec.name}-broadcast")
             if settings is None:  # a service process of its own (tests build many apps in one process)
                 _tune_gc()
             log.info("%s started", spec.name)

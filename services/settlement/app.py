@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from services.settlement.api import router
 from services.settlement.eligibility_client import make_client
 from services.settlement.engine import PolicyBook
-from services.settlement.handlers import handlers
+from services.settlement.handlers import broadcasts, handlers
 from services.settlement.models import SCHEMA
 from services.settlement.store.catalogue import CatalogueCache, load_reference, seed
 from services.settlement.store.institutions import InstitutionCache
@@ -50,6 +50,7 @@ spec = ServiceSpec(
     routers=[router],
     migrations_dir=Path(__file__).parent / "migrations",
     handlers=handlers,
+    broadcasts=broadcasts,
     on_startup=on_startup,
     on_shutdown=on_shutdown,
 )

@@ -253,3 +253,49 @@ class Consumer:
             )
             if event_id != UNREADABLE_ID:
                 await unit.fetch(_RECEIVE, ids=[event_id], topics=[topic], types=[topic])
+
+
+Listener = Callable[[Envelope], None]
+
+
+class Broadcast:
+    """Every instance of a service hears these topics (no group, from the end of the log, nothing committed): for
+    what each process keeps in memory and must drop when another instance's consumer applied a change (e.g. the
+    institutions settlement caches). What the group's consumer applies to the database stays its own business."""
+
+    def __init__(self, *, bootstrap: str, listeners: dict[str, Listener]) -> None:
+        self.bootstrap = bootstrap
+        self.listeners = listeners
+        self._consumer: Any = None
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                self._consumer = make_consumer(self.bootstrap, *self.listeners, group_id=None, offset_reset="latest")
+                await asyncio.wait_for(self._consumer.start(), 15)
+                backoff = 0.2
+                while True:
+                    batches = await self._consumer.getmany(timeout_ms=1000, max_records=500)
+                    for messages in batches.values():
+                        for message in messages:
+                            self._hear(message.topic, message.value)
+            except (Exception, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and cancelled_from_outside():
+                    raise
+                log.info("broadcast paused: %s", type(exc).__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+            finally:
+                await self.stop()
+
+    def _hear(self, topic: str, raw: bytes) -> None:
+        try:
+            self.listeners[topic](Envelope.from_json(raw))
+        except Exception as exc:  # a listener only drops what it keeps; a bad message must not stop the others
+            log.warning("broadcast listener for %s failed: %s", topic, type(exc).__name__)
+
+    async def stop(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await close_quietly(consumer)

@@ -26,14 +26,17 @@ def make_producer(bootstrap: str) -> AIOKafkaProducer:
     )
 
 
-def make_consumer(bootstrap: str, *topics: str, group_id: str | None) -> AIOKafkaConsumer:
-    """A consumer that commits offsets by hand, after the database transaction (subscribed to `topics` if given)."""
+def make_consumer(
+    bootstrap: str, *topics: str, group_id: str | None, offset_reset: str = "earliest"
+) -> AIOKafkaConsumer:
+    """A consumer that commits offsets by hand, after the database transaction (subscribed to `topics` if given);
+    where it has no offset it starts at `offset_reset` (earliest: so that it cannot miss anything)."""
     return AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap,
         group_id=group_id,
         enable_auto_commit=False,
-        auto_offset_reset="earliest",
+        auto_offset_reset=offset_reset,
         metadata_max_age_ms=5000,
         request_timeout_ms=10000,
         session_timeout_ms=10000,
