@@ -48,8 +48,8 @@ PROVINCES = frozenset(
 
 
 def check_admdvs(value: str) -> str:
-    """Six digits whose first two name a province."""
-    if len(value) != 6 or not value.isdigit():
+    """Six ASCII digits whose first two name a province (str.isdigit alone would take ６ and ٦)."""
+    if len(value) != 6 or not (value.isascii() and value.isdigit()):
         raise ValueError("admdvs must be 6 digits")
     if value[:2] not in PROVINCES:
         raise ValueError(f"admdvs {value}: unknown province {value[:2]}")

@@ -1,5 +1,9 @@
 """The settlement service's view of eligibility: one snapshot call per decision, short timeout, clear 503.
 
+Only an eligibility that cannot answer is a 503 (unreachable, too slow, a 5xx, nonsense, or a refusal of this
+service's own key): the HIS may retry. A request that eligibility refuses as the caller's (a 4xx) is passed on as
+that 4xx with eligibility's code: retrying it can never succeed.
+
 `app.state.eligibility` is a `shared.http.InternalClient` built in the composition root (app.py); tests
 may replace it with one on `httpx.ASGITransport` to an in-process eligibility app.
 """
@@ -7,6 +11,7 @@ may replace it with one on `httpx.ASGITransport` to an in-process eligibility ap
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -22,6 +27,10 @@ from shared.problems import Problem
 log = logging.getLogger("yibao.settlement.eligibility")
 
 TIMEOUT_SECONDS = 2.0
+# eligibility's 4xx that are not about the caller's request: its refusal of our own key, or a request to slow down
+_OUR_FAULT = frozenset({401, 403, 407, 408, 429})
+_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+_MAX_ERRORS = 20
 
 
 class EligibilityUnavailable(Problem):
@@ -101,6 +110,34 @@ def parse_snapshot(data: dict) -> Person:
     )
 
 
+def _text(value: Any, limit: int = 300) -> str | None:
+    return None if value is None else str(value)[:limit]
+
+
+def refused(response: httpx.Response) -> Problem:
+    """Eligibility's answer to a request it refused (a 4xx) as this service's problem: an answer that says the
+    caller's input is wrong keeps its status and code; anything else means eligibility cannot answer now (503)."""
+    status = response.status_code
+    if not 400 <= status < 500 or status in _OUR_FAULT:
+        if status in (401, 403):
+            log.error("eligibility refused the settlement service's key (%s)", status)
+        return EligibilityUnavailable(f"eligibility answered {status}")
+    try:
+        body = orjson.loads(response.content)
+    except ValueError:
+        body = None
+    body = body if isinstance(body, dict) else {}
+    code = body.get("code")
+    code = code if isinstance(code, str) and _CODE.fullmatch(code) else "ELIGIBILITY_REFUSED"
+    detail = _text(body.get("detail")) or f"eligibility answered {status}"
+    errors = [
+        {"field": _text(e.get("field"), 100), "code": _text(e.get("code"), 64), "detail": _text(e.get("detail"))}
+        for e in (body.get("errors") if isinstance(body.get("errors"), list) else [])[:_MAX_ERRORS]
+        if isinstance(e, dict)
+    ]
+    return Problem(status, code, f"eligibility refused the request: {detail}", errors=errors)
+
+
 async def _get(client: InternalClient, path: str, *, api_key: str, params: dict) -> httpx.Response:
     try:
         return await client.get(path, params=params, headers={"X-Api-Key": api_key})
@@ -131,7 +168,7 @@ async def fetch_person(
             errors=[{"field": "psn_no", "code": "PERSON_NOT_FOUND", "detail": "unknown person"}],
         )
     if response.status_code != 200:
-        raise EligibilityUnavailable(f"eligibility answered {response.status_code}")
+        raise refused(response)
     try:
         data = orjson.loads(response.content)
     except ValueError:
@@ -149,7 +186,7 @@ async def verify_credential(client: InternalClient, *, api_key: str, cert_type: 
     if response.status_code in (404, 422):
         return None
     if response.status_code != 200:
-        raise EligibilityUnavailable(f"eligibility answered {response.status_code}")
+        raise refused(response)
     try:
         return str(response.json()["psn_no"])
     except (ValueError, KeyError, TypeError):
