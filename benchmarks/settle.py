@@ -207,6 +207,22 @@ def visit_body(person: tuple[str, str], code: str) -> dict:
     }
 
 
+def fee_items(lines: int = 10) -> list[dict]:
+    """The fee lines of one visit: classes A, B, C in turn, random prices and counts."""
+    return [
+        {
+            "feedetl_sn": str(i),
+            "med_list_codg": f"T{'ABC'[i % 3]}{i:03d}",
+            "med_list_name": "药品",
+            "item_class": "ABC"[i % 3],
+            "pric": f"{random.randint(5, 120)}.{random.randint(0, 99):02d}",
+            "cnt": str(random.randint(1, 3)),
+            "fee_ocur_time": "2024-06-01T09:10:00+08:00",
+        }
+        for i in range(lines)
+    ]
+
+
 async def settle_loop(port: int, people: list, until: float, results: dict, serial: list[int]) -> None:
     http = Http(port)
     while time.monotonic() < until:
@@ -220,19 +236,7 @@ async def settle_loop(port: int, people: list, until: float, results: dict, seri
             continue
         mdtrt_id = body["mdtrt_id"]
         serial[0] += 1
-        items = [
-            {
-                "feedetl_sn": str(i),
-                "med_list_codg": f"T{'ABC'[i % 3]}{i:03d}",
-                "med_list_name": "药品",
-                "item_class": "ABC"[i % 3],
-                "pric": f"{random.randint(5, 120)}.{random.randint(0, 99):02d}",
-                "cnt": str(random.randint(1, 3)),
-                "fee_ocur_time": "2024-06-01T09:10:00+08:00",
-            }
-            for i in range(10)
-        ]
-        status, body = await http.request("POST", f"/v1/visits/{mdtrt_id}/fees", {"items": items}, headers)
+        status, body = await http.request("POST", f"/v1/visits/{mdtrt_id}/fees", {"items": fee_items()}, headers)
         if status != 201:
             results["errors"].append((status, body))
             continue

@@ -42,6 +42,9 @@ def make_consumer(
         session_timeout_ms=10000,
         heartbeat_interval_ms=2000,
         max_poll_records=500,
+        # how long the broker may hold a fetch that finds nothing new: the floor of every event's way to its
+        # consumers (500 by default: 110 ms p50 on the embedded broker; 50: 13 ms, at ~20 empty fetches a second)
+        fetch_max_wait_ms=50,
     )
 
 
