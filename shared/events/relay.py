@@ -2,8 +2,10 @@
 
 The broker is a transport, not the record (docs/events.md, "Delivery"). Every row is marked with the broker's epoch
 (shared.events.epoch) it was published to. Every second the relay reads the epoch again and how far each consumer
-group of a topic has committed its offsets in that epoch (`relay_watermarks`: below that offset, every group has
-applied what it read). When the epoch changed — the broker came back without its log — the relay publishes again
+group of a topic has committed its offsets in that epoch, and reads the log back up to there: what the log holds at
+each row's offset must be that row (a broker may acknowledge a record it then does not keep where it said, as the
+embedded one does in the confusion of a restart); a row it does not hold goes again. Below the watermark
+(`relay_watermarks`), every group has applied every row. When the epoch changed — the broker came back without its log — the relay publishes again
 every row of a lost epoch that some group may not have applied, whatever the offsets of the new log say; the
 consumers' inboxes make the repeats harmless.
 
@@ -20,6 +22,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 from aiokafka import TopicPartition
 from prometheus_client import Counter, Gauge
 
@@ -36,6 +39,7 @@ REPUBLISHED = Counter("yibao_outbox_republished_total", "events queued again aft
 PENDING = Gauge("yibao_outbox_pending", "outbox rows not yet published")
 
 SEND_TIMEOUT = 10.0
+READ_BACK_WAIT_MS = 1000
 LINGER_SECONDS = 0.005  # after a wake-up: under load, one batch a few ms late instead of a batch per commit
 APPLIED = "-"  # the epoch mark of rows of a lost epoch that every consumer group had applied
 
@@ -70,6 +74,16 @@ _WATERMARK = Sql("""
 INSERT INTO relay_watermarks AS w (epoch, topic, partition, applied_below) VALUES (:epoch, :topic, :partition, :below)
 ON CONFLICT (epoch, topic, partition) DO UPDATE
    SET applied_below = greatest(w.applied_below, EXCLUDED.applied_below), observed_at = now()
+""")
+_WATERMARKS = Sql("SELECT topic, partition, applied_below FROM relay_watermarks WHERE epoch = :epoch")
+_PUBLISHED_IN = Sql("""
+SELECT id, CAST(event_id AS text) AS event_id, "offset" FROM outbox
+ WHERE epoch = :epoch AND topic = :topic AND partition = :partition AND published_at IS NOT NULL
+   AND "offset" >= :low AND "offset" < :high
+""")
+_REQUEUE_IDS = Sql("""
+UPDATE outbox SET published_at = NULL, epoch = NULL, partition = NULL, "offset" = NULL
+ WHERE id = ANY(CAST(:ids AS bigint[]))
 """)
 _PURGE = Sql("DELETE FROM outbox WHERE published_at < now() - make_interval(hours => :hours)")
 _PENDING = Sql("SELECT count(*) FROM outbox WHERE published_at IS NULL")
@@ -118,6 +132,7 @@ class Relay:
         self._producer: Any = None
         self._epoch: BrokerEpoch | None = None
         self._watchers: dict[str, Any] = {}
+        self._reader: Any = None  # reads back what the consumer groups have committed past
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -176,8 +191,8 @@ class Relay:
         self.connected = True
 
     async def _disconnect(self) -> None:
-        clients = [self._producer, *self._watchers.values()]
-        self._producer, self._watchers = None, {}
+        clients = [self._producer, self._reader, *self._watchers.values()]
+        self._producer, self._reader, self._watchers = None, None, {}
         for client in clients:
             if client is not None:
                 await close_quietly(client)
@@ -280,28 +295,69 @@ class Relay:
         self.unapplied = {(row.topic, row.partition): row.high for row in unapplied}
 
     async def observe(self) -> None:
-        """Record how far every consumer group has committed, per partition with rows not yet known applied."""
+        """Raise the watermarks: per partition with rows not yet known applied, how far every consumer group has
+        committed, checked against the log itself. A row below that counts as applied only if the log holds it at
+        the offset the broker acknowledged: one that the log does not hold there (a broker that lost or overwrote
+        an acknowledged record in the confusion of a restart) is published again."""
         assert self._epoch is not None
-        seen: dict[tuple[str, int], int] = {}
+        committed: dict[tuple[str, int], int] = {}
         for (topic, partition), high in list(self.unapplied.items()):
-            groups = self.groups.get(topic, ())
             tp = TopicPartition(topic, partition)
-            committed = [await (await self._watcher(g)).committed(tp) for g in groups]
-            seen[(topic, partition)] = min((c or 0 for c in committed), default=high + 1)
+            offsets = [await (await self._watcher(g)).committed(tp) for g in self.groups.get(topic, ())]
+            committed[(topic, partition)] = min((c or 0 for c in offsets), default=high + 1)
+        async with self.db.connect() as unit:
+            lows = {(r.topic, r.partition): r.applied_below for r in await unit.fetch(_WATERMARKS, epoch=self.epoch)}
+        lost: list[int] = []
+        for (topic, partition), below in committed.items():
+            low = lows.get((topic, partition), 0)
+            if below <= low:
+                continue
+            async with self.db.connect() as unit:
+                rows = await unit.fetch(
+                    _PUBLISHED_IN, epoch=self.epoch, topic=topic, partition=partition, low=low, high=below
+                )
+            held = await self._read_back(TopicPartition(topic, partition), low, below)
+            lost += [row.id for row in rows if held.get(row.offset) != row.event_id]
         if await self._epoch.read() != self.epoch:
-            return  # those offsets may be a new broker life's; the next check adopts it
+            return  # those offsets and records may be a new broker life's; the next check adopts it
         async with self.db.begin() as unit:
+            if lost:
+                await unit.execute(_REQUEUE_IDS, ids=lost)
             await unit.executemany(
                 _WATERMARK,
                 [
                     {"epoch": self.epoch, "topic": t, "partition": p, "below": below}
-                    for (t, p), below in seen.items()
+                    for (t, p), below in committed.items()
                     if below > 0
                 ],
             )
-        for tp, below in seen.items():
+        if lost:
+            REPUBLISHED.inc(len(lost))
+            log.warning(
+                "the broker does not hold %d acknowledged events where it said: publishing them again", len(lost)
+            )
+            self.wake()
+        for tp, below in committed.items():
             if below > self.unapplied.get(tp, -1):
                 self.unapplied.pop(tp, None)
+
+    async def _read_back(self, tp: TopicPartition, low: int, high: int) -> dict[int, str]:
+        """offset → event_id of the records the log holds in [low, high) of one partition."""
+        if self._reader is None:
+            self._reader = make_consumer(self.bootstrap, group_id=None)
+            await asyncio.wait_for(self._reader.start(), 10)
+        if tp not in self._reader.assignment():
+            self._reader.assign([*self._reader.assignment(), tp])
+        self._reader.seek(tp, low)
+        held: dict[int, str] = {}
+        while True:
+            batch = await self._reader.getmany(tp, timeout_ms=READ_BACK_WAIT_MS, max_records=1000)
+            records = batch.get(tp) or []
+            for record in records:
+                if record.offset < high:
+                    held[record.offset] = str(orjson.loads(record.value).get("event_id"))
+            if not records or records[-1].offset >= high - 1:
+                return held
 
     async def _watcher(self, group: str) -> Any:
         """A client of the group that never subscribes: it only reads the group's committed offsets."""

@@ -12,7 +12,7 @@ import time
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.embedded import free_port
 from services.eligibility.app import spec as eligibility_spec
@@ -258,3 +258,65 @@ async def test_a_broker_back_empty_within_a_heartbeat_loses_nothing(pg, own_brok
         applied = await eventually(lambda: _all(url, "BE", 300), timeout=60, what="all 300 applied")
         assert set(applied.values()) == {1}
         await eventually(lambda: _zero(unpublished(url)), what="outbox drained")
+
+
+async def test_an_acknowledged_event_the_log_does_not_hold_is_published_again(pg, own_broker):
+    """The loss the chaos run found after two quick broker kills: the broker acknowledged an event at an offset where
+    its log then held another record (the embedded broker, writing in the confusion of a restart). The consumers read
+    past that offset, so their committed offsets alone would count the event as applied; the relay reads the log
+    back before it believes them."""
+    url = await create_database(pg, "readback")
+    settings = make_settings("eligibility", database_url=url, bootstrap=own_broker.bootstrap, RELAY_ENABLED=False)
+    consumer_settings = make_settings("prepayment", database_url=url, bootstrap=own_broker.bootstrap)
+    async with (
+        running_app(create_app(eligibility_spec, settings), ready=False) as elig,
+        running_app(create_app(prepayment_spec, consumer_settings)),
+    ):
+        for i in range(12):
+            assert (
+                await elig.post("/v1/institutions", json=institution(f"RB{i:03d}"), headers=HEADERS)
+            ).status_code == 201
+        relay = Relay(
+            db=elig._transport.app.state.db,
+            bootstrap=own_broker.bootstrap,
+            topics=ALL_TOPICS,
+            groups={INSTITUTION_CHANGED: ("prepayment",)},
+        )  # the one consumer group running here
+        await relay._connect()
+        try:
+            assert await relay.publish_batch() == 12
+            await eventually(lambda: _all(url, "RB", 12), what="12 applied")
+            conn = await asyncpg.connect(url)
+            try:  # two rows of one partition; the log is made to hold the second where the first was acknowledged
+                first, second = await conn.fetch(
+                    """select o.id, o.event_id, o.partition, o."offset", o.key from eligibility.outbox o
+                        where o.partition = (select partition from eligibility.outbox group by partition
+                                              having count(*) >= 2 order by partition limit 1)
+                        order by o."offset" limit 2"""
+                )
+                await conn.execute(
+                    'update eligibility.outbox set "offset" = $1 where id = $2', second["offset"], first["id"]
+                )
+                await conn.execute("delete from prepayment.institutions where fixmedins_code = $1", first["key"])
+                await conn.execute("delete from prepayment.inbox where event_id = $1", first["event_id"])
+            finally:
+                await conn.close()
+            await eventually(lambda: _committed_everything(relay), what="the groups committed past every row")
+            await relay.observe()
+            assert await unpublished(url) == 1  # that one, and only that one, goes again
+            assert await relay.publish_batch() == 1
+            applied = await eventually(lambda: _all(url, "RB", 12), what="the lost one applied again")
+            assert applied[first["key"]] == 1
+        finally:
+            await relay.stop()
+
+
+async def _committed_everything(relay: Relay) -> bool:
+    """The prepayment group's committed offsets cover every row the relay published (checked as observe() does)."""
+    for (topic, partition), high in relay.unapplied.items():
+        if topic != INSTITUTION_CHANGED:
+            continue
+        watcher = await relay._watcher("prepayment")
+        if ((await watcher.committed(TopicPartition(topic, partition))) or 0) <= high:
+            return False
+    return True
