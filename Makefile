@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-unit lint format bench clean browser-deps
+.PHONY: install run test test-unit lint format bench clean browser-deps chaos
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
@@ -46,8 +46,28 @@ test: $(STAMP) browser-deps lint
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -q
 
+# The chaos test, long: `make chaos SEED=123 MINUTES=5` (no SEED: a random one, printed). RUNS=10 runs it that many
+# times with seeds SEED, SEED+1, …; CHAOS_LOG=FILE appends one JSON line of results per run to FILE.
+SEED    ?=
+MINUTES ?= 3
+RUNS    ?= 1
+CHAOS_LOG ?=
+chaos: $(STAMP)
+	@seed="$(SEED)"; [ -n "$$seed" ] || seed=$$(od -An -N3 -tu4 /dev/urandom | tr -d ' '); \
+	status=0; for i in $$(seq 0 $$(($(RUNS) - 1))); do \
+	  CHAOS_SEED=$$((seed + i)) CHAOS_MINUTES=$(MINUTES) CHAOS_LOG=$(if $(CHAOS_LOG),$(abspath $(CHAOS_LOG))) \
+	    $(BIN)/python -m pytest -s -q -p no:cacheprovider tests/chaos/test_chaos.py || status=1; \
+	done; exit $$status
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
+
+# The stack as `yibao up` starts it, driven with whole flows, next to benchmarks/settle.py in the same run (~3 min).
+# BENCH_ARGS="--seconds 30 --concurrency 16 --persons 400 --no-settle-only"
+BENCH_ARGS ?=
+.PHONY: bench-stack
+bench-stack: $(STAMP)
+	$(BIN)/python benchmarks/stack.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
