@@ -586,6 +586,10 @@ async def _seed(urls: dict[str, str], key: str, say: Callable[[str], None]) -> N
             created = await progress.run(
                 "参保人", [_register(api, p, random.Random(i), today) for i, p in enumerate(city)]
             )
+            credit_run = await api.call(  # the month's personal-account credit (DOMAIN §7); again: the same answer
+                "settlement", "POST", "/v1/accounts/credit-runs", body={"period": f"{today:%Y-%m}"}
+            )
+            credited = credit_run.json()["persons"] if credit_run.status_code == 201 else 0  # 200: run before
             rng = random.Random(today.toordinal())
             covid_people = rng.sample([p for p in city if p.local or rng.random() < 0.5], COVID_CASES)
             statuses = await progress.run(
@@ -663,7 +667,7 @@ async def _seed(urls: dict[str, str], key: str, say: Callable[[str], None]) -> N
             f"demo: {sum(created)} new persons (of {len(city)}), {len(by_case)} COVID patients, "
             f"{len(settled)} new settlements today, {len(chosen)} reversed, {len(prepayments)} prepayments, "
             f"{len(BUDGETS)} hospital budgets for {today.year}, {len(dispensed)} dual-channel prescriptions "
-            "settled at pharmacies"
+            f"settled at pharmacies, {credited} personal accounts credited for {today:%Y-%m}"
         )
     finally:
         await api.close()

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from services.prepayment import budgets, clearings, prepayments, store
+from services.prepayment import budgets, clearings, finance, prepayments, store
 from services.prepayment.budgets import BudgetThresholds
 from services.prepayment.ledger import CODE_PATTERN
 from services.prepayment.schemas import (
@@ -30,6 +30,9 @@ from services.prepayment.schemas import (
     RunDueIn,
     ScheduleIn,
     SubsidiesOut,
+    SubsidyPaymentIn,
+    SubsidyPaymentOut,
+    SubsidyPositionsOut,
     TrialBalanceOut,
 )
 from shared import idempotency
@@ -45,7 +48,17 @@ CodePath = Path(min_length=1, max_length=32, pattern=CODE_PATTERN)
 CodeQuery = Query(default=None, min_length=1, max_length=32, pattern=CODE_PATTERN)
 IdPath = Path(min_length=1, max_length=36, pattern=r"^[0-9a-fA-F-]+$")
 Limit = Query(default=1000, ge=1, le=5000)
-EntryKind = Literal["settlement", "settlement-reversal", "subsidy", "subsidy-reversal", "prepayment", "clearing"]
+EntryKind = Literal[
+    "settlement",
+    "settlement-reversal",
+    "account-payment",
+    "account-payment-reversal",
+    "subsidy",
+    "subsidy-reversal",
+    "subsidy-payment",
+    "prepayment",
+    "clearing",
+]
 
 
 def _budget_thresholds(request: Request) -> BudgetThresholds:
@@ -127,7 +140,8 @@ async def get_prepayment(db: Db, _: OpsReader, prepayment_id: str = IdPath):
 
 @router.get("/institutions/{code}/position", response_model=PositionOut)
 async def get_position(db: Db, principal: Viewer, code: str = CodePath):
-    """{prepaid, fund_payable, subsidy_receivable, net}; net = fund_payable + subsidy_receivable − prepaid."""
+    """{prepaid, fund_payable, acct_payable, subsidy_receivable, net}; net = fund_payable + acct_payable +
+    subsidy_receivable − prepaid."""
     if principal.role not in ("admin", "ops"):
         principal.require_institution(code)
     async with db.connect() as unit:
@@ -170,6 +184,26 @@ async def list_subsidies(
     """What one finance level owes: its final share per COVID settlement (reversed ones omitted)."""
     async with db.connect() as unit:
         return await store.subsidies_of(unit, payer=payer, fixmedins_code=fixmedins_code, limit=limit)
+
+
+@router.post("/subsidy-payments", status_code=201, response_model=SubsidyPaymentOut)
+async def pay_subsidy(body: SubsidyPaymentIn, db: Db, request: Request, principal: Admin) -> Response:
+    """Finance pays a hospital its COVID subsidy, or a level pays its share to the level that advanced it; never more
+    than is outstanding (422 PAYMENT_EXCEEDS_OUTSTANDING). The same `ref` again: 200, the first answer."""
+
+    async def work(unit: Unit) -> Answer:
+        answer, created = await finance.record_payment(unit, body)
+        return Answer.json(answer, status=201 if created else 200)
+
+    return respond(await idempotency.run(db, idempotency_key(request, principal, body), work))
+
+
+@router.get("/subsidies/positions", response_model=SubsidyPositionsOut)
+async def subsidy_positions(db: Db, _: OpsReader):
+    """Per finance level: advanced, recoverable, share_due, paid, received, outstanding; per hospital: receivable,
+    paid, outstanding."""
+    async with db.connect() as unit:
+        return await finance.positions(unit)
 
 
 # ---------------------------------------------------------------- clearing and budgets

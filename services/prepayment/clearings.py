@@ -1,6 +1,6 @@
 """Clearing (清算): per institution and period, what the funds owe after its prepayments.
 
-A clearing of [period_start, period_end] takes every not yet cleared settlement, reversal and
+A clearing of [period_start, period_end] takes every not yet cleared settlement, account payment, reversal and
 prepayment entry of the institution dated up to period_end (so a late event dated in an
 already cleared period is picked up by the next clearing), then
 
@@ -8,7 +8,9 @@ already cleared period is picked up by the next clearing), then
 
 offsets the prepaid funds against the funds' debt, pays a positive net due
 (`clearing:{id}:payment`, Dr fund_payable / Cr bank:fund) and carries a negative one
-(prepayments not yet used) into the next period. The same period again returns the stored
+(prepayments not yet used) into the next period. The personal-account fund's part is a book of its own:
+acct_due = acct_carried_in + acct_payable is paid by the account fund (`clearing:{id}:acct-payment`, Dr
+acct_payable / Cr bank:account_fund) when positive, carried when negative. The same period again returns the stored
 clearing and posts nothing; a period overlapping or preceding an earlier clearing is a 409.
 """
 
@@ -25,7 +27,7 @@ from shared.db import Row, Sql, Unit
 from shared.money import ZERO
 from shared.problems import Problem
 
-CLEARED_KINDS = ("settlement", "settlement-reversal", "prepayment")
+CLEARED_KINDS = ("settlement", "settlement-reversal", "account-payment", "account-payment-reversal", "prepayment")
 MAX_INSTITUTIONS = 5000
 
 _SAME = Sql("""
@@ -45,15 +47,24 @@ SELECT coalesce(sum(l.debit - l.credit) FILTER (WHERE l.account = :prepaid AND e
        coalesce(sum(l.credit - l.debit) FILTER (WHERE l.account = :payable AND e.clearing_id = :clearing_id), 0)
            AS fund_payable,
        coalesce(sum(l.debit - l.credit) FILTER (WHERE l.account = :prepaid), 0) AS prepaid_balance,
-       coalesce(sum(l.credit - l.debit) FILTER (WHERE l.account = :payable), 0) AS payable_balance
+       coalesce(sum(l.credit - l.debit) FILTER (WHERE l.account = :payable), 0) AS payable_balance,
+       coalesce(sum(l.credit - l.debit) FILTER (WHERE l.account = :acct AND e.clearing_id = :clearing_id), 0)
+           AS acct_payable,
+       coalesce(sum(l.credit - l.debit) FILTER (WHERE l.account = :acct), 0) AS acct_balance,
+       coalesce(sum(l.credit - l.debit) FILTER (
+           WHERE l.account = :payable AND e.clearing_id = :clearing_id AND s.covid_status IS NOT NULL), 0)
+           AS covid_fund_payable
   FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id
- WHERE e.fixmedins_code = :code AND l.account IN (:prepaid, :payable) AND e.clearing_id IS NOT NULL
+  LEFT JOIN settlements s ON s.setl_id = e.setl_id
+ WHERE e.fixmedins_code = :code AND l.account IN (:prepaid, :payable, :acct) AND e.clearing_id IS NOT NULL
 """)
 _ADD = Sql("""
 INSERT INTO clearings (clearing_id, fixmedins_code, period_start, period_end, carried_in, prepaid, fund_payable,
-                       net_due, paid, carried_out, "offset")
+                       net_due, paid, carried_out, "offset", acct_carried_in, acct_payable, acct_paid, acct_carried_out,
+                       covid_fund_payable)
 VALUES (:clearing_id, :code, :period_start, :period_end, :carried_in, :prepaid, :fund_payable,
-        :net_due, :paid, :carried_out, :offset)
+        :net_due, :paid, :carried_out, :offset, :acct_carried_in, :acct_payable, :acct_paid, :acct_carried_out,
+        :covid_fund_payable)
 RETURNING *
 """)
 _HISTORY = Sql("""
@@ -74,6 +85,12 @@ def view(row: Row) -> dict[str, Any]:
         net_due=row.net_due,
         paid=row.paid,
         carried_out=row.carried_out,
+        acct_carried_in=row.acct_carried_in,
+        acct_payable=row.acct_payable,
+        acct_paid=row.acct_paid,
+        acct_carried_out=row.acct_carried_out,
+        total_paid=row.paid + row.acct_paid,
+        covid_fund_payable=row.covid_fund_payable,
     ).model_dump(mode="json")
 
 
@@ -100,6 +117,7 @@ async def clear_institution(
         clearing_id=clearing_id,
         prepaid=institution_account(code, "prepaid"),
         payable=institution_account(code, "fund_payable"),
+        acct=institution_account(code, "acct_payable"),
     )
     result = postings.clear(
         carried_in=last.carried_out if last is not None else ZERO,
@@ -107,6 +125,9 @@ async def clear_institution(
         fund_payable=sums.fund_payable,
         prepaid_balance=sums.prepaid_balance,
         payable_balance=sums.payable_balance,
+        acct_carried_in=last.acct_carried_out if last is not None else ZERO,
+        acct_payable=sums.acct_payable,
+        acct_balance=sums.acct_balance,
     )
     await store.post(
         unit,
@@ -126,6 +147,11 @@ async def clear_institution(
         paid=result.paid,
         carried_out=result.carried_out,
         offset=result.offset,
+        acct_carried_in=result.acct_carried_in,
+        acct_payable=result.acct_payable,
+        acct_paid=result.acct_paid,
+        acct_carried_out=result.acct_carried_out,
+        covid_fund_payable=sums.covid_fund_payable,
     )
     return view(row), True
 

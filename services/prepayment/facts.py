@@ -90,6 +90,7 @@ class SettlementFacts:
     tilt_aid_pay: Decimal
     fund_pay_sumamt: Decimal
     fin_subsidy_pay: Decimal
+    acct_pay: Decimal | None = None  # the personal account's part (own and family); None: stored before it was booked
 
     @property
     def aid_pay(self) -> Decimal:
@@ -115,6 +116,7 @@ def settlement_facts(payload: dict) -> SettlementFacts:
         tilt_aid_pay=money(payload, "tilt_aid_pay", default=ZERO),
         fund_pay_sumamt=money(payload, "fund_pay_sumamt"),
         fin_subsidy_pay=money(payload, "fin_subsidy_pay", default=ZERO),
+        acct_pay=money(payload, "acct_pay", default=ZERO),
     )
     parts = facts.hifp_pay + facts.hifmi_pay + facts.aid_pay
     if parts != facts.fund_pay_sumamt:

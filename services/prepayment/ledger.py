@@ -24,9 +24,13 @@ from shared.money import FEN, ZERO
 FUNDS = ("hifp", "hifmi", "maf")  # basic fund, critical illness, medical aid (tilted aid included)
 FINANCE_LEVELS = ("central", "provincial", "city", "county")
 ADVANCE_PAYERS = ("city", "county")
-FINANCE_POSITIONS = ("advanced", "recoverable", "share_due")
-INSTITUTION_POSITIONS = ("prepaid", "fund_payable", "subsidy_receivable")
+FINANCE_POSITIONS = ("advanced", "recoverable", "share_due", "paid")
+INSTITUTION_POSITIONS = ("prepaid", "fund_payable", "acct_payable", "subsidy_receivable")
 FUND_BANK = "bank:fund"
+# The personal-account fund is a book of its own (DOMAIN §7: pool and account are separate books): what it incurred
+# at institutions (debit) and its payment account, which pays the institutions at clearing.
+ACCOUNT_FUND = "account_fund:payments"
+ACCOUNT_FUND_BANK = "bank:account_fund"
 CODE_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
 _CODE = re.compile(CODE_PATTERN)
 
@@ -43,7 +47,7 @@ def fund_account(fund: str) -> str:
 
 
 def finance_account(level: str, position: str) -> str:
-    """`finance:city:advanced` — a finance level's advances, recoverable advances or shares due."""
+    """`finance:city:advanced` — a finance level's advances, recoverable advances, shares due, or what it paid."""
     if level not in FINANCE_LEVELS:
         raise LedgerError(f"unknown finance level {level!r}")
     if position not in FINANCE_POSITIONS:

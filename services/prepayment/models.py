@@ -1,6 +1,7 @@
 """Tables of the prepayment service (schema `prepayment`).
 
-Created by migrations 0001 and 0002; 0003 versions budgets; 0004 gives idempotency keys the shared shape.
+Created by migrations 0001 and 0002; 0003 versions budgets; 0004 gives idempotency keys the shared shape; 0006 books
+account payments, the account fund's part of clearings and finance's subsidy payments.
 """
 
 from sqlalchemy import (
@@ -10,13 +11,17 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Numeric,
     String,
     Table,
+    UniqueConstraint,
     func,
+    text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.events.tables import event_tables
 from shared.idempotency import idempotency_table
@@ -42,6 +47,8 @@ journal_entries = Table(
     Column("clearing_id", String(36)),
     Column("memo", String(200), nullable=False, server_default=""),
     Column("posted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_journal_entries_code", "fixmedins_code", "business_date"),
+    Index("ix_journal_entries_clearing", "clearing_id"),
 )
 
 journal_lines = Table(
@@ -52,6 +59,8 @@ journal_lines = Table(
     Column("account", String(96), nullable=False),
     Column("debit", MONEY, nullable=False, server_default="0"),
     Column("credit", MONEY, nullable=False, server_default="0"),
+    Index("ix_journal_lines_entry", "entry_id"),
+    Index("ix_journal_lines_account", "account"),
 )
 
 # What is known per settlement (from `settled` or the `original` of `settlement-reversed`).
@@ -69,8 +78,10 @@ settlements = Table(
     Column("tilt_aid_pay", MONEY),
     Column("fund_pay_sumamt", MONEY),
     Column("fin_subsidy_pay", MONEY),
+    Column("acct_pay", MONEY),  # NULL: stored before account payments were booked (learnt from a later event)
     Column("reversed_on", Date),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_settlements_budget", "fixmedins_code", "setl_date"),
 )
 
 # What is known per COVID subsidy (from `subsidy-due`), and each finance level's part in it.
@@ -96,6 +107,7 @@ subsidy_shares = Table(
     Column("share", MONEY, nullable=False),
     Column("advanced", MONEY, nullable=False),
     Column("recoverable", MONEY, nullable=False),
+    Index("ix_subsidy_shares_payer", "payer"),
 )
 
 prepayments = Table(
@@ -110,6 +122,8 @@ prepayments = Table(
     Column("disbursed_on", Date),
     Column("plan_id", String(36)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_prepayments_code", "fixmedins_code"),
+    Index("ix_prepayments_due", "scheduled_on", postgresql_where=text("status = 'scheduled'")),
 )
 
 clearings = Table(
@@ -126,7 +140,29 @@ clearings = Table(
     Column("paid", MONEY, nullable=False),
     Column("carried_out", MONEY, nullable=False),
     Column("offset", MONEY, nullable=False),
+    Column("acct_carried_in", MONEY, nullable=False, server_default="0"),
+    Column("acct_payable", MONEY, nullable=False, server_default="0"),
+    Column("acct_paid", MONEY, nullable=False, server_default="0"),
+    Column("acct_carried_out", MONEY, nullable=False, server_default="0"),
+    Column("covid_fund_payable", MONEY, nullable=False, server_default="0"),  # of fund_payable: COVID settlements
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("fixmedins_code", "period_start", "period_end", name="uq_clearings_period"),
+)
+
+# Finance paying a hospital its COVID subsidy, or a level paying its share to the level that advanced it.
+subsidy_payments = Table(
+    "subsidy_payments",
+    metadata,
+    Column("ref", String(64), primary_key=True),
+    Column("payer", String(16), nullable=False),
+    Column("to_fixmedins_code", String(32)),
+    Column("to_level", String(16)),
+    Column("amount", MONEY, nullable=False),
+    Column("paid_on", Date, nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("answer", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_subsidy_payments_payer", "payer"),
 )
 
 budgets = Table(

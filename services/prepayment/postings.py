@@ -13,6 +13,11 @@ Entries (Dr = debit, Cr = credit; see `ledger` for the sign convention):
 - settlement `settlement:{setl_id}` — Dr fund:hifp hifp_pay, Dr fund:hifmi hifmi_pay,
   Dr fund:maf maf_pay + tilt_aid_pay; Cr institution:{code}:fund_payable fund_pay_sumamt.
 - reversal `settlement-reversal:{setl_id}` — the same lines on the opposite sides.
+- account payment `account-payment:{setl_id}` (the personal account's part, own and family, DOMAIN §7: its own
+  book) — Dr account_fund:payments acct_pay / Cr institution:{code}:acct_payable; its reversal
+  `account-payment-reversal:{setl_id}` the opposite. A settlement stored before account payments were booked
+  (acct_pay unknown) gets them when any later event of it carries its acct_pay (the re-announcement of
+  settlement's migration 0006).
 - subsidy `subsidy:{setl_id}` (amount S, advance payer A, final shares s_P) —
   Cr institution:{code}:subsidy_receivable S (the hospital is owed S);
   Dr finance:{A}:advanced S (A advances it); Cr finance:{A}:recoverable S − s_A (the other
@@ -21,7 +26,11 @@ Entries (Dr = debit, Cr = credit; see `ledger` for the sign convention):
 - subsidy reversal `subsidy-reversal:{setl_id}` — the opposite.
 - prepayment `prepayment:{id}` — Dr institution:{code}:prepaid / Cr bank:fund.
 - clearing `clearing:{id}:offset` — Dr institution:{code}:fund_payable / Cr institution:{code}:prepaid;
-  `clearing:{id}:payment` — Dr institution:{code}:fund_payable / Cr bank:fund.
+  `clearing:{id}:payment` — Dr institution:{code}:fund_payable / Cr bank:fund;
+  `clearing:{id}:acct-payment` — Dr institution:{code}:acct_payable / Cr bank:account_fund.
+- finance payment `subsidy-payment:{ref}` — to a hospital by the level that advanced its subsidy:
+  Dr institution:{code}:subsidy_receivable / Cr finance:{payer}:paid; a level's share to the level that advanced
+  it: Dr finance:{advancer}:recoverable / Cr finance:{payer}:paid.
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ from decimal import Decimal
 
 from services.prepayment.facts import ReversalFacts, SettlementFacts, SubsidyFacts
 from services.prepayment.ledger import (
+    ACCOUNT_FUND,
+    ACCOUNT_FUND_BANK,
     FUND_BANK,
     JournalEntry,
     cr,
@@ -89,11 +100,20 @@ def _reverse_subsidy(subsidy: SubsidyState | None, state: SettlementState) -> Su
     return current if current.reversed_on else replace(current, reversed_on=on)
 
 
+def _learn(known: SettlementFacts | None, new: SettlementFacts | None) -> SettlementFacts | None:
+    """The first facts win; the account part is learnt from a later event when the stored facts lack it."""
+    if known is None:
+        return new
+    if known.acct_pay is None and new is not None and new.acct_pay is not None:
+        return replace(known, acct_pay=new.acct_pay)
+    return known
+
+
 def apply_settled(facts: SettlementFacts, settlement: SettlementState | None, subsidy: SubsidyState | None) -> Outcome:
     """`settled`: remember the facts (the first ones win); a reversal seen earlier now posts too."""
     state = settlement or SettlementState(setl_id=facts.setl_id, fixmedins_code=facts.fixmedins_code)
-    if state.facts is None:
-        state = replace(state, facts=facts)
+    if state.facts != (learnt := _learn(state.facts, facts)):
+        state = replace(state, facts=learnt)
     if state.reversed_on and _has_subsidy(state.facts):
         subsidy = _reverse_subsidy(subsidy, state)
     return _outcome(state, subsidy)
@@ -108,8 +128,8 @@ def apply_settlement_reversed(
     event and the `subsidy-due` reversal comes first).
     """
     state = settlement or SettlementState(setl_id=rev.setl_id, fixmedins_code=rev.fixmedins_code)
-    if state.facts is None and rev.original is not None:
-        state = replace(state, facts=rev.original)
+    if state.facts != (learnt := _learn(state.facts, rev.original)):
+        state = replace(state, facts=learnt)
     if state.reversed_on is None:
         state = replace(state, reversed_on=rev.rev_date)
     if subsidy is not None or _has_subsidy(state.facts):
@@ -151,23 +171,43 @@ def settlement_entry(facts: SettlementFacts) -> JournalEntry | None:
     )
 
 
+def account_entry(facts: SettlementFacts) -> JournalEntry | None:
+    """What the personal-account fund owes the institution for one settlement (None when the account paid nothing)."""
+    if not facts.acct_pay:
+        return None
+    return entry(
+        ref=f"account-payment:{facts.setl_id}",
+        kind="account-payment",
+        business_date=facts.setl_date,
+        fixmedins_code=facts.fixmedins_code,
+        setl_id=facts.setl_id,
+        memo="personal account (own and family payments)",
+        lines=[
+            dr(ACCOUNT_FUND, facts.acct_pay),
+            cr(institution_account(facts.fixmedins_code, "acct_payable"), facts.acct_pay),
+        ],
+    )
+
+
 def settlement_entries(state: SettlementState) -> list[JournalEntry]:
-    """The settlement entry once its facts are known, and its reversal once reversed."""
+    """The settlement's entries (the funds', the account's) once its facts are known, and their reversals once
+    reversed."""
     if state.facts is None:
         return []
-    settled = settlement_entry(state.facts)
-    if settled is None:
-        return []
-    entries = [settled]
-    if state.reversed_on is not None:
-        entries.append(
-            reversal_of(
-                settled,
-                ref=f"settlement-reversal:{state.setl_id}",
-                kind="settlement-reversal",
-                business_date=state.reversed_on,
+    entries = []
+    for made, kind in ((settlement_entry(state.facts), "settlement"), (account_entry(state.facts), "account-payment")):
+        if made is None:
+            continue
+        entries.append(made)
+        if state.reversed_on is not None:
+            entries.append(
+                reversal_of(
+                    made,
+                    ref=f"{kind}-reversal:{state.setl_id}",
+                    kind=f"{kind}-reversal",
+                    business_date=state.reversed_on,
+                )
             )
-        )
     return entries
 
 
@@ -230,6 +270,10 @@ class Clearing:
     `net_due` = carried_in + fund_payable − prepaid. A positive net due is paid to the
     institution (`paid`); a negative one (prepayments above what the funds owe) is carried
     into the next period (`carried_out`, ≤ 0).
+
+    The personal-account fund's part is its own book (prepayments are the pool's money and never offset it):
+    `acct_due` = acct_carried_in + acct_payable is paid when positive (`acct_paid`), carried when negative (a
+    reversal of a settlement cleared before).
     """
 
     carried_in: Decimal
@@ -239,22 +283,44 @@ class Clearing:
     paid: Decimal
     carried_out: Decimal
     offset: Decimal
+    acct_carried_in: Decimal = ZERO
+    acct_payable: Decimal = ZERO
+    acct_due: Decimal = ZERO
+    acct_paid: Decimal = ZERO
+    acct_carried_out: Decimal = ZERO
+
+    @property
+    def total_paid(self) -> Decimal:
+        """What the institution receives: the funds' payment and the account fund's."""
+        return self.paid + self.acct_paid
 
 
 def clear(
-    *, carried_in: Decimal, prepaid: Decimal, fund_payable: Decimal, prepaid_balance: Decimal, payable_balance: Decimal
+    *,
+    carried_in: Decimal,
+    prepaid: Decimal,
+    fund_payable: Decimal,
+    prepaid_balance: Decimal,
+    payable_balance: Decimal,
+    acct_carried_in: Decimal = ZERO,
+    acct_payable: Decimal = ZERO,
+    acct_balance: Decimal | None = None,
 ) -> Clearing:
-    """Clear a period: offset prepaid funds against the funds' debt, pay what is left, carry the rest.
+    """Clear a period: offset prepaid funds against the funds' debt, pay what is left, carry the rest; pay the
+    account fund's part on its own.
 
-    `prepaid`, `fund_payable`: the period's movements; `prepaid_balance` (debit) and
-    `payable_balance` (credit): the institution's balances over everything cleared so far plus
-    this period, which must agree with the carried balance.
+    `prepaid`, `fund_payable`, `acct_payable`: the period's movements; `prepaid_balance` (debit),
+    `payable_balance` and `acct_balance` (credit): the institution's balances over everything cleared so far plus
+    this period, which must agree with the carried balances.
     """
     net_due = carried_in + fund_payable - prepaid
     if payable_balance - prepaid_balance != net_due:
         raise AssertionError(
             f"clearing: balances ({payable_balance} − {prepaid_balance}) disagree with carried + period ({net_due})"
         )
+    acct_due = acct_carried_in + acct_payable
+    if acct_balance is not None and acct_balance != acct_due:
+        raise AssertionError(f"clearing: account balance {acct_balance} disagrees with carried + period ({acct_due})")
     offset = min(prepaid_balance, payable_balance) if prepaid_balance > 0 and payable_balance > 0 else ZERO
     paid = max(net_due, ZERO)
     return Clearing(
@@ -265,6 +331,11 @@ def clear(
         paid=paid,
         carried_out=min(net_due, ZERO),
         offset=offset,
+        acct_carried_in=acct_carried_in,
+        acct_payable=acct_payable,
+        acct_due=acct_due,
+        acct_paid=max(acct_due, ZERO),
+        acct_carried_out=min(acct_due, ZERO),
     )
 
 
@@ -296,20 +367,36 @@ def clearing_entries(
                 lines=[dr(payable, result.paid), cr(FUND_BANK, result.paid)],
             )
         )
+    if result.acct_paid:
+        entries.append(
+            entry(
+                ref=f"clearing:{clearing_id}:acct-payment",
+                kind="clearing",
+                business_date=period_end,
+                fixmedins_code=fixmedins_code,
+                memo="personal account payments paid by the account fund",
+                lines=[
+                    dr(institution_account(fixmedins_code, "acct_payable"), result.acct_paid),
+                    cr(ACCOUNT_FUND_BANK, result.acct_paid),
+                ],
+            )
+        )
     return entries
 
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """An institution's position; net = fund_payable + subsidy_receivable − prepaid (> 0: it is owed)."""
+    """An institution's position; net = fund_payable + acct_payable + subsidy_receivable − prepaid (> 0: it is
+    owed)."""
 
     prepaid: Decimal
     fund_payable: Decimal
     subsidy_receivable: Decimal
+    acct_payable: Decimal = ZERO
 
     @property
     def net(self) -> Decimal:
-        return self.fund_payable + self.subsidy_receivable - self.prepaid
+        return self.fund_payable + self.acct_payable + self.subsidy_receivable - self.prepaid
 
 
 def position(balances: dict[str, Decimal], fixmedins_code: str) -> Position:
@@ -322,4 +409,29 @@ def position(balances: dict[str, Decimal], fixmedins_code: str) -> Position:
         prepaid=balance("prepaid"),
         fund_payable=-balance("fund_payable"),
         subsidy_receivable=-balance("subsidy_receivable"),
+        acct_payable=-balance("acct_payable"),
+    )
+
+
+def subsidy_payment_entry(
+    *, ref: str, payer: str, amount: Decimal, paid_on: date, to_fixmedins_code: str | None, to_level: str | None
+) -> JournalEntry:
+    """Finance pays its share: a hospital its subsidy (by the level that advanced it), or a level its share to the
+    level that advanced it. The payer's `paid` grows; the hospital's receivable, or the advancer's recoverable,
+    falls."""
+    if (to_fixmedins_code is None) == (to_level is None):
+        raise ValueError("a payment goes to a hospital or to a level")
+    if to_fixmedins_code is not None:
+        receiver = institution_account(to_fixmedins_code, "subsidy_receivable")
+        memo = f"{payer} pays hospital {to_fixmedins_code} its COVID subsidy"
+    else:
+        receiver = finance_account(str(to_level), "recoverable")
+        memo = f"{payer} pays its share to {to_level}"
+    return entry(
+        ref=f"subsidy-payment:{ref}",
+        kind="subsidy-payment",
+        business_date=paid_on,
+        fixmedins_code=to_fixmedins_code,
+        memo=memo,
+        lines=[dr(receiver, amount), cr(finance_account(payer, "paid"), amount)],
     )

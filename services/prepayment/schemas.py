@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 
 from services.prepayment.ledger import CODE_PATTERN
-from shared.money import Money
+from shared import inputs
+from shared.money import Money, PositiveMoneyIn
 
 PrepaymentKind = Literal["annual_turnover", "covid_special", "monthly", "top_up"]
 Payer = Literal["central", "provincial", "city", "county"]
@@ -30,18 +30,12 @@ def _in_range(value: date) -> date:
     return value
 
 
-def _positive(value: Decimal) -> Decimal:
-    if value <= 0:
-        raise ValueError("amount must be above 0.00")
-    return value
-
-
 Day = Annotated[date, BeforeValidator(_date_text), AfterValidator(_in_range)]
-PositiveMoney = Annotated[Money, AfterValidator(_positive)]
+PositiveMoney = PositiveMoneyIn  # "0.01" and up, a plain decimal string (shared.money)
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Body(inputs.Body):
+    """No extra fields, no text PostgreSQL cannot store."""
 
 
 class PrepaymentIn(Body):
@@ -56,7 +50,7 @@ class ScheduleIn(Body):
 
     fixmedins_code: Code
     amount: PositiveMoney
-    first_month: str = Field(pattern=r"^20\d\d-(0[1-9]|1[0-2])$")
+    first_month: str = Field(pattern=r"^20[0-9]{2}-(0[1-9]|1[0-2])$")
     months: int = Field(ge=1, le=24)
     day_of_month: int = Field(default=1, ge=1, le=28)
 
@@ -109,12 +103,13 @@ class DisbursedOut(BaseModel):
 
 
 class PositionOut(BaseModel):
-    """net = fund_payable + subsidy_receivable − prepaid: above 0 the institution is still owed that much,
-    below 0 it holds prepayments beyond its claims."""
+    """net = fund_payable + acct_payable + subsidy_receivable − prepaid: above 0 the institution is still owed that
+    much, below 0 it holds prepayments beyond its claims."""
 
     fixmedins_code: str
     prepaid: Money
     fund_payable: Money
+    acct_payable: Money  # what the personal-account fund owes it (own and family payments made there)
     subsidy_receivable: Money
     net: Money
 
@@ -173,7 +168,9 @@ class SubsidiesOut(BaseModel):
 
 
 class ClearingOut(BaseModel):
-    """net_due = carried_in + fund_payable − prepaid; paid = max(net_due, 0); carried_out = min(net_due, 0)."""
+    """net_due = carried_in + fund_payable − prepaid; paid = max(net_due, 0); carried_out = min(net_due, 0).
+    The account fund's part on its own: acct_paid = max(acct_carried_in + acct_payable, 0), the rest carried;
+    total_paid = paid + acct_paid."""
 
     clearing_id: str
     fixmedins_code: str
@@ -185,6 +182,12 @@ class ClearingOut(BaseModel):
     net_due: Money
     paid: Money
     carried_out: Money
+    acct_carried_in: Money
+    acct_payable: Money
+    acct_paid: Money
+    acct_carried_out: Money
+    total_paid: Money
+    covid_fund_payable: Money  # of fund_payable, what COVID settlements' funds owe (accounted separately, DOMAIN §6)
 
 
 class ClearingsOut(BaseModel):
@@ -201,3 +204,65 @@ class BudgetOut(BaseModel):
     covid_excluded: Money  # fund payments of COVID settlements, outside the budget
     ratio: str  # used / budget, 4 decimals
     status: Literal["ok", "warning", "exceeded"]
+
+
+AdvancePayer = Literal["city", "county"]
+
+
+class SubsidyPaymentIn(Body):
+    """Finance pays its share: `payer` pays a hospital its COVID subsidy (`to_fixmedins_code`; the payer is the level
+    that advanced it), or its share to the level that advanced it (`to_level`). `ref` names the payment: the same
+    ref again answers the first payment."""
+
+    payer: Payer
+    to_fixmedins_code: Code | None = None
+    to_level: AdvancePayer | None = None
+    amount: PositiveMoney
+    paid_on: Day
+    ref: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")
+
+    @model_validator(mode="after")
+    def _one_receiver(self) -> SubsidyPaymentIn:
+        if (self.to_fixmedins_code is None) == (self.to_level is None):
+            raise ValueError("a payment goes either to_fixmedins_code (a hospital) or to_level (a finance level)")
+        if self.to_level == self.payer:
+            raise ValueError("a level does not pay itself")
+        return self
+
+
+class SubsidyPaymentOut(BaseModel):
+    ref: str
+    payer: Payer
+    to_fixmedins_code: str | None
+    to_level: str | None
+    amount: Money
+    paid_on: date
+    outstanding_before: Money  # what the payer owed this receiver before the payment
+    outstanding_after: Money
+
+
+class LevelPosition(BaseModel):
+    """A finance level: advanced (to hospitals), recoverable (the other levels' shares of its advances), share_due
+    (its shares of others' advances), paid (to hospitals and levels), received (from levels);
+    outstanding = advanced + share_due − paid (what it still has to pay)."""
+
+    level: Payer
+    advanced: Money
+    recoverable: Money
+    share_due: Money
+    paid: Money
+    received: Money
+    outstanding: Money
+
+
+class InstitutionSubsidyPosition(BaseModel):
+    fixmedins_code: str
+    receivable: Money  # COVID subsidies owed to it (reversed settlements net out)
+    paid: Money
+    outstanding: Money
+
+
+class SubsidyPositionsOut(BaseModel):
+    levels: list[LevelPosition]
+    institutions: list[InstitutionSubsidyPosition]
+    truncated: bool

@@ -134,7 +134,7 @@ async def known_codes(unit: Unit) -> list[str]:
 
 
 async def get_position(unit: Unit, code: str) -> dict[str, Any]:
-    """What an institution holds and is owed: {prepaid, fund_payable, subsidy_receivable, net}."""
+    """What an institution holds and is owed: {prepaid, fund_payable, acct_payable, subsidy_receivable, net}."""
     if not await institution_known(unit, code):
         raise not_found("institution", code, "INSTITUTION_NOT_FOUND")
     accounts = [institution_account(code, name) for name in INSTITUTION_POSITIONS]
@@ -143,6 +143,7 @@ async def get_position(unit: Unit, code: str) -> dict[str, Any]:
         "fixmedins_code": code,
         "prepaid": pos.prepaid,
         "fund_payable": pos.fund_payable,
+        "acct_payable": pos.acct_payable,
         "subsidy_receivable": pos.subsidy_receivable,
         "net": pos.net,
     }
@@ -162,6 +163,7 @@ SETTLEMENT_FACTS = (
     "tilt_aid_pay",
     "fund_pay_sumamt",
     "fin_subsidy_pay",
+    "acct_pay",
 )
 SUBSIDY_FACTS = ("case_status", "amount", "advance_payer", "setl_date")
 
@@ -198,6 +200,7 @@ def _settlement_facts(row: Row) -> SettlementFacts | None:
         tilt_aid_pay=row.tilt_aid_pay,
         fund_pay_sumamt=row.fund_pay_sumamt,
         fin_subsidy_pay=row.fin_subsidy_pay,
+        acct_pay=row.acct_pay,  # None: booked before account payments were (migration 0006)
     )
 
 

@@ -6,16 +6,17 @@ ledger shows names and ID numbers in full to admin only.
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
+from pydantic import AfterValidator
 
 from services.reporting import daily, dashboard, feed, layouts, ledgers, reconcile, stats
 from services.reporting.exports import Format, answer
 from shared.auth import Principal, authenticate, require
+from shared.inputs import MAX_QUERY_INT, MONTH_PATTERN, BusinessDay, month_in_window
 from shared.problems import Problem
 from shared.service import Db
 
@@ -24,9 +25,9 @@ pages = APIRouter(tags=["dashboard"])
 STATIC = Path(__file__).parent / "static"
 
 Ops = Annotated[Principal, Depends(require("ops"))]
-Day = Annotated[date, Query(alias="date", description="YYYY-MM-DD")]
+Day = Annotated[BusinessDay, Query(alias="date", description="YYYY-MM-DD, 1900-01-01 … 2099-12-31")]
 Fmt = Annotated[Format, Query(alias="format")]
-Month = Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+Month = Annotated[str, Query(pattern=MONTH_PATTERN, description="YYYY-MM"), AfterValidator(month_in_window)]
 Year = Annotated[int, Query(ge=1900, le=2100)]
 
 
@@ -37,7 +38,8 @@ async def daily_report(
     """附件2: COVID patients' settlements of the business day (cumulative=true: everything up to it)."""
     async with db.connect() as unit:
         figures = await daily.daily_figures(unit, day=day, cumulative=cumulative)
-    body = daily.daily_json(day=day, cumulative=cumulative, figures=figures)
+        accounts = await daily.account_totals(unit, day=day, cumulative=cumulative)
+    body = daily.daily_json(day=day, cumulative=cumulative, figures=figures, accounts=accounts)
     name = f"daily-{day.isoformat()}" + ("-cumulative" if cumulative else "")
     return answer(body, fmt=fmt, layout=layouts.daily_form, filename=name, forms=request.app.state.forms)
 
@@ -100,6 +102,19 @@ async def reconciliation(request: Request, db: Db, _: Ops, day: Day) -> dict:
     return reconcile.compare(day=day, settlement=theirs, reporting=ours)
 
 
+@router.get("/reconciliation/accounts")
+async def account_reconciliation(request: Request, db: Db, _: Ops, day: Day) -> dict:
+    """The account side of a business day: personal-account payments (own, family) and retail purchases, reporting's
+    against the settlement service's (/v1/account-totals; 503 if it is down)."""
+    state = request.app.state
+    theirs = await reconcile.settlement_account_totals(
+        state.settlement, day=day, api_key=state.settings.internal_api_key
+    )
+    async with db.connect() as unit:
+        ours = await daily.account_totals(unit, day=day)
+    return reconcile.compare_accounts(day=day, settlement=theirs, reporting=ours)
+
+
 @router.get("/dashboard")
 async def dashboard_summary(request: Request, db: Db, _: Ops, day: Day) -> dict:
     """What the dashboard draws for a business day, plus the most recent events of the feed."""
@@ -133,7 +148,7 @@ def _stream_principal(request: Request, ticket: str | None) -> Principal:
 async def event_stream(
     request: Request,
     ticket: Annotated[str | None, Query(max_length=200)] = None,
-    since: Annotated[int | None, Query(ge=0)] = None,
+    since: Annotated[int | None, Query(ge=0, le=MAX_QUERY_INT)] = None,
     limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:

@@ -26,6 +26,36 @@ SELECT COALESCE(SUM(sign), 0) AS count, {", ".join(f"COALESCE(SUM({n}), 0) AS {n
 """)
 
 
+_ACCOUNTS = """
+SELECT COALESCE(SUM(acct_pay), 0) AS acct_pay,
+       COALESCE(SUM(acct_pay) FILTER (WHERE acct_payer_psn_no IS NOT NULL), 0) AS family_acct_pay,
+       COALESCE(SUM(sign) FILTER (WHERE retail_purchase), 0) AS purchases,
+       COALESCE(SUM(medfee_sumamt) FILTER (WHERE retail_purchase), 0) AS purchase_medfee,
+       COALESCE(SUM(acct_pay) FILTER (WHERE retail_purchase), 0) AS purchase_acct_pay,
+       COALESCE(SUM(psn_cash_pay) FILTER (WHERE retail_purchase), 0) AS purchase_cash_pay
+  FROM settlement_moves WHERE day {} :day
+"""
+_DAY_ACCOUNTS = Sql(_ACCOUNTS.format("="))
+_ACCOUNTS_UP_TO = Sql(_ACCOUNTS.format("<="))
+
+
+async def account_totals(unit: Unit, *, day: date, cumulative: bool = False) -> dict:
+    """A business day's (or everything up to it) personal-account payments, own and family, and retail purchases
+    (定点药店购药), net of reversals: {acct_pay, family_acct_pay, purchases: {count, medfee_sumamt, acct_pay,
+    psn_cash_pay}} — what settlement's /v1/account-totals says of the same day."""
+    row = await unit.fetchrow(_ACCOUNTS_UP_TO if cumulative else _DAY_ACCOUNTS, day=day)
+    return {
+        "acct_pay": fmt(Decimal(row.acct_pay)),
+        "family_acct_pay": fmt(Decimal(row.family_acct_pay)),
+        "purchases": {
+            "count": int(row.purchases),
+            "medfee_sumamt": fmt(Decimal(row.purchase_medfee)),
+            "acct_pay": fmt(Decimal(row.purchase_acct_pay)),
+            "psn_cash_pay": fmt(Decimal(row.purchase_cash_pay)),
+        },
+    }
+
+
 async def daily_figures(unit: Unit, *, day: date, cumulative: bool) -> dict[DailyKey, DailyFigures]:
     """Every row of 附件2 (zeros included) for one business day, or for everything up to it."""
     figures = {key: DailyFigures() for key in DAILY_KEYS}
@@ -49,8 +79,11 @@ def _figures_json(figures: DailyFigures) -> dict:
     return {"persons": figures.persons, **{name: fmt(getattr(figures, name)) for name in DAILY_MONEY}}
 
 
-def daily_json(*, day: date, cumulative: bool, figures: dict[DailyKey, DailyFigures]) -> dict:
-    """The CONTRACT shape: {date, unit, rows: [...], total: {...}} (money as "0.00" strings)."""
+def daily_json(
+    *, day: date, cumulative: bool, figures: dict[DailyKey, DailyFigures], accounts: dict | None = None
+) -> dict:
+    """The CONTRACT shape: {date, unit, rows: [...], total: {...}} (money as "0.00" strings); `accounts`: the same
+    day's personal-account payments and retail purchases (all patients, not only COVID: outside the form)."""
     total = sum(figures.values(), DailyFigures())
     rows = [
         {"case_status": k.case_status, "origin": k.origin, "insutype": k.insutype, **_figures_json(figures[k])}
@@ -63,6 +96,7 @@ def daily_json(*, day: date, cumulative: bool, figures: dict[DailyKey, DailyFigu
         "filing_date": (day + timedelta(days=1)).isoformat(),
         "rows": rows,
         "total": _figures_json(total),
+        **({"accounts": accounts} if accounts is not None else {}),
     }
 
 

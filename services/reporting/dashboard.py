@@ -40,7 +40,10 @@ SELECT EXTRACT(hour FROM timezone(:tz, at)) AS hour, COALESCE(SUM(sign), 0) AS c
   FROM settlement_moves WHERE day = :day GROUP BY 1
 """)
 _PREPAID = Sql("SELECT fixmedins_code, kind, SUM(amount) AS amount FROM prepayments GROUP BY fixmedins_code, kind")
-_FUND_PAYABLE = Sql("SELECT fixmedins_code, SUM(fund_pay_sumamt) AS fund FROM settlement_moves GROUP BY fixmedins_code")
+_FUND_PAYABLE = Sql(
+    "SELECT fixmedins_code, SUM(fund_pay_sumamt) AS fund, SUM(acct_pay) AS acct FROM settlement_moves "
+    "GROUP BY fixmedins_code"
+)
 _SUBSIDY_RECEIVABLE = Sql("""
 SELECT fixmedins_code, SUM(CASE WHEN reversal THEN -amount ELSE amount END) AS amount
   FROM subsidies GROUP BY fixmedins_code
@@ -81,9 +84,16 @@ async def _per_hour(unit: Unit, day: date) -> list[dict]:
 
 
 async def _positions(unit: Unit) -> list[dict]:
-    """Per institution: prepaid, fund payable and subsidy receivable so far (clearings are not events)."""
+    """Per institution: prepaid, fund payable, account payable (personal-account payments made there) and subsidy
+    receivable so far (clearings are not events)."""
     book: dict[str, dict] = defaultdict(
-        lambda: {"prepaid": ZERO, "special": ZERO, "fund_payable": ZERO, "subsidy_receivable": ZERO}
+        lambda: {
+            "prepaid": ZERO,
+            "special": ZERO,
+            "fund_payable": ZERO,
+            "subsidy_receivable": ZERO,
+            "acct_payable": ZERO,
+        }
     )
     for row in await unit.fetch(_PREPAID):
         book[row.fixmedins_code]["prepaid"] += Decimal(row.amount)
@@ -91,13 +101,14 @@ async def _positions(unit: Unit) -> list[dict]:
             book[row.fixmedins_code]["special"] += Decimal(row.amount)
     for row in await unit.fetch(_FUND_PAYABLE):
         book[row.fixmedins_code]["fund_payable"] += Decimal(row.fund)
+        book[row.fixmedins_code]["acct_payable"] += Decimal(row.acct)
     for row in await unit.fetch(_SUBSIDY_RECEIVABLE):
         book[row.fixmedins_code]["subsidy_receivable"] += Decimal(row.amount)
     names = {row.fixmedins_code: row.fixmedins_name for row in await unit.fetch(_NAMES)}
     out = []
     for code in sorted(book):
         entry = book[code]
-        net = entry["fund_payable"] + entry["subsidy_receivable"] - entry["prepaid"]
+        net = entry["fund_payable"] + entry["acct_payable"] + entry["subsidy_receivable"] - entry["prepaid"]
         out.append(
             {
                 "fixmedins_code": code,

@@ -91,6 +91,8 @@ def _move(original: dict, *, kind: str, day: date, at) -> dict:
         "begndate": _day(original.get("begndate")),
         "enddate": _day(original.get("enddate")),
         **{name: sign * _money(original, name) for name in MOVE_AMOUNTS},
+        "retail_purchase": original.get("retail_purchase") is True,
+        "acct_payer_psn_no": original.get("acct_payer_psn_no") or None,
     }
 
 
@@ -138,6 +140,8 @@ _MOVE_COLUMNS = (
     "begndate",
     "enddate",
     *MOVE_AMOUNTS,
+    "retail_purchase",
+    "acct_payer_psn_no",
 )
 _ADD_MOVE = _insert("settlement_moves", _MOVE_COLUMNS, key=("setl_id", "kind"))
 _ADD_SUBSIDY = _insert(

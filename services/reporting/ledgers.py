@@ -13,10 +13,24 @@ from shared.money import ZERO, fmt
 
 MAX_LEDGER_ROWS = 20_000
 
-_LEDGER = Sql("""
+# The case's inpatient stay, when the settlement of one is known (inpatients are settled at discharge): a stay of the
+# person, not reversed, that had not ended before the diagnosis and began at most STAY_WINDOW days after it; at the
+# case's hospital first, a COVID settlement first, the one beginning closest to the diagnosis.
+STAY_WINDOW = 7
+_LEDGER = Sql(f"""
 SELECT c.case_id, c.psn_no, c.status, c.diagnosed_at, c.fixmedins_code, c.diagnosis, c.psn_name, c.gend, c.brdy,
-       c.certno, c.insutype, c.insuplc_admdvs, i.fixmedins_name
-  FROM covid_cases c LEFT JOIN institutions i ON i.fixmedins_code = c.fixmedins_code
+       c.certno, c.insutype, c.insuplc_admdvs, i.fixmedins_name, stay.begndate AS admitted_on
+  FROM covid_cases c
+  LEFT JOIN institutions i ON i.fixmedins_code = c.fixmedins_code
+  LEFT JOIN LATERAL (
+       SELECT m.begndate FROM settlement_moves m
+        WHERE m.psn_no = c.psn_no AND m.med_type = '21' AND m.kind = 'settle' AND m.begndate IS NOT NULL
+          AND m.begndate <= CAST(c.diagnosed_at AT TIME ZONE 'Asia/Shanghai' AS date) + {STAY_WINDOW}
+          AND coalesce(m.enddate, m.begndate) >= CAST(c.diagnosed_at AT TIME ZONE 'Asia/Shanghai' AS date)
+          AND NOT EXISTS (SELECT 1 FROM settlement_moves r WHERE r.setl_id = m.setl_id AND r.kind = 'reverse')
+        ORDER BY (m.fixmedins_code = c.fixmedins_code) DESC, (m.covid_status IS NOT NULL) DESC,
+                 abs(m.begndate - CAST(c.diagnosed_at AT TIME ZONE 'Asia/Shanghai' AS date)), m.begndate
+        LIMIT 1) stay ON true
  WHERE c.published IS TRUE AND c.status <> 'excluded' AND c.diagnosed_at <= :cutoff
  ORDER BY c.diagnosed_at, c.case_id LIMIT :limit
 """)
@@ -32,12 +46,13 @@ async def covid_ledger(unit: Unit, *, filing_date: date, unmasked: bool) -> dict
     """Officially published cases (not excluded) diagnosed up to the cutoff, oldest first.
 
     Status and publication are the newest the service knows; the name and ID number are masked
-    unless the caller is admin (ledger_person).
+    unless the caller is admin (ledger_person). The admission date is that of the case's inpatient stay when its
+    settlement is known (`admission_date_from: inpatient_stay`), else the day of the diagnosis.
     """
     cutoff = cutoff_for(filing_date)
     items = []
     for row in await unit.fetch(_LEDGER, cutoff=cutoff, limit=MAX_LEDGER_ROWS):
-        admitted = business_day(row.diagnosed_at)
+        admitted = row.admitted_on or business_day(row.diagnosed_at)  # the stay's admission, else the diagnosis
         name, certno = ledger_person(psn_name=row.psn_name, certno=row.certno, unmasked=unmasked)
         item = {
             "case_id": row.case_id,
@@ -47,6 +62,7 @@ async def covid_ledger(unit: Unit, *, filing_date: date, unmasked: bool) -> dict
             "certno": certno,
             "diagnosis": row.diagnosis,
             "admission_date": admitted.isoformat(),
+            "admission_date_from": "inpatient_stay" if row.admitted_on else "diagnosis",
             "diagnosed_at": row.diagnosed_at.astimezone(BUSINESS_TZ).isoformat(),
             "fixmedins_code": row.fixmedins_code,
             "fixmedins_name": row.fixmedins_name or row.fixmedins_code,

@@ -63,6 +63,8 @@ def _move_columns() -> list[Column]:
         Column("begndate", Date),
         Column("enddate", Date),
         *[Column(name, AMOUNT, nullable=False) for name in MOVE_AMOUNTS],  # signed: negative on a reversal
+        Column("retail_purchase", Boolean, nullable=False, server_default="false"),  # 定点药店购药 (0005)
+        Column("acct_payer_psn_no", String(40)),  # a family member's account paid (家庭共济) (0005)
     ]
 
 
@@ -73,6 +75,7 @@ settlement_moves = Table(
     metadata,
     *_move_columns(),
     Index("ix_settlement_moves_day", "day"),
+    Index("ix_settlement_moves_stays", "psn_no", postgresql_where="med_type = '21'"),
 )
 
 # The newest version of each COVID case (covid-case-registered), personal fields for 附件3.

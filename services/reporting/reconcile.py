@@ -63,3 +63,51 @@ def compare(*, day: date, settlement: dict, reporting: dict) -> dict:
         if settlement[name] != reporting[name]
     ]
     return {"date": day.isoformat(), "settlement": settlement, "reporting": reporting, "differences": differences}
+
+
+ACCOUNT_FIELDS = ("acct_pay", "family_acct_pay")
+PURCHASE_FIELDS = ("count", "medfee_sumamt", "acct_pay", "psn_cash_pay")
+
+
+def _normalise_accounts(body: object) -> dict:
+    """Settlement's /v1/account-totals as {acct_pay, family_acct_pay, purchases: {…}}, or 503."""
+    if not isinstance(body, dict) or not isinstance(body.get("purchases"), dict):
+        raise _unavailable("the settlement service answered unexpectedly: account totals expected")
+    try:
+        out: dict = {name: fmt(Decimal(str(body[name]))) for name in ACCOUNT_FIELDS}
+        purchases = body["purchases"]
+        out["purchases"] = {"count": int(purchases["count"])}
+        for name in PURCHASE_FIELDS[1:]:
+            out["purchases"][name] = fmt(Decimal(str(purchases[name])))
+    except (KeyError, TypeError, ValueError, InvalidOperation):
+        raise _unavailable("the settlement service answered unexpectedly: account totals expected") from None
+    return out
+
+
+async def settlement_account_totals(client: InternalClient | httpx.AsyncClient, *, day: date, api_key: str) -> dict:
+    """GET {SETTLEMENT_URL}/v1/account-totals?date= with the internal key; 503 SETTLEMENT_UNAVAILABLE when it fails."""
+    try:
+        response = await client.get(
+            "/v1/account-totals", params={"date": day.isoformat()}, headers={"X-Api-Key": api_key}
+        )
+    except (httpx.HTTPError, TimeoutError) as exc:
+        raise _unavailable(f"the settlement service did not answer ({type(exc).__name__})") from None
+    if response.status_code != 200:
+        raise _unavailable(f"the settlement service answered {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError:
+        raise _unavailable("the settlement service answered unexpectedly (not JSON)") from None
+    return _normalise_accounts(body)
+
+
+def compare_accounts(*, day: date, settlement: dict, reporting: dict) -> dict:
+    """{date, settlement, reporting, differences: [{field, settlement, reporting}]} of the account side."""
+    flat = [(name, settlement[name], reporting[name]) for name in ACCOUNT_FIELDS]
+    flat += [
+        (f"purchases.{name}", settlement["purchases"][name], reporting["purchases"][name]) for name in PURCHASE_FIELDS
+    ]
+    differences = [
+        {"field": name, "settlement": theirs, "reporting": ours} for name, theirs, ours in flat if theirs != ours
+    ]
+    return {"date": day.isoformat(), "settlement": settlement, "reporting": reporting, "differences": differences}

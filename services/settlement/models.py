@@ -9,6 +9,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -42,6 +44,8 @@ catalogue = Table(
     Column("account_excluded", Boolean, nullable=False, server_default="false"),
     Column("source", String(16), nullable=False, server_default="seed"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("valid_from", Date),  # a temporary entry: in force from, to (inclusive)
+    Column("valid_to", Date),
 )
 
 visits = Table(
@@ -67,6 +71,8 @@ visits = Table(
     Column("rx_no", String(64)),
     Column("claim_id", String(40)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_visits_psn", "psn_no", "begndate"),
+    Index("ix_visits_merged_into", "merged_into", postgresql_where=text("merged_into IS NOT NULL")),
 )
 
 fee_lines = Table(
@@ -112,6 +118,11 @@ settlements = Table(
     Column("breakdown", JSONB, nullable=False),  # the answer of the settle call (with trace)
     Column("event", JSONB, nullable=False),  # the `settled` payload, reused by the reversal
     Column("subsidy", JSONB),
+    Index("ux_settlements_live_visit", "mdtrt_id", unique=True, postgresql_where=text("status = 'settled'")),
+    Index("ix_settlements_setl_date", "setl_date", "fixmedins_code"),
+    Index("ix_settlements_rev_date", "rev_date", postgresql_where=text("rev_date IS NOT NULL")),
+    Index("ix_settlements_psn", "psn_no", "year"),
+    Index("ix_settlements_acct_payer", "acct_payer_psn_no", postgresql_where=text("acct_payer_psn_no IS NOT NULL")),
 )
 
 accumulators = Table(
@@ -130,6 +141,8 @@ accounts = Table(
     Column("psn_no", String(40), primary_key=True),
     Column("balc", MONEY, nullable=False),  # CHECK (balc >= 0)
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("closed_on", Date),  # closed (transfer out, death): pays nothing more
+    Column("closure_reason", String(16)),
 )
 
 account_movements = Table(
@@ -143,6 +156,8 @@ account_movements = Table(
     Column("setl_id", String(40)),
     Column("for_psn_no", String(40)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ux_account_credit_period", "psn_no", "period", unique=True, postgresql_where=text("kind = 'credit'")),
+    Index("ix_account_movements_psn", "psn_no", "id"),
 )
 
 prescriptions = Table(
@@ -160,6 +175,7 @@ prescriptions = Table(
     Column("used_setl_id", String(40)),
     Column("used_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_prescriptions_psn_no", "psn_no"),
 )
 
 claims = Table(
@@ -174,6 +190,17 @@ claims = Table(
     Column("setl_id", String(40)),
     Column("submitted_at", DateTime(timezone=True), nullable=False),
     Column("processed_at", DateTime(timezone=True)),
+    Index("ix_claims_psn_no", "psn_no"),
+)
+
+account_credit_runs = Table(  # the monthly credit run, once per month, its answer kept
+    "account_credit_runs",
+    metadata,
+    Column("period", String(7), primary_key=True),
+    Column("persons", Integer, nullable=False),
+    Column("total", Numeric(18, 2), nullable=False),
+    Column("answer", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
 idempotency_keys = idempotency_table(metadata)
@@ -192,5 +219,6 @@ __all__ = [
     "account_movements",
     "prescriptions",
     "claims",
+    "account_credit_runs",
     "idempotency_keys",
 ]

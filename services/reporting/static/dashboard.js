@@ -185,7 +185,7 @@
     for (const p of positions) {
       const tr = document.createElement("tr");
       cell(tr, p.fixmedins_name + "(" + p.fixmedins_code + ")");
-      for (const k of ["prepaid", "special", "fund_payable", "subsidy_receivable"]) cell(tr, money(p[k]));
+      for (const k of ["prepaid", "special", "fund_payable", "acct_payable", "subsidy_receivable"]) cell(tr, money(p[k]));
       cell(tr, money(p.net), Number(p.net) < 0 ? "neg" : "");
       body.appendChild(tr);
     }

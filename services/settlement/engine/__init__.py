@@ -12,6 +12,7 @@ from .account import monthly_account_credit
 from .accumulators import Accumulators
 from .adjudicate import AID_CATEGORY_UNKNOWN, CHRONIC_NOT_QUALIFIED, OUTPATIENT_DURING_ADMISSION, adjudicate
 from .catalogue import (
+    CATALOGUE_ENTRY_NOT_IN_FORCE,
     CLASS_NOT_DECLARED,
     CLASS_OVERRIDDEN_BY_CATALOGUE,
     COVID_DRUG_RESTRICTED,
@@ -37,6 +38,7 @@ from .model import (
 )
 from .policy import Policy
 from .policy_book import PolicyBook, parse_policy_file
+from .purchase import ACCOUNT_EXCLUDED, NOT_IN_CATALOGUE, RETAIL, adjudicate_purchase
 from .validation import (
     DUPLICATE_LINE,
     INSTITUTION_LEVEL_REQUIRED,
@@ -60,7 +62,9 @@ from .visits import (
 )
 
 __all__ = [
+    "ACCOUNT_EXCLUDED",
     "AID_CATEGORY_UNKNOWN",
+    "CATALOGUE_ENTRY_NOT_IN_FORCE",
     "CHRONIC_NOT_QUALIFIED",
     "CLASS_NOT_DECLARED",
     "CLASS_OVERRIDDEN_BY_CATALOGUE",
@@ -68,9 +72,11 @@ __all__ = [
     "DUPLICATE_LINE",
     "INSTITUTION_LEVEL_REQUIRED",
     "LINE_TOTAL_MISMATCH",
+    "NOT_IN_CATALOGUE",
     "OUTPATIENT_DURING_ADMISSION",
     "PRESCRIBER_REQUIRED",
     "PRICE_ABOVE_CAP",
+    "RETAIL",
     "SUPPLY_DAYS_ABOVE_LIMIT",
     "TOO_MANY_LINES",
     "Accumulators",
@@ -99,6 +105,7 @@ __all__ = [
     "Violation",
     "accumulator_year",
     "adjudicate",
+    "adjudicate_purchase",
     "admission_covering",
     "covid_status",
     "max_days_supply_for",

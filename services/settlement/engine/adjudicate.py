@@ -123,6 +123,7 @@ def _adjudicate(
         default_preselfpay_prop=policy.default_preselfpay_prop,
         covid=covid is not None,
         max_days_supply=max_days_supply_for(claim=claim, eligibility=eligibility, policy=policy),
+        on=claim.begin_date,
     )
     warnings.extend(classified.warnings)
     inscope = classified.inscp_scp_amt

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from .errors import PolicyError
 from .model import ITEM_CLASSES, FeeLine, LineResult, SettlementWarning, Violation
@@ -17,6 +19,9 @@ from .validation import DUPLICATE_LINE, line_violations
 CLASS_OVERRIDDEN_BY_CATALOGUE = "CLASS_OVERRIDDEN_BY_CATALOGUE"
 CLASS_NOT_DECLARED = "CLASS_NOT_DECLARED"
 COVID_DRUG_RESTRICTED = "COVID_DRUG_RESTRICTED"
+CATALOGUE_ENTRY_NOT_IN_FORCE = "CATALOGUE_ENTRY_NOT_IN_FORCE"
+
+_BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +35,8 @@ class CatalogueEntry:
     covid_only: bool = False  # class A for COVID patients only, else C
     price_cap: Decimal | None = None
     account_excluded: bool = False  # the personal account may not pay it (public health, fitness …)
+    valid_from: date | None = None  # a temporary entry (e.g. the COVID drugs, added for the epidemic): first day
+    valid_to: date | None = None  # … and last day (inclusive) it is in the catalogue
 
     def __post_init__(self) -> None:
         if self.item_class not in ITEM_CLASSES:
@@ -38,6 +45,32 @@ class CatalogueEntry:
             raise ValueError(f"catalogue {self.med_list_codg}: preselfpay_prop outside 0..1")
         if self.price_cap is not None and self.price_cap < 0:
             raise ValueError(f"catalogue {self.med_list_codg}: negative price_cap")
+        if self.valid_from is not None and self.valid_to is not None and self.valid_to < self.valid_from:
+            raise ValueError(f"catalogue {self.med_list_codg}: valid_to before valid_from")
+
+    def in_force_on(self, day: date) -> bool:
+        """The entry is in the catalogue on `day` (always, unless it is a temporary one)."""
+        return (self.valid_from is None or self.valid_from <= day) and (self.valid_to is None or day <= self.valid_to)
+
+
+def line_date(line: FeeLine, default: date) -> date:
+    """The business day (Asia/Shanghai) a fee line is dated: its fee_ocur_time, else `default` (the visit's)."""
+    moment = line.fee_ocur_time
+    if moment is None:
+        return default
+    if moment.tzinfo is None:
+        return moment.date()
+    return moment.astimezone(_BUSINESS_TZ).date()
+
+
+def entry_on(catalogue: Catalogue, code: str, day: date | None) -> tuple[CatalogueEntry | None, bool]:
+    """(the catalogue's entry for `code` if it is in force on `day`, whether an entry exists but is not in force)."""
+    entry = catalogue.get(code)
+    if entry is None or day is None or (entry.valid_from is None and entry.valid_to is None):
+        return entry, False
+    if entry.in_force_on(day):
+        return entry, False
+    return None, True
 
 
 class Catalogue:
@@ -72,6 +105,8 @@ class Catalogue:
                 covid_only=row.boolean("covid_only") if row.has("covid_only") else False,
                 price_cap=row.amount("price_cap") if row.has("price_cap") else None,
                 account_excluded=row.boolean("account_excluded") if row.has("account_excluded") else False,
+                valid_from=row.day("valid_from") if row.has("valid_from") else None,
+                valid_to=row.day("valid_to") if row.has("valid_to") else None,
             )
         doc.finish()
         return cls(entries)
@@ -116,8 +151,12 @@ def classify_lines(
     default_preselfpay_prop: Decimal,
     covid: bool,
     max_days_supply: int,
+    on: date | None = None,
 ) -> Classified:
-    """One pass over the lines: classify (catalogue, else declared, else C), split, and check each line."""
+    """One pass over the lines: classify (catalogue, else declared, else C), split, and check each line.
+
+    `on`: the visit's date, for lines without their own time: a temporary catalogue entry (valid_from / valid_to)
+    that is not in force on a line's date leaves that line outside the catalogue (class C, with a warning)."""
     results = []
     warnings = []
     violations: list[Violation] = []
@@ -127,6 +166,20 @@ def classify_lines(
     for line in lines:
         amount = (line.pric * line.cnt).quantize(CENT, rounding=ROUND_HALF_UP)  # to_fen, inlined (hot loop)
         entry = lookup(line.med_list_codg)
+        lapsed = False
+        if entry is not None and on is not None and (entry.valid_from is not None or entry.valid_to is not None):
+            day = line_date(line, on)
+            if not entry.in_force_on(day):
+                lapsed = True
+                warnings.append(
+                    SettlementWarning(
+                        CATALOGUE_ENTRY_NOT_IN_FORCE,
+                        f"{line.med_list_codg} is in the catalogue from {entry.valid_from or '-'} "
+                        f"to {entry.valid_to or '-'}, not on {day.isoformat()}: outside the catalogue (class C)",
+                        line.feedetl_sn,
+                    )
+                )
+                entry = None
         if line.feedetl_sn in seen:
             violations.append(Violation(DUPLICATE_LINE, "the same feedetl_sn twice", line.feedetl_sn))
         seen.add(line.feedetl_sn)
@@ -158,6 +211,8 @@ def classify_lines(
             prop = entry.preselfpay_prop if entry.preselfpay_prop is not None else default_preselfpay_prop
             if entry.account_excluded:
                 excluded += amount
+        elif lapsed:
+            item_class, prop = "C", default_preselfpay_prop
         else:
             item_class = line.item_class or "C"
             if line.item_class is None:

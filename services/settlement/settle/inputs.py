@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from services.settlement.eligibility_client import (
@@ -52,10 +52,15 @@ def institution_of(row, *, code: str) -> Institution:
 
 
 def fee_line(item, *, prefix: str = "") -> FeeLine:
-    """An engine fee line from a request item (pydantic) or a stored row."""
+    """An engine fee line from a request item (pydantic) or a stored row. Its time (a temporary catalogue entry is
+    judged by the day the line occurred) comes as a datetime from a request, as ISO text from a stored row."""
 
     def dec(value) -> Decimal | None:
         return None if value is None else Decimal(value)
+
+    occurred = getattr(item, "fee_ocur_time", None)
+    if isinstance(occurred, str):
+        occurred = datetime.fromisoformat(occurred)
 
     try:
         return FeeLine(
@@ -68,6 +73,7 @@ def fee_line(item, *, prefix: str = "") -> FeeLine:
             det_item_fee_sumamt=dec(item.det_item_fee_sumamt),
             preselfpay_prop=dec(item.preselfpay_prop),
             days_supply=item.days_supply,
+            fee_ocur_time=occurred,
         )
     except EngineError as exc:
         raise engine_problem(exc) from None

@@ -45,6 +45,7 @@ class VisitFacts:
     merged_mdtrt_ids: tuple[str, ...] = ()
     rx_no: str | None = None
     claim_id: str | None = None
+    retail_purchase: bool = False  # 定点药店购药 without a prescription: the personal account only (DOMAIN §7)
 
 
 def origin(insuplc_admdvs: str, home_region: str) -> str:
@@ -119,6 +120,8 @@ def settled_payload(
         "covid_status": result.covid_status,
         "offsite": result.offsite,
         "declared": facts.declared,
+        "retail_purchase": facts.retail_purchase,
+        "acct_payer_psn_no": result.acct_payer_psn_no,  # a family member whose account paid (家庭共济), else null
     }
     for name in MONEY_FIELDS:
         payload[name] = fmt(getattr(result, name))

@@ -50,7 +50,7 @@ SELECT v.mdtrt_id, v.psn_no, v.fixmedins_code, v.med_type, v.begndate, v.enddate
        i.kind, i.level, i.affiliation, i.admdvs, i.suspended, m.merged,
        (SELECT coalesce(json_agg(json_build_array(l.mdtrt_id, l.feedetl_sn, l.med_list_codg, l.med_list_name,
                    l.item_class, l.pric::text, l.cnt::text, l.det_item_fee_sumamt::text, l.preselfpay_prop::text,
-                   l.days_supply) ORDER BY l.mdtrt_id, l.feedetl_sn), '[]'::json)
+                   l.days_supply, l.fee_ocur_time) ORDER BY l.mdtrt_id, l.feedetl_sn), '[]'::json)
           FROM fee_lines l
          WHERE l.mdtrt_id = ANY(array_append(
                  ARRAY(SELECT x.mdtrt_id FROM visits x WHERE x.merged_into = v.mdtrt_id), v.mdtrt_id))
@@ -171,6 +171,7 @@ class _StoredLine:
     det_item_fee_sumamt: str | None
     preselfpay_prop: str | None
     days_supply: int | None
+    fee_ocur_time: str | None  # as JSON has it (ISO 8601)
 
 
 async def _prepare(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: SettleIn, final: bool):

@@ -35,6 +35,8 @@ def _entry(row) -> CatalogueEntry:
         covid_only=row.covid_only,
         price_cap=row.price_cap,
         account_excluded=row.account_excluded,
+        valid_from=row.valid_from,
+        valid_to=row.valid_to,
     )
 
 
@@ -48,14 +50,20 @@ def entry_json(entry: CatalogueEntry) -> dict:
         "covid_only": entry.covid_only,
         "price_cap": None if entry.price_cap is None else f"{entry.price_cap:.2f}",
         "account_excluded": entry.account_excluded,
+        "valid_from": None if entry.valid_from is None else entry.valid_from.isoformat(),
+        "valid_to": None if entry.valid_to is None else entry.valid_to.isoformat(),
     }
 
 
-_COLUMNS = "med_list_codg, med_list_name, item_class, preselfpay_prop, covid_only, price_cap, account_excluded"
+_COLUMNS = (
+    "med_list_codg, med_list_name, item_class, preselfpay_prop, covid_only, price_cap, account_excluded, "
+    "valid_from, valid_to"
+)
 _SEED = Sql(f"""
 INSERT INTO catalogue ({_COLUMNS})
 SELECT * FROM unnest(CAST(:codg AS text[]), CAST(:name AS text[]), CAST(:cls AS text[]), CAST(:prop AS numeric[]),
-                     CAST(:covid AS boolean[]), CAST(:cap AS numeric[]), CAST(:excluded AS boolean[]))
+                     CAST(:covid AS boolean[]), CAST(:cap AS numeric[]), CAST(:excluded AS boolean[]),
+                     CAST(:valid_from AS date[]), CAST(:valid_to AS date[]))
 ON CONFLICT DO NOTHING
 """)
 _STAMP = Sql("SELECT count(*) AS n, max(updated_at) AS at FROM catalogue")
@@ -63,11 +71,12 @@ _ALL = Sql(f"SELECT {_COLUMNS} FROM catalogue")
 _EXISTS = Sql("SELECT med_list_codg FROM catalogue WHERE med_list_codg = :codg FOR UPDATE")
 _PUT = Sql(f"""
 INSERT INTO catalogue ({_COLUMNS}, source)
-VALUES (:codg, :name, :cls, :prop, :covid, :cap, :excluded, 'admin')
+VALUES (:codg, :name, :cls, :prop, :covid, :cap, :excluded, :valid_from, :valid_to, 'admin')
 ON CONFLICT (med_list_codg) DO UPDATE SET
   med_list_name = EXCLUDED.med_list_name, item_class = EXCLUDED.item_class,
   preselfpay_prop = EXCLUDED.preselfpay_prop, covid_only = EXCLUDED.covid_only, price_cap = EXCLUDED.price_cap,
-  account_excluded = EXCLUDED.account_excluded, source = 'admin', updated_at = clock_timestamp()
+  account_excluded = EXCLUDED.account_excluded, valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,
+  source = 'admin', updated_at = clock_timestamp()
 RETURNING {_COLUMNS}
 """)
 _SEARCH = Sql(f"""
@@ -97,6 +106,8 @@ async def seed(unit: Unit, reference: Catalogue) -> int:
         covid=[e.covid_only for e in entries],
         cap=[e.price_cap for e in entries],
         excluded=[e.account_excluded for e in entries],
+        valid_from=[e.valid_from for e in entries],
+        valid_to=[e.valid_to for e in entries],
     )
     return int(status.split()[-1])
 
@@ -146,6 +157,8 @@ async def put_entry(unit: Unit, code: str, body: CatalogueIn) -> tuple[dict, boo
         covid=body.covid_only,
         cap=body.price_cap,
         excluded=body.account_excluded,
+        valid_from=body.valid_from,
+        valid_to=body.valid_to,
     )
     return entry_json(_entry(row)), existed is None
 

@@ -20,6 +20,7 @@ from services.settlement.engine import Accumulators, InvariantViolation
 from shared.db import Row, Sql, Unit, outbox_row
 from shared.events.envelope import dumps, new_event
 from shared.money import ZERO
+from shared.problems import Problem
 
 _LOCK_ACCUMULATORS = Sql(
     "INSERT INTO accumulators AS a (psn_no, year, amounts) VALUES (:psn_no, :year, '{}'::jsonb) "
@@ -30,7 +31,7 @@ _SAVE_ACCUMULATORS = Sql(
     "UPDATE accumulators SET amounts = CAST(:amounts AS jsonb), version = version + 1, updated_at = now() "
     "WHERE psn_no = :psn_no AND year = :year"
 )
-_LOCK_ACCOUNT = Sql("SELECT balc FROM accounts WHERE psn_no = :psn_no FOR UPDATE")
+_LOCK_ACCOUNT = Sql("SELECT balc, closed_on FROM accounts WHERE psn_no = :psn_no FOR UPDATE")
 _MOVE_ACCOUNT = Sql(
     "WITH moved AS (UPDATE accounts SET balc = balc + :amount, updated_at = now() "
     "WHERE psn_no = :psn_no RETURNING balc) "
@@ -102,10 +103,25 @@ async def save_accumulators(unit: Unit, *, psn_no: str, year: int, after: Accumu
     await unit.execute(_SAVE_ACCUMULATORS, psn_no=psn_no, year=year, amounts=_dump(after.to_strings()))
 
 
-async def lock_account(unit: Unit, *, psn_no: str) -> Decimal:
-    """The payer's balance, locked for the rest of the transaction (0 when there is no account)."""
-    balance = await unit.fetchval(_LOCK_ACCOUNT, psn_no=psn_no)
-    return ZERO if balance is None else Decimal(balance)
+def account_closed(psn_no: str, closed_on: date) -> Problem:
+    """422 ACCOUNT_CLOSED: the account was closed (transfer out, death) and pays nothing any more."""
+    return Problem(
+        422,
+        "ACCOUNT_CLOSED",
+        f"the personal account of {psn_no} was closed on {closed_on.isoformat()}; it pays nothing any more",
+        errors=[{"field": "acct_payer_psn_no", "code": "ACCOUNT_CLOSED", "detail": f"{psn_no} closed"}],
+    )
+
+
+async def lock_account(unit: Unit, *, psn_no: str, paying: bool = True) -> Decimal:
+    """The account's balance, locked for the rest of the transaction (0 when there is no account). A closed account
+    pays nothing (422 ACCOUNT_CLOSED); a refund to it (`paying=False`) is still taken."""
+    row = await unit.fetchrow(_LOCK_ACCOUNT, psn_no=psn_no)
+    if row is None:
+        return ZERO
+    if paying and row.closed_on is not None:
+        raise account_closed(psn_no, row.closed_on)
+    return Decimal(row.balc)
 
 
 async def move_account(unit: Unit, *, psn_no: str, amount: Decimal, kind: str, setl_id: str, for_psn_no: str) -> None:
@@ -248,7 +264,7 @@ async def write_reversal(
     await save_accumulators(unit, psn_no=psn_no, year=row["year"], after=after)
     acct_pay = Decimal(row["acct_pay"])
     if acct_pay > 0:
-        await lock_account(unit, psn_no=row["acct_payer_psn_no"])
+        await lock_account(unit, psn_no=row["acct_payer_psn_no"], paying=False)
         await move_account(
             unit, psn_no=row["acct_payer_psn_no"], amount=acct_pay, kind="refund", setl_id=setl_id, for_psn_no=psn_no
         )

@@ -67,6 +67,7 @@ async def test_a_prepayment_is_disbursed_posted_and_announced(books, code):
         "fixmedins_code": code,
         "prepaid": "1000000.00",
         "fund_payable": "0.00",
+        "acct_payable": "0.00",
         "subsidy_receivable": "0.00",
         "net": "-1000000.00",
     }

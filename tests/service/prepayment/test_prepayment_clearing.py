@@ -57,6 +57,7 @@ async def test_position_offsets_prepayments_against_what_the_funds_owe(books, ho
         "fixmedins_code": hospital,
         "prepaid": "1200000.00",
         "fund_payable": "300000.00",
+        "acct_payable": "0.00",
         "subsidy_receivable": "100.00",
         "net": "-899900.00",
     }
@@ -88,6 +89,7 @@ async def test_clearing_is_idempotent_per_period_and_carries_the_balance(books, 
         "fixmedins_code": hospital,
         "prepaid": "700000.00",
         "fund_payable": "999.00",
+        "acct_payable": "0.00",
         "subsidy_receivable": "0.00",
         "net": "-699001.00",
     }
@@ -109,6 +111,7 @@ async def test_clearing_is_idempotent_per_period_and_carries_the_balance(books, 
         "fixmedins_code": hospital,
         "prepaid": "0.00",
         "fund_payable": "0.00",
+        "acct_payable": "0.00",
         "subsidy_receivable": "0.00",
         "net": "0.00",
     }

@@ -30,6 +30,7 @@ async def test_the_same_event_twice_books_once(books, hospital):
         "fixmedins_code": hospital,
         "prepaid": "0.00",
         "fund_payable": "375.00",
+        "acct_payable": "0.00",
         "subsidy_receivable": "0.00",
         "net": "375.00",
     }

@@ -31,10 +31,12 @@ def settled_payload(
     fin_subsidy: str = "0.00",
     covid_status: str | None = None,
     setl_date: str = "2024-03-01",
+    acct: str = "0.00",
 ) -> dict:
-    """A `settled` payload as docs/events.md defines it (fields the prepayment service ignores included)."""
+    """A `settled` payload as docs/events.md defines it (fields the prepayment service ignores included); `acct`:
+    what the personal account paid (the cash part is 10.00)."""
     fund = D(hifp) + D(hifmi) + D(maf) + D(tilt)
-    medfee = fund + D(fin_subsidy) + D("10.00")
+    medfee = fund + D(fin_subsidy) + D("10.00") + D(acct)
     return {
         "setl_id": setl_id,
         "mdtrt_id": f"M-{setl_id}",
@@ -70,8 +72,8 @@ def settled_payload(
         "tilt_aid_pay": tilt,
         "fin_subsidy_pay": fin_subsidy,
         "fund_pay_sumamt": f"{fund:.2f}",
-        "psn_pay": "10.00",
-        "acct_pay": "0.00",
+        "psn_pay": f"{D('10.00') + D(acct):.2f}",
+        "acct_pay": acct,
         "psn_cash_pay": "10.00",
     }
 
@@ -172,6 +174,7 @@ class SettlementCase:
     subsidy_delivered: bool
     subsidy_reversed: bool
     day: int
+    acct: int = 0  # fen paid from the personal account (never for a COVID settlement)
 
     @property
     def setl_date(self) -> str:
@@ -189,6 +192,7 @@ class SettlementCase:
             fin_subsidy=yuan(self.subsidy),
             covid_status=status,
             setl_date=self.setl_date,
+            acct=yuan(self.acct),
         )
 
     def subsidy_due(self, *, reversal: bool) -> dict:
@@ -228,6 +232,10 @@ class SettlementCase:
         counted = self.settled_delivered and not self.reversed
         return D(yuan(self.hifp + self.hifmi + self.maf + self.tilt)) if counted else ZERO
 
+    def acct_payable(self) -> Decimal:
+        counted = self.settled_delivered and not self.reversed
+        return D(yuan(self.acct)) if counted else ZERO
+
     def subsidy_counted(self) -> bool:
         return bool(self.subsidy) and self.subsidy_delivered and not (self.reversed or self.subsidy_reversed)
 
@@ -247,11 +255,13 @@ class Scenario:
         prepaid = sum((D(yuan(a)) for c, a in self.disbursements if c == code), ZERO)
         fund = sum((s.fund_payable() for s in self.settlements if s.code == code), ZERO)
         subsidy = sum((D(yuan(s.subsidy)) for s in self.settlements if s.code == code and s.subsidy_counted()), ZERO)
+        acct = sum((s.acct_payable() for s in self.settlements if s.code == code), ZERO)
         return {
             "prepaid": prepaid,
             "fund_payable": fund,
+            "acct_payable": acct,
             "subsidy_receivable": subsidy,
-            "net": fund + subsidy - prepaid,
+            "net": fund + acct + subsidy - prepaid,
         }
 
     def model_finance_net(self, payer: str, code: str | None = None) -> Decimal:
@@ -290,6 +300,7 @@ def scenarios(draw, codes: tuple[str, ...] = ("H1", "H2", "H3"), max_settlements
                 subsidy_delivered=draw(st.booleans()) if covid else False,
                 subsidy_reversed=draw(st.booleans()) if covid else False,
                 day=draw(st.integers(0, 360)),
+                acct=0 if covid else draw(st.sampled_from([0, 0, draw(st.integers(1, 80_000))])),
             )
         )
     disbursements = draw(st.lists(st.tuples(st.sampled_from(codes), st.integers(1, 1_000_000)), max_size=5))

@@ -47,9 +47,16 @@ def test_books_match_the_simple_model_whatever_the_delivery(data):
     for code in CODES:
         position = books.position(code)
         expected = scenario.model_position(code)
-        assert (position.prepaid, position.fund_payable, position.subsidy_receivable, position.net) == (
+        assert (
+            position.prepaid,
+            position.fund_payable,
+            position.acct_payable,
+            position.subsidy_receivable,
+            position.net,
+        ) == (
             expected["prepaid"],
             expected["fund_payable"],
+            expected["acct_payable"],
             expected["subsidy_receivable"],
             expected["net"],
         ), code
