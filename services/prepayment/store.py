@@ -34,6 +34,17 @@ async def lock(unit: Unit, namespace: int, name: str) -> None:
     await unit.execute(_LOCK, ns=namespace, name=name)
 
 
+_LOCK_ALL = Sql("""
+SELECT count(pg_advisory_xact_lock(:ns, hashtext(name)))
+  FROM (SELECT DISTINCT unnest(CAST(:names AS text[])) AS name ORDER BY 1) AS names
+""")
+
+
+async def lock_all(unit: Unit, namespace: int, names: list[str]) -> None:
+    """`lock` for many names in one statement, always in the same order (two batches never deadlock)."""
+    await unit.execute(_LOCK_ALL, ns=namespace, names=names)
+
+
 # ---------------------------------------------------------------- journal
 
 # An entry and its lines in one statement; an entry whose ref is already in the journal writes nothing.
@@ -88,6 +99,60 @@ async def post(
         if entry_id is not None:
             new += 1
     return new
+
+
+# Many entries and their lines in one statement (a consumer's batch); entries already in the journal write nothing.
+_POST_MANY = Sql("""
+WITH incoming AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:entries AS jsonb))
+        AS e(n int, ref text, kind text, business_date date, fixmedins_code text, setl_id text, memo text)
+), entry AS (
+    INSERT INTO journal_entries (ref, kind, business_date, fixmedins_code, setl_id, memo)
+    SELECT ref, kind, business_date, fixmedins_code, setl_id, memo FROM incoming ORDER BY n
+    ON CONFLICT (ref) DO NOTHING RETURNING entry_id, ref
+)
+INSERT INTO journal_lines (entry_id, account, debit, credit)
+SELECT entry.entry_id, line.account, line.debit, line.credit
+  FROM entry JOIN jsonb_to_recordset(CAST(:lines AS jsonb))
+       AS line(n int, ref text, account text, debit numeric, credit numeric) ON line.ref = entry.ref
+ ORDER BY line.n
+""")
+
+
+async def post_many(unit: Unit, entries: list[JournalEntry]) -> None:
+    """`post` for a batch of entries in one statement (the first of two entries with one ref stands)."""
+    seen: dict[str, JournalEntry] = {}
+    for posted in entries:
+        seen.setdefault(posted.ref, posted)
+    if not seen:
+        return
+    rows, lines = [], []
+    for n, posted in enumerate(seen.values()):
+        debits = sum((line.debit for line in posted.lines), ZERO)
+        if debits != sum((line.credit for line in posted.lines), ZERO) or len(posted.lines) < 2:
+            raise LedgerError(f"entry {posted.ref} does not balance")
+        rows.append(
+            {
+                "n": n,
+                "ref": posted.ref,
+                "kind": posted.kind,
+                "business_date": posted.business_date,
+                "fixmedins_code": posted.fixmedins_code,
+                "setl_id": posted.setl_id,
+                "memo": posted.memo[:200],
+            }
+        )
+        lines += [
+            {
+                "n": len(lines) + i,
+                "ref": posted.ref,
+                "account": line.account,
+                "debit": line.debit,
+                "credit": line.credit,
+            }
+            for i, line in enumerate(posted.lines)
+        ]
+    await unit.execute(_POST_MANY, entries=rows, lines=lines)
 
 
 async def balances(unit: Unit, *, fixmedins_code: str | None = None) -> dict[str, Decimal]:
@@ -151,9 +216,6 @@ async def get_position(unit: Unit, code: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- per-settlement state
 
-_SETTLEMENT = Sql("SELECT * FROM settlements WHERE setl_id = :setl_id")
-_SUBSIDY = Sql("SELECT * FROM subsidies WHERE setl_id = :setl_id")
-_SHARES = Sql("SELECT payer, share FROM subsidy_shares WHERE setl_id = :setl_id")
 SETTLEMENT_FACTS = (
     "setl_date",
     "covid_status",
@@ -166,24 +228,6 @@ SETTLEMENT_FACTS = (
     "acct_pay",
 )
 SUBSIDY_FACTS = ("case_status", "amount", "advance_payer", "setl_date")
-
-
-def _upsert_state(table: str, facts: tuple[str, ...]) -> Sql:
-    """Insert or replace one settlement's (or subsidy's) stored state."""
-    columns = ("setl_id", "fixmedins_code", "known", "reversed_on", *facts)
-    return Sql(f"""
-INSERT INTO {table} ({", ".join(columns)}) VALUES ({", ".join(":" + c for c in columns)})
-ON CONFLICT (setl_id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])}, updated_at = now()
-""")
-
-
-_SAVE_SETTLEMENT = _upsert_state("settlements", SETTLEMENT_FACTS)
-_SAVE_SUBSIDY = _upsert_state("subsidies", SUBSIDY_FACTS)
-_ADD_SHARE = Sql("""
-INSERT INTO subsidy_shares (setl_id, payer, share, advanced, recoverable)
-VALUES (:setl_id, :payer, :share, :advanced, :recoverable)
-ON CONFLICT (setl_id, payer) DO NOTHING
-""")
 
 
 def _settlement_facts(row: Row) -> SettlementFacts | None:
@@ -204,25 +248,9 @@ def _settlement_facts(row: Row) -> SettlementFacts | None:
     )
 
 
-async def load_settlement(unit: Unit, setl_id: str) -> postings.SettlementState | None:
-    row = await unit.fetchrow(_SETTLEMENT, setl_id=setl_id)
-    if row is None:
-        return None
-    return postings.SettlementState(
-        setl_id=row.setl_id,
-        fixmedins_code=row.fixmedins_code,
-        facts=_settlement_facts(row),
-        reversed_on=row.reversed_on,
-    )
-
-
-async def load_subsidy(unit: Unit, setl_id: str) -> postings.SubsidyState | None:
-    row = await unit.fetchrow(_SUBSIDY, setl_id=setl_id)
-    if row is None:
-        return None
+def _subsidy_state(row: Row, shares: list[tuple[str, Decimal]]) -> postings.SubsidyState:
     facts = None
     if row.known:
-        shares = [(share.payer, share.share) for share in await unit.fetch(_SHARES, setl_id=setl_id)]
         facts = SubsidyFacts(
             setl_id=row.setl_id,
             fixmedins_code=row.fixmedins_code,
@@ -235,34 +263,6 @@ async def load_subsidy(unit: Unit, setl_id: str) -> postings.SubsidyState | None
     return postings.SubsidyState(
         setl_id=row.setl_id, fixmedins_code=row.fixmedins_code, facts=facts, reversed_on=row.reversed_on
     )
-
-
-async def save_settlement(unit: Unit, state: postings.SettlementState) -> None:
-    """Store what is known of a settlement (its facts, once known, stay as they are)."""
-    facts = state.facts
-    await unit.execute(
-        _SAVE_SETTLEMENT,
-        setl_id=state.setl_id,
-        fixmedins_code=state.fixmedins_code,
-        known=facts is not None,
-        reversed_on=state.reversed_on,
-        **{name: getattr(facts, name) if facts else None for name in SETTLEMENT_FACTS},
-    )
-
-
-async def save_subsidy(unit: Unit, state: postings.SubsidyState) -> None:
-    """Store what is known of a subsidy, and each finance level's part once its split is known."""
-    facts = state.facts
-    await unit.execute(
-        _SAVE_SUBSIDY,
-        setl_id=state.setl_id,
-        fixmedins_code=state.fixmedins_code,
-        known=facts is not None,
-        reversed_on=state.reversed_on,
-        **{name: getattr(facts, name) if facts else None for name in SUBSIDY_FACTS},
-    )
-    if facts is not None:
-        await unit.executemany(_ADD_SHARE, share_rows(facts))
 
 
 def share_rows(facts: SubsidyFacts) -> list[dict[str, Any]]:
@@ -284,18 +284,87 @@ def share_rows(facts: SubsidyFacts) -> list[dict[str, Any]]:
     return rows
 
 
-async def save_outcome(
-    unit: Unit,
-    outcome: postings.Outcome,
-    *,
-    before: tuple[postings.SettlementState | None, postings.SubsidyState | None],
-) -> int:
-    """Store the states that changed and post every entry they imply; returns the new entries."""
-    if outcome.settlement is not None and outcome.settlement != before[0]:
-        await save_settlement(unit, outcome.settlement)
-    if outcome.subsidy is not None and outcome.subsidy != before[1]:
-        await save_subsidy(unit, outcome.subsidy)
-    return await post(unit, outcome.entries)
+_SETTLEMENTS = Sql("SELECT * FROM settlements WHERE setl_id = ANY(CAST(:ids AS text[]))")
+_SUBSIDIES = Sql("""
+SELECT s.*, coalesce((SELECT json_agg(json_build_array(sh.payer, sh.share::text)) FROM subsidy_shares sh
+                       WHERE sh.setl_id = s.setl_id), '[]'::json) AS shares
+  FROM subsidies s WHERE s.setl_id = ANY(CAST(:ids AS text[]))
+""")
+_TYPES = {
+    "setl_date": "date",
+    "reversed_on": "date",
+    "known": "boolean",
+    "covid_status": "text",
+    "case_status": "text",
+    "advance_payer": "text",
+    "setl_id": "text",
+    "fixmedins_code": "text",
+}
+
+
+def _upsert_states(table: str, facts: tuple[str, ...]) -> Sql:
+    """Insert or replace many settlements' (or subsidies') stored states in one statement."""
+    columns = ("setl_id", "fixmedins_code", "known", "reversed_on", *facts)
+    typed = ", ".join(f"{c} {_TYPES.get(c, 'numeric')}" for c in columns)
+    return Sql(f"""
+INSERT INTO {table} ({", ".join(columns)})
+SELECT {", ".join(columns)} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({typed})
+ON CONFLICT (setl_id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in columns[1:])}, updated_at = now()
+""")
+
+
+_SAVE_SETTLEMENTS = _upsert_states("settlements", SETTLEMENT_FACTS)
+_SAVE_SUBSIDIES = _upsert_states("subsidies", SUBSIDY_FACTS)
+_ADD_SHARES = Sql("""
+INSERT INTO subsidy_shares (setl_id, payer, share, advanced, recoverable)
+SELECT setl_id, payer, share, advanced, recoverable FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+    AS r(setl_id text, payer text, share numeric, advanced numeric, recoverable numeric)
+ON CONFLICT (setl_id, payer) DO NOTHING
+""")
+
+States = tuple[dict[str, postings.SettlementState], dict[str, postings.SubsidyState]]
+
+
+async def load_states(unit: Unit, setl_ids: list[str]) -> States:
+    """The stored states of many settlements and their subsidies (two statements)."""
+    settlements = {
+        row.setl_id: postings.SettlementState(
+            setl_id=row.setl_id,
+            fixmedins_code=row.fixmedins_code,
+            facts=_settlement_facts(row),
+            reversed_on=row.reversed_on,
+        )
+        for row in await unit.fetch(_SETTLEMENTS, ids=setl_ids)
+    }
+    subsidies = {}
+    for row in await unit.fetch(_SUBSIDIES, ids=setl_ids):
+        shares = [(payer, Decimal(share)) for payer, share in row.shares]
+        subsidies[row.setl_id] = _subsidy_state(row, shares)
+    return settlements, subsidies
+
+
+async def save_states(unit: Unit, states: States, *, before: States) -> None:
+    """Store the states that changed since `before` (three statements at most)."""
+    settlements = [s for k, s in states[0].items() if s != before[0].get(k)]
+    subsidies = [s for k, s in states[1].items() if s != before[1].get(k)]
+    if settlements:
+        await unit.execute(_SAVE_SETTLEMENTS, rows=[_state_row(s, SETTLEMENT_FACTS) for s in settlements])
+    if subsidies:
+        await unit.execute(_SAVE_SUBSIDIES, rows=[_state_row(s, SUBSIDY_FACTS) for s in subsidies])
+        shares = [row for s in subsidies if s.facts is not None for row in share_rows(s.facts)]
+        if shares:
+            await unit.execute(_ADD_SHARES, rows=shares)
+
+
+def _state_row(state: postings.SettlementState | postings.SubsidyState, facts: tuple[str, ...]) -> dict[str, Any]:
+    known = state.facts
+    return {
+        "setl_id": state.setl_id,
+        "fixmedins_code": state.fixmedins_code,
+        "known": known is not None,
+        "reversed_on": state.reversed_on,
+        **{name: getattr(known, name) if known else None for name in facts},
+    }
 
 
 # ---------------------------------------------------------------- subsidies by payer

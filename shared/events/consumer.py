@@ -34,6 +34,19 @@ from shared.events.kafka import cancelled_from_outside, close_quietly, ensure_to
 log = logging.getLogger("yibao.consumer")
 
 Handler = Callable[[Unit, Envelope], Awaitable[None]]
+BatchHandler = Callable[[Unit, list[Envelope]], Awaitable[None]]
+
+
+class Batched:
+    """A handler that takes a run of events at once (one set of bulk statements for a whole poll): register the
+    same `Batched` for several topics, and consecutive events of those topics reach it together, in their order."""
+
+    def __init__(self, handle: BatchHandler) -> None:
+        self.handle = handle
+
+    async def __call__(self, unit: Unit, event: Envelope) -> None:
+        await self.handle(unit, [event])
+
 
 APPLIED = Counter("yibao_events_applied_total", "events applied by a consumer", ["topic"])
 DUPLICATES = Counter("yibao_events_duplicate_total", "redelivered events dropped by the inbox", ["topic"])
@@ -213,13 +226,25 @@ class Consumer:
             )
             fresh = {row[0] for row in received}
             applied = []
+            run: list[Envelope] = []  # consecutive events for one Batched handler
+            run_handler: Batched | None = None
             for topic, event in events:
-                if event.event_id in fresh:
-                    fresh.discard(event.event_id)  # the same event twice in one poll: once
-                    await self.handlers[topic](unit, event)
-                    applied.append(topic)
-                else:
+                if event.event_id not in fresh:
                     DUPLICATES.labels(topic).inc()
+                    continue
+                fresh.discard(event.event_id)  # the same event twice in one poll: once
+                handler = self.handlers[topic]
+                if run_handler is not None and handler is not run_handler:
+                    await run_handler.handle(unit, run)
+                    run, run_handler = [], None
+                if isinstance(handler, Batched):
+                    run.append(event)
+                    run_handler = handler
+                else:
+                    await handler(unit, event)
+                applied.append(topic)
+            if run_handler is not None:
+                await run_handler.handle(unit, run)
         for topic in applied:
             APPLIED.labels(topic).inc()
         return len(applied)

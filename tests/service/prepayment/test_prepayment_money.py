@@ -114,7 +114,7 @@ async def test_a_settlement_booked_before_account_payments_learns_its_account_pa
                 fixmedins_code=hospital,
                 facts=replace(facts, acct_pay=None),
             )
-            await store.save_settlement(unit, old)
+            await store.save_states(unit, ({old.setl_id: old}, {}), before=({}, {}))
             await store.post(unit, postings.settlement_entries(old))
     await books.deliver("settlement-reversed", reversal_payload(reversed_, rev_date="2024-04-03", with_original=False))
     before = await books.position(hospital)
