@@ -732,6 +732,51 @@ async def run_phase(
     return drained, before, after
 
 
+RECOVERED_LAG = 2.0  # seconds of event → report lag that count as caught up
+RECOVERY_AIM = 30.0
+KILL_AFTER = 10.0
+AFTER_KILL = 50.0
+
+
+async def broker_restart_phase(stack: Launched, feed: Feed, load: Load, *, rate: float, reader_pid: int) -> dict:
+    """An open loop at `rate` for KILL_AFTER + AFTER_KILL seconds; the broker is killed (SIGKILL) KILL_AFTER seconds
+    in, and `yibao up` starts it again with an empty log. Prints the lag second by second around the kill and returns
+    when the lag was under RECOVERED_LAG seconds again for good."""
+    print(
+        f"\nphase 3: open loop at {rate:.1f} flows/s for {KILL_AFTER + AFTER_KILL:.0f} s; the broker killed "
+        f"{KILL_AFTER:.0f} s in (SIGKILL; the launcher starts it again, its log empty)"
+    )
+    phase = Phase("broker restart")
+
+    async def kill_broker() -> float:
+        await asyncio.sleep(KILL_AFTER)
+        for proc in stack.processes().get("broker", []):
+            proc.kill()
+        return time.monotonic()
+
+    killer = asyncio.create_task(kill_broker())
+    drained, before, after = await run_phase(
+        stack, feed, load, phase, load.open(phase, rate=rate, seconds=KILL_AFTER + AFTER_KILL), reader_pid
+    )
+    killed = await killer
+    worst: dict[int, float] = {}  # second of answer relative to the kill → worst lag of settlements answered then
+    for setl_id, answered in phase.answered.items():
+        lag = feed.settled.get(setl_id, float("inf")) - answered
+        second = int(answered - killed) if answered >= killed else -1 - int(killed - answered)
+        worst[second] = max(worst.get(second, 0.0), lag)
+    late = [s for s, lag in worst.items() if s >= 0 and lag >= RECOVERED_LAG]
+    back = (max(late) + 1) if late else 0.0
+    shown = " ".join(
+        f"{s:+d}:{'lost' if worst[s] == float('inf') else f'{worst[s]:.1f}'}" for s in sorted(worst) if -3 <= s <= 40
+    )
+    print(f"  worst lag (s) of the settlements answered in each second around the kill (0 = the kill): {shown}")
+    print(
+        f"  every settlement reached reporting: {'yes' if drained.ok else 'NO: ' + str(drained.missing)}; errors "
+        f"{len(phase.errors)}" + (f", first: {phase.errors[0]}" if phase.errors else "")
+    )
+    return {"back": back if drained.ok else None}
+
+
 def settle_only(seconds: float, concurrency: int) -> tuple[dict[str, float], list[str]]:
     """benchmarks/settle.py as a subprocess: its settlements/s and p99s, and its lines to show."""
     command = [sys.executable, str(REPO / "benchmarks" / "settle.py"), "--seconds", str(seconds)]
@@ -775,6 +820,14 @@ async def main() -> int:
     parser.add_argument("--persons", type=int, default=400)
     parser.add_argument("--no-settle-only", action="store_true", help="skip the settlement-only comparison")
     parser.add_argument("--keep", action="store_true", help="keep the data dir and logs (printed)")
+    parser.add_argument(
+        "--broker-restart",
+        type=float,
+        default=0,
+        metavar="RATE",
+        help="then a phase at RATE flows/s (e.g. 46) in which the broker is killed (SIGKILL, back empty): how long "
+        "until the event → report lag is under 2 s again (aim: within 30 s)",
+    )
     args = parser.parse_args()
 
     print(f"note: {SPEED_NOTE}.")
@@ -783,6 +836,7 @@ async def main() -> int:
     stack = Launched(work)
     reader: asyncio.subprocess.Process | None = None
     figures: list[dict[str, float]] = []
+    recovery: dict = {}
     drained_full: Drained | None = None
     problems: list[str] = []
     completed = False
@@ -839,7 +893,9 @@ async def main() -> int:
             stack, feed, load, part, load.open(part, rate=rate, seconds=args.seconds), reader.pid
         )
         figures.append(report_phase(part, feed, drained_part, before, after, loops=args.concurrency))
-        restarted = stack.restarted()
+        if args.broker_restart:
+            recovery = await broker_restart_phase(stack, feed, load, rate=args.broker_restart, reader_pid=reader.pid)
+        restarted = [n for n in stack.restarted() if not (args.broker_restart and n == "broker")]
         if restarted:
             print(f"  WARNING: restarted by the launcher during the run: {', '.join(restarted)} (CPU incomplete)")
         reader.terminate()
@@ -915,6 +971,13 @@ async def main() -> int:
         )
         + f"   aim: they catch up   {verdict(drained_full.ok)}"
     )
+    if args.broker_restart:
+        back = recovery.get("back")
+        print(
+            f"  after the broker was killed and came back empty: lag under {RECOVERED_LAG:.0f} s again "
+            + (f"{back:.0f} s after the kill" if back is not None else "never in the phase")
+            + f"   aim ≤ {RECOVERY_AIM:.0f} s   {verdict(back is not None and back <= RECOVERY_AIM)}"
+        )
     print(f"  stack stopped cleanly   {verdict(not problems)}")
     print(f"note: {SPEED_NOTE}.")
     return 0

@@ -37,6 +37,7 @@ class BrokerEpoch:
         self.bootstrap = bootstrap
         self._reader: Any = None
         self._writer: Any = None
+        self._reading = asyncio.Lock()  # one reader: a seek of one read must not move another's
 
     async def start(self) -> None:
         self._reader = make_consumer(self.bootstrap, group_id=None)
@@ -53,6 +54,10 @@ class BrokerEpoch:
 
     async def read(self) -> str:
         """The epoch of the broker now; a fresh broker gets one. Raises when the broker cannot be reached."""
+        async with self._reading:
+            return await self._read()
+
+    async def _read(self) -> str:
         for _ in range(5):
             found = await self._first_record()
             if found is not None:

@@ -56,13 +56,18 @@ def cancelled_from_outside() -> bool:
 
 
 async def close_quietly(client: Any, timeout: float = 5.0) -> None:
-    """Stop an aiokafka client whatever state the broker left it in (its stop() may raise anything, even a
-    CancelledError of its own tasks); only a cancellation of the caller goes on."""
+    """Stop an aiokafka client whatever state the broker left it in: its stop() may raise anything (even a
+    CancelledError of its own tasks), and with the broker gone it may wait for ever to flush, deaf to cancellation.
+    After `timeout` it is left to end on its own; only a cancellation of the caller goes on."""
+    stopping = asyncio.ensure_future(client.stop())
+    stopping.add_done_callback(lambda task: task.cancelled() or task.exception())  # nothing left unretrieved
     try:
-        await asyncio.wait_for(client.stop(), timeout)
-    except (Exception, asyncio.CancelledError):
-        if cancelled_from_outside():
-            raise
+        done, _ = await asyncio.wait({stopping}, timeout=timeout)
+    except asyncio.CancelledError:
+        stopping.cancel()
+        raise
+    if not done:
+        stopping.cancel()  # asked, not awaited
 
 
 async def ensure_topics(

@@ -5,9 +5,10 @@ The broker is a transport, not the record (docs/events.md, "Delivery"). Every ro
 group of a topic has committed its offsets in that epoch, and reads the log back up to there: what the log holds at
 each row's offset must be that row (a broker may acknowledge a record it then does not keep where it said, as the
 embedded one does in the confusion of a restart); a row it does not hold goes again. Below the watermark
-(`relay_watermarks`), every group has applied every row. When the epoch changed — the broker came back without its log — the relay publishes again
-every row of a lost epoch that some group may not have applied, whatever the offsets of the new log say; the
-consumers' inboxes make the repeats harmless.
+(`relay_watermarks`), every group has applied every row. When the epoch changed (the broker came back without its
+log) the relay publishes again every row of a lost epoch that some group may not have applied, whatever the offsets
+of the new log say; the consumers' inboxes make the repeats harmless. This watching runs beside the publishing, so
+that it never holds up an event.
 
 However many instances of a service run, one relay publishes its outbox at a time (it holds the `Lease`, an advisory
 lock on a connection of its own): rows of one key leave in order. The others stand by and take over when that
@@ -134,6 +135,7 @@ class Relay:
         self._watchers: dict[str, Any] = {}
         self._reader: Any = None  # reads back what the consumer groups have committed past
         self._wake = asyncio.Event()
+        self._adopting = asyncio.Lock()
 
     def wake(self) -> None:
         """Publish soon: a transaction just committed events."""
@@ -201,20 +203,35 @@ class Relay:
             self._epoch = None
 
     async def _loop(self) -> None:
-        last_check = time.monotonic()
+        """Publish, and beside it (so that reading offsets and the log back never holds up an event) watch the
+        epoch and the watermarks; either one failing ends both."""
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._publish_loop())
+                tasks.create_task(self._watch_loop())
+        except ExceptionGroup as group:
+            raise group.exceptions[0] from None
+
+    async def _watch_loop(self) -> None:
         last_purge = 0.0
+        while True:
+            await asyncio.sleep(self.check_seconds)
+            try:
+                await self.check()
+                if time.monotonic() - last_purge >= 600:
+                    await self.purge()
+                    last_purge = time.monotonic()
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                log.warning("relay's watch waits for the database: %s", type(exc).__name__)
+
+    async def _publish_loop(self) -> None:
         while True:
             if not self.lease.held:
                 raise _LeaseLost("the relay's lease ended with its connection; taking it again")
             try:
                 sent = await self.publish_batch()
-                now = time.monotonic()
-                if now - last_check >= self.check_seconds:
-                    await self.check()
-                    last_check = now
-                if now - last_purge >= 600:
-                    await self.purge()
-                    last_purge = now
             except Exception as exc:
                 if not is_outage(exc):
                     raise
@@ -281,6 +298,11 @@ class Relay:
 
     async def adopt(self, epoch: str) -> None:
         """Publish into `epoch` from now on; what lost epochs may not have delivered is published again first."""
+        async with self._adopting:
+            if epoch != self.epoch:
+                await self._adopt(epoch)
+
+    async def _adopt(self, epoch: str) -> None:
         async with self.db.begin() as unit:
             status = await unit.execute(_REQUEUE_LOST, epoch=epoch)
             await unit.execute(_SETTLE_LOST, epoch=epoch)
