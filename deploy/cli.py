@@ -18,7 +18,7 @@ PortBase = typer.Option(
     "--port-base",
     min=1024,
     max=65000,
-    help="services on B+1..B+4 (eligibility, settlement, prepayment, reporting)",
+    help="services on B+1..B+5 (eligibility, settlement, prepayment, reporting, gateway)",
 )
 DataDir = typer.Option(Path(".yibao"), "--data-dir", help="where `yibao up` keeps its API keys")
 
@@ -46,7 +46,7 @@ def up(
     port_base: int = PortBase,
     demo: bool = typer.Option(True, "--demo/--no-demo", help="fill a small demo city through the public APIs"),
 ) -> None:
-    """Start PostgreSQL, the broker and the four services; Ctrl-C stops them all."""
+    """Start PostgreSQL, the broker and the five services; Ctrl-C stops them all."""
     from deploy.launcher import run_stack
 
     def after_ready(stack) -> None:

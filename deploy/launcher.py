@@ -17,12 +17,12 @@ from pathlib import Path
 import httpx
 
 from deploy.embedded import EmbeddedBroker, EmbeddedPostgres, port_open
-from shared.config import ROLES, parse_api_keys
+from shared.config import ROLES, parse_api_keys, parse_nhsa_clients
 from shared.server import uvicorn_command
 
 log = logging.getLogger("yibao.launcher")
 
-SERVICES = ("eligibility", "settlement", "prepayment", "reporting")
+SERVICES = ("eligibility", "settlement", "prepayment", "reporting", "gateway")  # on B+1 … B+5
 PG_OFFSET = 32
 BROKER_OFFSET = 92
 READY_TIMEOUT = 60.0
@@ -54,6 +54,34 @@ def local_api_keys(data_dir: Path) -> tuple[str, bool]:
     keys[f"yb-his-{secrets.token_urlsafe(18)}"] = {"role": "his", "fixmedins_code": "H1"}
     keys[f"yb-pharmacy-{secrets.token_urlsafe(18)}"] = {"role": "pharmacy", "fixmedins_code": "P1"}
     raw = json.dumps(keys, indent=1)
+    path.write_text(raw)
+    path.chmod(0o600)
+    return raw, True
+
+
+def local_nhsa_clients(data_dir: Path, api_keys: str) -> tuple[str, bool]:
+    """NHSA_CLIENTS from the environment, or one credential per local institution (each HIS or pharmacy key's) kept
+    under the data dir: the national-platform gateway's callers (NHSA-GATEWAY.md "Who may call")."""
+    if os.environ.get("NHSA_CLIENTS"):
+        parse_nhsa_clients(os.environ["NHSA_CLIENTS"])
+        return os.environ["NHSA_CLIENTS"], False
+    path = data_dir / "nhsa-clients.json"
+    if path.exists():
+        raw = path.read_text()
+        parse_nhsa_clients(raw)  # a broken file stops start-up here, not the gateway in a restart loop
+        return raw, True
+    codes = sorted(
+        {spec["fixmedins_code"] for spec in parse_api_keys(api_keys).values() if spec["role"] in ("his", "pharmacy")}
+    )
+    clients = {
+        f"nhsa-{code.lower()}-{secrets.token_hex(6)}": {
+            "secret": secrets.token_urlsafe(24),
+            "fixmedins_code": code,
+            "infcode_type": "number",
+        }
+        for code in codes
+    }
+    raw = json.dumps(clients, indent=1)
     path.write_text(raw)
     path.chmod(0o600)
     return raw, True
@@ -96,7 +124,7 @@ class Child:
 
 
 class Stack:
-    """Embedded PostgreSQL and broker (unless external ones are configured) and the four services."""
+    """Embedded PostgreSQL and broker (unless external ones are configured) and the five services."""
 
     def __init__(self, *, data_dir: Path, port_base: int, say: Callable[[str], None]) -> None:
         self.data_dir = data_dir.resolve()
@@ -107,6 +135,7 @@ class Stack:
         self.children: list[Child] = []
         self.stopping = False
         self.api_keys = ""
+        self.nhsa_clients = ""
 
     def urls(self) -> dict[str, str]:
         return {name: f"http://127.0.0.1:{self.port_base + i}" for i, name in enumerate(SERVICES, start=1)}
@@ -115,6 +144,7 @@ class Stack:
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         self.api_keys, generated = local_api_keys(self.data_dir)
+        self.nhsa_clients, nhsa_generated = local_nhsa_clients(self.data_dir, self.api_keys)
         database_url = os.environ.get("DATABASE_URL")
         if not database_url:
             self.pg = EmbeddedPostgres(self.data_dir / "pgdata", self.port_base + PG_OFFSET, unix_socket=True)
@@ -141,6 +171,8 @@ class Stack:
             "API_KEYS": self.api_keys,
             "ELIGIBILITY_URL": urls["eligibility"],
             "SETTLEMENT_URL": urls["settlement"],
+            "GATEWAY_URL": urls["gateway"],
+            "NHSA_CLIENTS": self.nhsa_clients,
         }
         for i, name in enumerate(SERVICES, start=1):
             if port_open(self.port_base + i):
@@ -158,6 +190,13 @@ class Stack:
                     f"  {spec['role']:<9} {key}"
                     + (f"  ({spec['fixmedins_code']})" if spec.get("fixmedins_code") else "")
                 )
+        if nhsa_generated:
+            self.say(
+                f"national-platform gateway credentials (kept in {self.data_dir / 'nhsa-clients.json'}; "
+                f"HIS URL {urls['gateway']}/fsi/api/rsfComIfsService/callService):"
+            )
+            for access_key, spec in json.loads(self.nhsa_clients).items():
+                self.say(f"  {spec['fixmedins_code']:<9} access key {access_key}  secret {spec['secret']}")
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> float:
         started = time.monotonic()
@@ -229,7 +268,7 @@ def run_stack(
     started = time.monotonic()
     try:
         stack.start()
-        say(f"all four services ready in {time.monotonic() - started:.1f} s; Ctrl-C stops everything")
+        say(f"all five services ready in {time.monotonic() - started:.1f} s; Ctrl-C stops everything")
         if after_ready is not None:
             after_ready(stack)
         while True:

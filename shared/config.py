@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     api_keys_json: str = Field(alias="API_KEYS")
     eligibility_url: str = Field(default="http://127.0.0.1:8001", alias="ELIGIBILITY_URL")
     settlement_url: str = Field(default="http://127.0.0.1:8002", alias="SETTLEMENT_URL")
+    gateway_url: str = Field(default="http://127.0.0.1:8005", alias="GATEWAY_URL")
+    # The national-platform gateway's callers (NHSA-GATEWAY.md): access key → {secret, fixmedins_code, infcode_type}.
+    nhsa_clients_json: str | None = Field(default=None, alias="NHSA_CLIENTS")
     policy_dir: str | None = Field(default=None, alias="POLICY_DIR")
     kafka_partitions: int = Field(default=3, ge=1, le=64, alias="KAFKA_PARTITIONS")
     outbox_retention_hours: int = Field(default=168, ge=1, alias="OUTBOX_RETENTION_HOURS")
@@ -52,6 +55,13 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_keys(cls, value: str) -> str:
         parse_api_keys(value)
+        return value
+
+    @field_validator("nhsa_clients_json")
+    @classmethod
+    def _valid_clients(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_nhsa_clients(value)
         return value
 
     internal_api_key_value: str | None = Field(default=None, alias="INTERNAL_API_KEY")
@@ -88,6 +98,33 @@ def parse_api_keys(raw: str) -> dict[str, dict[str, Any]]:
             raise ValueError(f"an API key of role {spec['role']} needs a fixmedins_code")
         keys[key] = {"role": spec["role"], "fixmedins_code": code}
     return keys
+
+
+INFCODE_TYPES = ("number", "string")
+
+
+def parse_nhsa_clients(raw: str) -> dict[str, dict[str, str]]:
+    """Parse and check NHSA_CLIENTS: a JSON object of access key → {secret, fixmedins_code, infcode_type?}."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"NHSA_CLIENTS is not valid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise ValueError("NHSA_CLIENTS must be a JSON object of access key -> {secret, fixmedins_code, infcode_type}")
+    clients: dict[str, dict[str, str]] = {}
+    for key, spec in data.items():
+        if not isinstance(spec, dict) or not isinstance(key, str) or not 1 <= len(key) <= 100:
+            raise ValueError("NHSA_CLIENTS entries are access key (1..100 characters) -> {secret, fixmedins_code}")
+        secret, code = spec.get("secret"), spec.get("fixmedins_code")
+        if not isinstance(secret, str) or len(secret) < 16 or secret.lower() in PLACEHOLDER_KEYS:
+            raise ValueError("an NHSA_CLIENTS secret must be at least 16 characters and not a placeholder")
+        if not isinstance(code, str) or not code:
+            raise ValueError("an NHSA_CLIENTS entry needs its fixmedins_code")
+        kind = spec.get("infcode_type", "number")
+        if kind not in INFCODE_TYPES:
+            raise ValueError("an NHSA_CLIENTS infcode_type is number or string")
+        clients[key] = {"secret": secret, "fixmedins_code": code, "infcode_type": kind}
+    return clients
 
 
 def load_settings(service_name: str) -> Settings:

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from services.eligibility import covid, employers, entitlements, persons, snapshot, store
+from services.eligibility import covid, employers, entitlements, holders, persons, roster, snapshot, store
 from services.eligibility.domain import RuleViolation
 from services.eligibility.schemas import (
     AidIdentityIn,
@@ -208,6 +208,36 @@ async def verify(
     if psn_no is None:
         raise not_found("credential", mdtrt_cert_type, "CREDENTIAL_NOT_FOUND")
     return {"psn_no": psn_no}
+
+
+@router.get("/credential-holder")
+async def credential_holder(
+    db: Db,
+    _: CredentialReader,
+    mdtrt_cert_type: Annotated[str, Query(max_length=2)],
+    mdtrt_cert_no: Annotated[str, Query(min_length=1, max_length=128, pattern=CERT_NO)],
+    on: Annotated[Day | None, Query()] = None,
+):
+    """Who holds a credential, as the institution presenting it may see them (1101): identity, insurance and the aid
+    identities in force on `on` (default today)."""
+    async with db.connect() as unit:
+        return await holders.credential_holder(
+            unit, cert_type=mdtrt_cert_type, cert_no=mdtrt_cert_no, on=on or business_today()
+        )
+
+
+@router.get("/account-roster")
+async def account_roster(
+    db: Db,
+    _: PersonReader,
+    month: Annotated[str, Query(pattern=r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$")],
+    after: Annotated[str, Query(max_length=32, pattern=r"^[A-Za-z0-9_-]*$")] = "",
+    limit: Annotated[int, Query(ge=1, le=roster.MAX_PAGE)] = 1000,
+):
+    """Employees for the personal account's monthly credit (settlement's credit run): the person type in force on
+    the month's first day, the contribution base, the insured place; one page in psn_no order after `after`."""
+    async with db.connect() as unit:
+        return await roster.account_roster(unit, month=month, after=after, limit=limit)
 
 
 # ------------------------------------------------------------------ what a person is entitled to

@@ -9,23 +9,22 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     StrictBool,
     StrictInt,
     model_validator,
 )
 
+from shared import inputs
 from shared.admdvs import Admdvs
 from shared.events.envelope import BUSINESS_TZ
-from shared.money import MAX_AMOUNT, Money
+from shared.money import MoneyIn
 
 CODE_PATTERN = r"^[A-Za-z0-9_-]+$"
 Code = Field(min_length=1, max_length=32, pattern=CODE_PATTERN)
@@ -71,31 +70,18 @@ def _instant(value: Any) -> datetime:
     return moment
 
 
-def _money_in_range(value: Any) -> Any:
-    """Refuse huge amounts before `Money` parses them: quantizing 1e30 to the fen raises a decimal
-    InvalidOperation (not a ValueError), which would escape validation as a 500."""
-    if isinstance(value, (int, str)) and not isinstance(value, bool):
-        try:
-            amount = Decimal(str(value).strip())
-        except InvalidOperation:
-            return value  # Money says what is wrong with it
-        if amount.is_finite() and abs(amount) > MAX_AMOUNT:
-            raise ValueError("amount out of range")
-    return value
-
-
-Amount = Annotated[Money, BeforeValidator(_money_in_range)]
+Amount = MoneyIn  # signed: a negative is refused by the domain rule with its own code
 Day = Annotated[date, BeforeValidator(_iso_day)]
 Instant = Annotated[datetime, BeforeValidator(_instant)]
 Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_plain_text)]
 Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_plain_text)]
 Word = Annotated[str, Field(min_length=1, max_length=64)]  # checked by a domain rule
 PsnNo = Annotated[str, Code]
-Month = Annotated[str, Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+Month = inputs.Month  # 1900-01 … 2099-12
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Body(inputs.Body):
+    """No extra fields, no text PostgreSQL cannot store."""
 
 
 # ------------------------------------------------------------------ institutions

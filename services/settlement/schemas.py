@@ -1,21 +1,30 @@
-"""Request bodies of the settlement service (CONTRACT.md "Settlement service"); answers are plain dicts."""
+"""Request bodies of the settlement service (CONTRACT.md "Settlement service"); answers are plain dicts.
+
+Everything is bounded where it enters, so that nothing accepted can fail later: text PostgreSQL can store
+(shared.inputs.Body), times in 1900 … 2099, money as plain strings (shared.money), and a fee line's amount
+(pric × cnt) at most MAX_LINE_AMOUNT, so that a whole visit (at most 1,000 lines, the policy's
+max_lines_per_claim) stays far below what a settlement's NUMERIC(14, 2) columns hold: a visit whose lines
+were taken can always be settled.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, StrictBool, field_validator, model_validator
 
-from shared.money import Money, Quantity
+from shared.inputs import PRINTABLE, Body, BusinessDay, BusinessTime, Month
+from shared.money import NonNegativeMoneyIn, PositiveMoneyIn, Quantity, to_fen
 
 CODE = r"^[A-Za-z0-9_-]+$"
 IDENT = r"^[A-Za-z0-9_.:/-]+$"
 MAX_LINES_PER_REQUEST = 1000
+MAX_LINE_AMOUNT = Decimal("9999999.99")  # pric, and pric × cnt: × 1,000 lines = 9,999,999,990.00 < 10**12
 
 Code = Field(min_length=1, max_length=32, pattern=CODE)
-PsnNo = Field(min_length=1, max_length=40, pattern=IDENT)
+PsnNo = Field(min_length=1, max_length=40, pattern=CODE)  # as eligibility registers them
+CertNo = Field(min_length=1, max_length=64, pattern=PRINTABLE)  # any printable text: eligibility decides
 CertType = Literal["01", "02", "03"]
 
 
@@ -27,7 +36,7 @@ def check_diagnoses(value: list[str]) -> list[str]:
     return value
 
 
-class Strict(BaseModel):
+class Strict(Body):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -36,36 +45,37 @@ class FeeItemIn(Strict):
     med_list_codg: str = Field(min_length=1, max_length=64, pattern=IDENT)
     med_list_name: str = Field(default="", max_length=200)
     item_class: Literal["A", "B", "C"] | None = None
-    pric: Money
+    pric: NonNegativeMoneyIn
     cnt: Quantity
-    det_item_fee_sumamt: Money | None = None
+    det_item_fee_sumamt: NonNegativeMoneyIn | None = None
     preselfpay_prop: Quantity | None = None
     days_supply: int | None = Field(default=None, ge=0, le=366)
-    fee_ocur_time: datetime | None = None
+    fee_ocur_time: BusinessTime | None = None
 
     @model_validator(mode="after")
     def _amounts(self) -> FeeItemIn:
-        if self.pric < 0:
-            raise ValueError("pric must not be negative")
         if self.cnt <= 0:
             raise ValueError("cnt must be positive")
         if self.preselfpay_prop is not None and not (0 <= self.preselfpay_prop <= 1):
             raise ValueError("preselfpay_prop must be between 0 and 1")
-        if self.det_item_fee_sumamt is not None and self.det_item_fee_sumamt < 0:
-            raise ValueError("det_item_fee_sumamt must not be negative")
+        for name, amount in (("pric", self.pric), ("pric × cnt", to_fen(self.pric * self.cnt))):
+            if amount > MAX_LINE_AMOUNT:
+                raise ValueError(f"{name} above {MAX_LINE_AMOUNT}")
+        if self.det_item_fee_sumamt is not None and self.det_item_fee_sumamt > MAX_LINE_AMOUNT:
+            raise ValueError(f"det_item_fee_sumamt above {MAX_LINE_AMOUNT}")
         return self
 
 
 class VisitIn(Strict):
     psn_no: str = PsnNo
     mdtrt_cert_type: CertType
-    mdtrt_cert_no: str = Field(min_length=1, max_length=64)
+    mdtrt_cert_no: str = CertNo
     fixmedins_code: str = Code
     med_type: Literal["11", "14", "21"]
-    begntime: datetime
+    begntime: BusinessTime
     diagnoses: list[str] = Field(default_factory=list, max_length=50)
     chronic_disease: str | None = Field(default=None, min_length=1, max_length=64, pattern=CODE)
-    referral_compliant: bool = True
+    referral_compliant: StrictBool = True
 
     @field_validator("diagnoses")
     @classmethod
@@ -78,28 +88,35 @@ class FeesIn(Strict):
 
 
 class DischargeIn(Strict):
-    endtime: datetime
+    endtime: BusinessTime
 
 
 class SettleIn(Strict):
-    acct_used_flag: bool = False
-    acct_payer_psn_no: str | None = Field(default=None, min_length=1, max_length=40, pattern=IDENT)
+    acct_used_flag: StrictBool = False
+    acct_payer_psn_no: str | None = Field(default=None, min_length=1, max_length=40, pattern=CODE)
 
 
 class CatalogueIn(Strict):
     med_list_name: str = Field(min_length=1, max_length=200)
     item_class: Literal["A", "B", "C"]
     preselfpay_prop: Quantity | None = None
-    covid_only: bool = False
-    price_cap: Money | None = None
-    account_excluded: bool = False
+    covid_only: StrictBool = False
+    price_cap: NonNegativeMoneyIn | None = None
+    account_excluded: StrictBool = False
+    valid_from: BusinessDay | None = None  # a temporary entry: the first day it is in the catalogue
+    valid_to: BusinessDay | None = None  # … and the last
+    category: Literal["drug", "examination", "treatment", "material"] | None = None  # what supervision reads (§13)
+    essential: StrictBool = False  # an essential drug 基本药物 (category drug only)
+    watched: StrictBool = False  # watched goods of the price and sales watch
 
     @model_validator(mode="after")
     def _ranges(self) -> CatalogueIn:
         if self.preselfpay_prop is not None and not (0 <= self.preselfpay_prop <= 1):
             raise ValueError("preselfpay_prop must be between 0 and 1")
-        if self.price_cap is not None and self.price_cap < 0:
-            raise ValueError("price_cap must not be negative")
+        if self.valid_from is not None and self.valid_to is not None and self.valid_to < self.valid_from:
+            raise ValueError("valid_to is before valid_from")
+        if self.essential and self.category != "drug":
+            raise ValueError("only a drug (category drug) is an essential drug")
         return self
 
 
@@ -122,7 +139,7 @@ class PrescriptionIn(Strict):
     rx_no: str = Field(min_length=1, max_length=64, pattern=IDENT)
     psn_no: str = PsnNo
     fixmedins_code: str = Code
-    issued_at: datetime
+    issued_at: BusinessTime
     valid_days: int | None = Field(default=None, ge=1, le=366)
     chronic_disease: str | None = Field(default=None, min_length=1, max_length=64, pattern=CODE)
     items: list[PrescriptionItemIn] = Field(min_length=1, max_length=100)
@@ -138,24 +155,24 @@ class PrescriptionIn(Strict):
 class PharmacySettleIn(Strict):
     rx_no: str = Field(min_length=1, max_length=64, pattern=IDENT)
     mdtrt_cert_type: CertType
-    mdtrt_cert_no: str = Field(min_length=1, max_length=64)
+    mdtrt_cert_no: str = CertNo
     fixmedins_code: str = Code
     items: list[FeeItemIn] = Field(min_length=1, max_length=MAX_LINES_PER_REQUEST)
-    acct_used_flag: bool = False
-    acct_payer_psn_no: str | None = Field(default=None, min_length=1, max_length=40, pattern=IDENT)
+    acct_used_flag: StrictBool = False
+    acct_payer_psn_no: str | None = Field(default=None, min_length=1, max_length=40, pattern=CODE)
 
 
 class ClaimVisitIn(Strict):
     psn_no: str = PsnNo
     fixmedins_code: str = Code
     med_type: Literal["11", "14", "21"]
-    begntime: datetime
-    endtime: datetime | None = None
+    begntime: BusinessTime
+    endtime: BusinessTime | None = None
     mdtrt_cert_type: CertType | None = None
-    mdtrt_cert_no: str | None = Field(default=None, min_length=1, max_length=64)
+    mdtrt_cert_no: str | None = Field(default=None, min_length=1, max_length=64, pattern=PRINTABLE)
     diagnoses: list[str] = Field(default_factory=list, max_length=50)
     chronic_disease: str | None = Field(default=None, min_length=1, max_length=64, pattern=CODE)
-    referral_compliant: bool = True
+    referral_compliant: StrictBool = True
 
     @field_validator("diagnoses")
     @classmethod
@@ -187,12 +204,49 @@ class ClaimIn(Strict):
 
 
 class CreditIn(Strict):
-    amount: Money
+    amount: PositiveMoneyIn
     period: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
 
-    @field_validator("amount")
-    @classmethod
-    def _positive(cls, value: Decimal) -> Decimal:
-        if value <= 0:
-            raise ValueError("amount must be positive")
-        return value
+
+class PurchaseItemIn(Strict):
+    """A line of a retail purchase: no class, no ratio (the catalogue decides what the account may pay)."""
+
+    feedetl_sn: str = Field(min_length=1, max_length=64, pattern=IDENT)
+    med_list_codg: str = Field(min_length=1, max_length=64, pattern=IDENT)
+    med_list_name: str = Field(default="", max_length=200)
+    pric: NonNegativeMoneyIn
+    cnt: Quantity
+
+    @model_validator(mode="after")
+    def _amounts(self) -> PurchaseItemIn:
+        if self.cnt <= 0:
+            raise ValueError("cnt must be positive")
+        for name, amount in (("pric", self.pric), ("pric × cnt", to_fen(self.pric * self.cnt))):
+            if amount > MAX_LINE_AMOUNT:
+                raise ValueError(f"{name} above {MAX_LINE_AMOUNT}")
+        return self
+
+
+class PurchaseIn(Strict):
+    """定点药店购药 without a prescription (med_type 41): paid from the personal account only, the rest cash."""
+
+    mdtrt_cert_type: CertType
+    mdtrt_cert_no: str = CertNo
+    fixmedins_code: str = Code
+    items: list[PurchaseItemIn] = Field(min_length=1, max_length=MAX_LINES_PER_REQUEST)
+    acct_payer_psn_no: str | None = Field(default=None, min_length=1, max_length=40, pattern=CODE)
+
+    @model_validator(mode="after")
+    def _one_line_each(self) -> PurchaseIn:
+        if len({i.feedetl_sn for i in self.items}) != len(self.items):
+            raise ValueError("the same feedetl_sn twice")
+        return self
+
+
+class CreditRunIn(Strict):
+    period: Month  # "YYYY-MM": the month credited
+
+
+class ClosureIn(Strict):
+    reason: Literal["transfer_out", "death"]
+    closed_on: BusinessDay

@@ -548,6 +548,40 @@ async def _a_credit(w: World) -> Probe:
     )
 
 
+async def _a_purchase(w: World) -> Probe:
+    """A retail purchase at pharmacy P1 (issue 13): the person's credential, paid from the account."""
+    person = w.person()
+    await w.credit(person.psn_no, "10.00")
+    return Probe(
+        "/v1/pharmacy/purchases",
+        json={
+            "mdtrt_cert_type": "02",
+            "mdtrt_cert_no": person.certno,
+            "fixmedins_code": "P1",
+            "items": [{"feedetl_sn": "1", "med_list_codg": "COVID-AGT", "pric": "7.00", "cnt": "1"}],
+        },
+        written=_everything_of(w, person.psn_no),
+    )
+
+
+async def _a_statement(w: World) -> Probe:
+    person = w.person()
+    await w.credit(person.psn_no, "10.00")
+    await w.visit(person, lines=False)
+    return Probe(f"/v1/accounts/{person.psn_no}/statement")
+
+
+async def _a_closure(w: World) -> Probe:
+    person = w.person()
+    await w.credit(person.psn_no, "10.00")
+    await w.visit(person, lines=False)
+    return Probe(
+        f"/v1/accounts/{person.psn_no}/closure",
+        json={"reason": "death", "closed_on": datetime.now(SH).date().isoformat()},
+        written=_everything_of(w, person.psn_no),
+    )
+
+
 SETTLEMENT = [
     owned("settlement", "POST", "/v1/visits", _new_visit, ok=201),
     owned("settlement", "GET", "/v1/visits/{mdtrt_id}", _a_visit),
@@ -580,6 +614,16 @@ SETTLEMENT = [
     owned("settlement", "GET", "/v1/claims/{claim_id}", _a_claim, ops=200),
     owned("settlement", "GET", "/v1/accounts/{psn_no}", _an_account, ops=200),
     admin_only("settlement", "POST", "/v1/accounts/{psn_no}/credits", _a_credit),
+    Case(
+        "settlement",
+        "POST",
+        "/v1/pharmacy/purchases",
+        _a_purchase,
+        {"P2": 403, "B": 403, "A": 403, "ops": 403, "P1": 201},
+        "issue 13: the owner is the selling pharmacy P1; another pharmacy, a hospital and ops may not",
+    ),
+    owned("settlement", "GET", "/v1/accounts/{psn_no}/statement", _a_statement, ops=200),
+    admin_only("settlement", "POST", "/v1/accounts/{psn_no}/closure", _a_closure),
 ]
 
 
@@ -803,9 +847,115 @@ PREPAYMENT = [
     ops_only(
         "prepayment", "GET", "/v1/budgets/{code}", probe(f"/v1/budgets/{A}", params={"year": "2024"}), ok=(200, 404)
     ),
+    admin_only(
+        "prepayment",
+        "POST",
+        "/v1/subsidy-payments",
+        probe(
+            "/v1/subsidy-payments",
+            json={"payer": "city", "to_fixmedins_code": A, "amount": "1.00", "paid_on": "2024-03-10", "ref": "R-TEN"},
+        ),
+    ),
 ]
 
-CASES = SETTLEMENT + ELIGIBILITY + PREPAYMENT
+# ---- settlement operations of the national-platform gateway (issue 12): what an HIS takes back, what it reads
+
+
+async def _a_visit_to_cancel(w: World) -> Probe:
+    mdtrt_id = await w.visit(w.person(), lines=False)
+    rows = w.rows("settlement", "SELECT status FROM settlement.visits WHERE mdtrt_id = :m", m=mdtrt_id)
+    return Probe(f"/v1/visits/{mdtrt_id}/cancel", written=rows)
+
+
+async def _a_discharge_to_cancel(w: World) -> Probe:
+    mdtrt_id = await w.visit(w.person(), med_type="21")
+    left = await w.settlement.post(
+        f"/v1/visits/{mdtrt_id}/discharge", json={"endtime": "2024-03-05T10:00:00+08:00"}, headers=key("A")
+    )
+    assert left.status_code == 200, left.text
+    rows = w.rows("settlement", "SELECT endtime FROM settlement.visits WHERE mdtrt_id = :m", m=mdtrt_id)
+    return Probe(f"/v1/visits/{mdtrt_id}/discharge/cancel", written=rows)
+
+
+async def _visit_information(w: World) -> Probe:
+    mdtrt_id = await w.visit(w.person(), lines=False)
+    rows = w.rows("settlement", "SELECT med_type, diagnoses FROM settlement.visits WHERE mdtrt_id = :m", m=mdtrt_id)
+    body = {"med_type": "14", "diagnoses": ["I10"], "chronic_disease": "hypertension"}
+    return Probe(f"/v1/visits/{mdtrt_id}/information", json=body, written=rows)
+
+
+async def _lines_to_cancel(w: World) -> Probe:
+    mdtrt_id = await w.visit(w.person())
+    rows = w.rows("settlement", "SELECT feedetl_sn FROM settlement.fee_lines WHERE mdtrt_id = :m", m=mdtrt_id)
+    return Probe(f"/v1/visits/{mdtrt_id}/fees/cancel", json={"all": True}, written=rows)
+
+
+async def _a_line_to_put(w: World) -> Probe:
+    mdtrt_id = await w.visit(w.person(), lines=False)
+    line = item("TA1", "30.00") | {"feedetl_sn": "PUT1"}
+    rows = w.rows("settlement", "SELECT cnt FROM settlement.fee_lines WHERE mdtrt_id = :m", m=mdtrt_id)
+    return Probe(f"/v1/visits/{mdtrt_id}/fees/PUT1", json=line, written=rows)
+
+
+async def _classified_fees(w: World) -> Probe:
+    fees = await _fees(w)
+    return Probe(fees.path + "/classified", json=fees.json, written=fees.written)
+
+
+async def _classified_lines(w: World) -> Probe:
+    return Probe(f"/v1/visits/{await w.visit(w.person())}/fees")
+
+
+async def _accumulators(w: World) -> Probe:
+    person = w.person()
+    await w.settled(person)
+    return Probe(f"/v1/persons/{person.psn_no}/accumulators", params={"year": "2024"})
+
+
+def _settlement_totals(w: World) -> Awaitable[Probe]:
+    params = {"insutype": "310", "clr_type": "11", "setl_optins": "621000", "begndate": "2024-01-01"}
+    return probe(f"/v1/institutions/{A}/settlement-totals", params=params | {"enddate": "2024-12-31"})(w)
+
+
+async def _rx_presettle(w: World) -> Probe:
+    dispense = await _dispense(w)
+    return Probe("/v1/pharmacy/settlements/presettle", json=dispense.json, written=dispense.written)
+
+
+async def _purchase_presettle(w: World) -> Probe:
+    purchase = await _a_purchase(w)
+    return Probe("/v1/pharmacy/purchases/presettle", json=purchase.json, written=purchase.written)
+
+
+GATEWAY_OPERATIONS = [
+    owned("settlement", "POST", "/v1/visits/{mdtrt_id}/cancel", _a_visit_to_cancel),
+    owned("settlement", "POST", "/v1/visits/{mdtrt_id}/discharge/cancel", _a_discharge_to_cancel),
+    owned("settlement", "POST", "/v1/visits/{mdtrt_id}/information", _visit_information),
+    owned("settlement", "POST", "/v1/visits/{mdtrt_id}/fees/cancel", _lines_to_cancel),
+    owned("settlement", "PUT", "/v1/visits/{mdtrt_id}/fees/{feedetl_sn}", _a_line_to_put, ok=201),
+    owned("settlement", "POST", "/v1/visits/{mdtrt_id}/fees/classified", _classified_fees, ok=201),
+    owned("settlement", "GET", "/v1/visits/{mdtrt_id}/fees", _classified_lines),
+    owned("settlement", "GET", "/v1/persons/{psn_no}/accumulators", _accumulators, ops=200),
+    owned("settlement", "GET", "/v1/institutions/{code}/settlement-totals", _settlement_totals, ops=200),
+    Case(
+        "settlement",
+        "POST",
+        "/v1/pharmacy/settlements/presettle",
+        _rx_presettle,
+        {"P2": 403, "B": 403, "A": 403, "ops": 403, "P1": 200},
+        "as POST /v1/pharmacy/settlements: only the dispensing pharmacy P1",
+    ),
+    Case(
+        "settlement",
+        "POST",
+        "/v1/pharmacy/purchases/presettle",
+        _purchase_presettle,
+        {"P2": 403, "B": 403, "A": 403, "ops": 403, "P1": 200},
+        "as POST /v1/pharmacy/purchases: only the selling pharmacy P1",
+    ),
+]
+
+CASES = SETTLEMENT + ELIGIBILITY + PREPAYMENT + GATEWAY_OPERATIONS
 
 
 async def _request(world: World, case: Case, p: Probe, who: str) -> httpx.Response:

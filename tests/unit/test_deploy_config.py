@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import pytest
 import yaml
 
 from deploy.embedded import EmbeddedPostgres
-from deploy.launcher import SERVICES
+from deploy.launcher import SERVICES, local_api_keys, local_nhsa_clients
 from shared.config import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,7 +34,7 @@ def _known_settings() -> set[str]:
     return {f.alias for f in Settings.model_fields.values()}
 
 
-def test_compose_runs_postgres_kafka_kraft_and_the_four_services(compose):
+def test_compose_runs_postgres_kafka_kraft_and_the_five_services(compose):
     services = compose["services"]
     assert set(services) == {"postgres", "kafka", *SERVICES}
     kafka = _env(services["kafka"])
@@ -124,3 +126,39 @@ def test_local_services_reach_embedded_postgres_on_its_unix_socket_when_the_path
     far = EmbeddedPostgres(Path("/tmp/" + "d" * 100), 54321, unix_socket=True)  # beyond the 107-byte socket path
     assert not far.unix_socket and far.local_url == far.url == "postgresql://postgres@127.0.0.1:54321/yibao"
     assert EmbeddedPostgres(Path("/tmp/yb/pg"), 54321).local_url == "postgresql://postgres@127.0.0.1:54321/yibao"
+
+
+def test_the_gateway_is_the_fifth_service_and_takes_its_callers_from_nhsa_clients(compose):
+    assert SERVICES[4] == "gateway"
+    gateway = _env(compose["services"]["gateway"])
+    assert gateway["NHSA_CLIENTS"].startswith("${NHSA_CLIENTS:?")  # required in a deployment, like API_KEYS
+    assert compose["services"]["gateway"]["ports"] == ["8005:8000"]
+    base = {"DATABASE_URL": "postgresql://a@b/c", "KAFKA_BOOTSTRAP": "k:9092", "API_KEYS": _KEYS}
+    good = '{"ak-1": {"secret": "a-secret-of-24-characters", "fixmedins_code": "H1", "infcode_type": "string"}}'
+    assert Settings(**base, NHSA_CLIENTS=good).nhsa_clients_json == good
+    for bad in (
+        "not json",
+        "[]",
+        '{"ak-1": {"secret": "short", "fixmedins_code": "H1"}}',
+        '{"ak-1": {"secret": "a-secret-of-24-characters"}}',
+        '{"ak-1": {"secret": "a-secret-of-24-characters", "fixmedins_code": "H1", "infcode_type": "text"}}',
+    ):
+        with pytest.raises(ValueError):
+            Settings(**base, NHSA_CLIENTS=bad)
+
+
+_KEYS = '{"local-admin-key-00000000": {"role": "admin", "fixmedins_code": null}}'
+
+
+def test_yibao_up_makes_one_gateway_credential_per_local_institution_and_keeps_them(tmp_path, monkeypatch):
+    monkeypatch.delenv("API_KEYS", raising=False)
+    monkeypatch.delenv("NHSA_CLIENTS", raising=False)
+    keys, _ = local_api_keys(tmp_path)
+    raw, shown = local_nhsa_clients(tmp_path, keys)
+    clients = json.loads(raw)
+    assert shown and sorted(c["fixmedins_code"] for c in clients.values()) == ["H1", "P1"]
+    assert all(len(c["secret"]) >= 16 and c["infcode_type"] == "number" for c in clients.values())
+    assert (tmp_path / "nhsa-clients.json").stat().st_mode & 0o777 == 0o600
+    assert local_nhsa_clients(tmp_path, keys)[0] == raw  # kept across restarts
+    monkeypatch.setenv("NHSA_CLIENTS", '{"ak": {"secret": "an-operator-given-secret", "fixmedins_code": "X"}}')
+    assert local_nhsa_clients(tmp_path, keys) == (os.environ["NHSA_CLIENTS"], False)
