@@ -156,6 +156,32 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             raise httpx.ConnectError(f"{host}:{port}: {exc}", request=request) from None
         return _Connection(reader, writer)
 
+    async def exchange_bytes(self, address: tuple[str, int], payload: bytes, method: str) -> tuple[int, bytes]:
+        """A request written as bytes (head and body) on a kept-alive connection to `address`: (status, body). For
+        callers that build their own request head (the gateway: an httpx.Request costs about 0.1 ms to build). A GET
+        goes once more on a new connection when a kept one turned out closed. A closed connection is an OSError."""
+        for attempt in (1, 2):
+            conn, reused = self._take(address), True
+            if conn is None:
+                reader, writer = await asyncio.open_connection(*address)
+                conn, reused = _Connection(reader, writer), False
+            try:
+                status, _, body, keep = await self._exchange(conn, payload, method)
+            except (_Closed, OSError) as exc:
+                conn.close()
+                if reused and attempt == 1 and method == "GET":
+                    continue
+                raise ConnectionResetError(f"{address[0]}:{address[1]} closed the connection") from exc
+            except BaseException:  # cancelled or broken mid-answer: the connection's state is unknown
+                conn.close()
+                raise
+            if keep:
+                self._give(address, conn)
+            else:
+                conn.close()
+            return status, body
+        raise AssertionError("unreachable")
+
     def _take(self, key: tuple[str, int]) -> _Connection | None:
         stack = self._idle.get(key)
         now = time.monotonic()

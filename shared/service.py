@@ -57,6 +57,7 @@ class ServiceSpec:
     migrations_dir: Path
     handlers: HandlerFactory | None = None
     broadcasts: ListenerFactory | None = None  # topics every instance hears, for what it keeps in memory
+    gate: Callable[[Any], Any] = field(default_factory=lambda: Gate)  # outermost middleware: who may send a body
     on_startup: Hook | None = None
     on_shutdown: Hook | None = None
     publishes: bool = True
@@ -133,11 +134,11 @@ class Gate:
                 await refused(scope, receive, send)
                 return
             if b"content-length" not in headers:
-                body = await _read_bounded(receive, settings.max_body_bytes)
+                body = await read_bounded(receive, settings.max_body_bytes)
                 if body is None:
                     await _too_large(settings.max_body_bytes)(scope, receive, send)
                     return
-                receive = _replay(body)
+                receive = replay_body(body)
         started = time.perf_counter()
         status = 500
 
@@ -174,7 +175,7 @@ def _refusal(headers: dict[bytes, bytes], settings: Settings) -> Response | None
     return None
 
 
-async def _read_bounded(receive: Any, limit: int) -> bytes | None:
+async def read_bounded(receive: Any, limit: int) -> bytes | None:
     """The whole body, or None as soon as it passes `limit` bytes."""
     chunks, size = [], 0
     while True:
@@ -194,7 +195,7 @@ async def _read_bounded(receive: Any, limit: int) -> bytes | None:
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-def _replay(body: bytes) -> Any:
+def replay_body(body: bytes) -> Any:
     """An ASGI receive that hands over a body read already, then waits for the client to go."""
     sent = False
 
@@ -282,7 +283,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title=spec.title, version="0.1.0", lifespan=lifespan)
     install_problem_handlers(app)
-    app.add_middleware(Gate)
+    app.add_middleware(spec.gate)
 
     @app.get("/healthz", tags=["probes"])
     async def healthz() -> dict[str, str]:

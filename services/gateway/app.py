@@ -2,8 +2,8 @@
 
 A fifth service with its own schema (the message log, nonces, sign-ins, persons, fee lines by batch). It translates
 the platform's envelopes to the services' REST API; the policy stays in settlement's engine, the rules in the
-services that own them. Its callers sign with the platform's schemes (auth.py) instead of X-Api-Key: the shared
-gate (which refuses a POST without X-Api-Key before reading it) is replaced here by gate.py's.
+services that own them. Its callers sign with the platform's schemes (auth.py) instead of X-Api-Key: its gate is
+gate.py's, in place of the shared one (which refuses a POST without X-Api-Key before reading it).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 from pathlib import Path
 
 from fastapi import FastAPI
-from starlette.middleware import Middleware
 
 from services.gateway.api import router
 from services.gateway.auth import Client
@@ -25,7 +24,7 @@ from services.gateway.upstream import Service
 from shared.config import Settings, parse_nhsa_clients
 from shared.db import Sql
 from shared.events.envelope import now
-from shared.service import Gate, ServiceSpec, create_app
+from shared.service import ServiceSpec, create_app
 
 log = logging.getLogger("yibao.gateway")
 UPSTREAM_TIMEOUT = 10.0
@@ -99,16 +98,6 @@ async def on_shutdown(app: FastAPI) -> None:
         await gateway.eligibility.aclose()
 
 
-def gateway_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
-    """create_app, with the shared X-Api-Key gate swapped for the platform's (gate.py)."""
-    built = create_app(spec, settings)
-    built.user_middleware = [
-        Middleware(PlatformGate) if m.cls is Gate else m  # type: ignore[comparison-overlap]
-        for m in built.user_middleware
-    ]
-    return built
-
-
 spec = ServiceSpec(
     name=SCHEMA,
     title="yibao gateway",
@@ -117,5 +106,6 @@ spec = ServiceSpec(
     on_startup=on_startup,
     on_shutdown=on_shutdown,
     publishes=False,
+    gate=PlatformGate,  # its callers sign with the platform's schemes, not X-Api-Key
 )
-app = gateway_app(spec)
+app = create_app(spec)

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from services.gateway import dispatch
-from shared.service import BODY_METHODS, LATENCY, _read_bounded, _replay
+from shared.service import BODY_METHODS, LATENCY, read_bounded, replay_body
 
 SINGLE = "/fsi/api/rsfComIfsService/callService"
 PREFIX = "/fsi/api/"
@@ -58,14 +58,14 @@ class PlatformGate:
                 await _send(send, 413, TOO_LARGE, close=True)
                 return
             if length is None:
-                body = await _read_bounded(receive, limit)
+                body = await read_bounded(receive, limit)
                 if body is None:
                     await _send(send, 413, TOO_LARGE, close=True)
                     return
         platform, infno = transaction_path(scope["path"]) if method == "POST" else (False, None)
         if platform:
             if body is None:
-                body = await _read_bounded(receive, scope["app"].state.settings.max_body_bytes) or b""
+                body = await read_bounded(receive, scope["app"].state.settings.max_body_bytes) or b""
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             status, answer = await dispatch.handle(
                 scope["app"].state.gateway, headers=headers, body=body, path_infno=infno
@@ -75,7 +75,7 @@ class PlatformGate:
             LATENCY.labels(method, route, status).observe(time.perf_counter() - started)
             return
         if body is not None:
-            receive = _replay(body)
+            receive = replay_body(body)
         status = 500
 
         async def timed_send(message: Any) -> None:

@@ -22,7 +22,7 @@ import orjson
 
 from services.gateway.inputs import Failure
 from shared.events.envelope import dumpb
-from shared.http import OVERALL_MARGIN, KeepAliveTransport, _Closed, _Connection
+from shared.http import OVERALL_MARGIN, KeepAliveTransport
 
 UNAVAILABLE = "医保业务系统暂时无法访问，请稍后重试（原交易未生效可用原报文ID重发）"
 
@@ -74,7 +74,7 @@ class Service:
                     status, raw = await self._exchange(method, target, key, content, idempotency_key)
                 else:
                     status, raw = await self._via_transport(method, target, key, content, idempotency_key)
-        except (httpx.HTTPError, OSError, TimeoutError, asyncio.IncompleteReadError, ValueError, _Closed):
+        except (httpx.HTTPError, OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
             raise Failure(UNAVAILABLE) from None
         if status >= 500:
             raise Failure(UNAVAILABLE)
@@ -96,27 +96,7 @@ class Service:
         if idempotency_key is not None:
             head.append(b"\r\nIdempotency-Key: " + idempotency_key.encode())
         payload = b"".join(head) + b"\r\n\r\n" + content
-        for attempt in (1, 2):
-            conn, reused = self.pool._take(self._address), True
-            if conn is None:
-                reader, writer = await asyncio.open_connection(*self._address)
-                conn, reused = _Connection(reader, writer), False
-            try:
-                status, _, raw, keep = await self.pool._exchange(conn, payload, method)
-            except (_Closed, OSError):
-                conn.close()
-                if reused and attempt == 1 and method == "GET":
-                    continue
-                raise
-            except BaseException:  # cancelled or broken mid-answer: the connection's state is unknown
-                conn.close()
-                raise
-            if keep:
-                self.pool._give(self._address, conn)
-            else:
-                conn.close()
-            return status, raw
-        raise AssertionError("unreachable")
+        return await self.pool.exchange_bytes(self._address, payload, method)
 
     async def _via_transport(
         self, method: str, target: str, key: str, content: bytes, idempotency_key: str | None

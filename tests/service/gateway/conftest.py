@@ -7,9 +7,10 @@ import httpx
 import pytest
 from gateway_support import NHSA_CLIENTS, register_institutions, stock_catalogue
 
-from services.gateway.app import gateway_app, spec
+from services.gateway.app import spec
 from services.gateway.upstream import Service
 from shared.http import InternalClient
+from shared.service import create_app
 from shared.testing import make_settings, running_app
 
 
@@ -17,7 +18,7 @@ from shared.testing import make_settings, running_app
 async def gateway(pg, broker, settlement, eligibility):
     """The gateway's HTTP client; its upstreams are the session's in-process settlement and eligibility."""
     settings = make_settings("gateway", database_url=pg.url, bootstrap=broker.bootstrap, NHSA_CLIENTS=NHSA_CLIENTS)
-    async with running_app(gateway_app(spec, settings)) as client:
+    async with running_app(create_app(spec, settings)) as client:
         state = client._transport.app.state.gateway  # type: ignore[attr-defined]
         state.settlement = Service(
             "http://settlement", timeout=10, transport=httpx.ASGITransport(app=settlement._transport.app)
