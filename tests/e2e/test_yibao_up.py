@@ -21,11 +21,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _port_base() -> int:
-    """A base whose ports (B+1..B+4, B+32, B+92) are free and below the kernel's ephemeral range (32768 up):
+    """A base whose ports (B+1..B+5, B+32, B+92) are free and below the kernel's ephemeral range (32768 up):
     above it, a client connection of this very stack could take B+2 before settlement binds it."""
     for _ in range(50):
         base = random.randrange(20000, 32600, 100)
-        if not any(port_open(base + off) for off in (1, 2, 3, 4, 32, 92)):
+        if not any(port_open(base + off) for off in (1, 2, 3, 4, 5, 32, 92)):
             return base
     raise RuntimeError("no free port base")
 
@@ -48,12 +48,12 @@ def _wait_all_ready(proc: subprocess.Popen, base: int, log: Path, timeout: float
         while time.monotonic() - started < timeout:
             assert proc.poll() is None, log.read_text()[-3000:]
             ready = 0
-            for i in range(1, 5):
+            for i in range(1, 6):
                 try:
                     ready += client.get(f"http://127.0.0.1:{base + i}/readyz").status_code == 200
                 except httpx.HTTPError:
                     pass
-            if ready == 4:
+            if ready == 5:
                 return time.monotonic() - started
             time.sleep(0.2)
     raise AssertionError(f"not all ready within {timeout} s:\n{log.read_text()[-3000:]}")
@@ -188,7 +188,7 @@ def test_up_ready_stop_and_restart_keeps_data(tmp_path):
     finally:
         family = _stop(first)
     assert first.returncode == 0, log.read_text()[-2000:]
-    assert len(family) >= 6  # postgres, broker and four services (postgres has helpers too)
+    assert len(family) >= 7  # postgres, broker and five services (postgres has helpers too)
     assert _left(family) == []
 
     second = _start(data_dir, base, log)
