@@ -45,6 +45,9 @@ def up(
     data_dir: Path = typer.Option(Path(".yibao"), "--data-dir", help="where PostgreSQL data, keys and logs live"),
     port_base: int = PortBase,
     demo: bool = typer.Option(True, "--demo/--no-demo", help="fill a small demo city through the public APIs"),
+    instances: int = typer.Option(
+        1, "--instances", min=1, max=8, help="processes of each service on its port (each a whole instance)"
+    ),
 ) -> None:
     """Start PostgreSQL, the broker and the five services; Ctrl-C stops them all."""
     from deploy.launcher import run_stack
@@ -59,7 +62,9 @@ def up(
                 typer.echo(f"demo: stopped: {exc}", err=True)
         typer.echo(f"dashboard: {stack.urls()['reporting']}/  (log in with the ops key)")
 
-    raise typer.Exit(run_stack(data_dir=data_dir, port_base=port_base, say=typer.echo, after_ready=after_ready))
+    raise typer.Exit(
+        run_stack(data_dir=data_dir, port_base=port_base, say=typer.echo, after_ready=after_ready, instances=instances)
+    )
 
 
 @app.command("seed-demo")

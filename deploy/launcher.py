@@ -96,6 +96,7 @@ class Child:
     env: dict[str, str]
     log_file: Path
     proc: subprocess.Popen | None = None
+    instances: int = 1  # worker processes on the one port (uvicorn --workers): each a whole instance
     restarts: int = 0
     next_start: float = 0.0
     started_at: float = field(default=0.0)
@@ -103,7 +104,7 @@ class Child:
     def start(self) -> None:
         with open(self.log_file, "ab") as out:
             self.proc = subprocess.Popen(
-                uvicorn_command(self.name, port=self.port),
+                uvicorn_command(self.name, port=self.port, workers=self.instances),
                 env={**os.environ, **self.env},
                 stdout=out,
                 stderr=out,
@@ -126,9 +127,10 @@ class Child:
 class Stack:
     """Embedded PostgreSQL and broker (unless external ones are configured) and the five services."""
 
-    def __init__(self, *, data_dir: Path, port_base: int, say: Callable[[str], None]) -> None:
+    def __init__(self, *, data_dir: Path, port_base: int, say: Callable[[str], None], instances: int = 1) -> None:
         self.data_dir = data_dir.resolve()
         self.port_base = port_base
+        self.instances = instances
         self.say = say
         self.pg: EmbeddedPostgres | None = None
         self.broker: EmbeddedBroker | None = None
@@ -178,7 +180,11 @@ class Stack:
             if port_open(self.port_base + i):
                 raise RuntimeError(f"port {self.port_base + i} for {name} is taken; choose another --port-base")
             child = Child(
-                name=name, port=self.port_base + i, env={**common, "YIBAO_SERVICE": name}, log_file=logs / f"{name}.log"
+                name=name,
+                port=self.port_base + i,
+                env={**common, "YIBAO_SERVICE": name},
+                log_file=logs / f"{name}.log",
+                instances=self.instances,
             )
             child.start()
             self.children.append(child)
@@ -251,10 +257,15 @@ class Stack:
 
 
 def run_stack(
-    *, data_dir: Path, port_base: int, say: Callable[[str], None], after_ready: Callable[[Stack], None] | None = None
+    *,
+    data_dir: Path,
+    port_base: int,
+    say: Callable[[str], None],
+    after_ready: Callable[[Stack], None] | None = None,
+    instances: int = 1,
 ) -> int:
     """Start everything, supervise until SIGINT/SIGTERM, then stop everything started."""
-    stack = Stack(data_dir=data_dir, port_base=port_base, say=say)
+    stack = Stack(data_dir=data_dir, port_base=port_base, say=say, instances=instances)
     stop_requested = []
 
     def _request_stop(signum, frame) -> None:

@@ -215,3 +215,50 @@ def test_sigterm_stops_everything(tmp_path, signum, sigint_ignored):
         proc.send_signal(signum)
         proc.wait(60)
     assert _left(family) == []
+
+
+def test_up_with_two_instances_of_each_service(tmp_path):
+    """`yibao up --instances 2`: two worker processes of every service on its port, all ready, and a settlement made
+    through them reaches prepayment (each instance a whole one: its own pool, relay, consumer)."""
+    base = _port_base()
+    data_dir = tmp_path / "data"
+    log = tmp_path / "up.log"
+    out = open(log, "ab")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "deploy.cli",
+            "up",
+            "--data-dir",
+            str(data_dir),
+            "--port-base",
+            str(base),
+            "--no-demo",
+            "--instances",
+            "2",
+        ],
+        cwd=REPO,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        _wait_all_ready(proc, base, log, timeout=90)
+        workers: dict[str, int] = {}
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            try:
+                command = " ".join(child.cmdline())
+            except psutil.Error:
+                continue
+            for name in ("eligibility", "settlement", "prepayment", "reporting", "gateway"):
+                if f"services.{name}.app" in command or ("multiprocessing" in command and name in command):
+                    workers[name] = workers.get(name, 0) + 1
+        keys = json.loads((data_dir / "api-keys.json").read_text())
+        _usable_everywhere_within_a_second(base, keys)
+    finally:
+        family = _stop(proc)
+    assert proc.returncode == 0, log.read_text()[-2000:]
+    assert _left(family) == []
+    spawned = sum(1 for _ in family)
+    assert spawned >= 2 + 5 * 3, (spawned, workers)  # postgres, broker, and per service a master with two workers

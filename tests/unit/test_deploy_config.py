@@ -44,12 +44,22 @@ def test_compose_runs_postgres_kafka_kraft_and_the_five_services(compose):
         assert services[name]["healthcheck"]["test"]
 
 
+IMAGE_VARIABLES = {"PORT", "YIBAO_INSTANCES"}  # read by the image's command line, not by the settings
+
+
+def test_the_image_reads_its_own_variables():
+    command = next(line for line in (REPO / "deploy" / "Dockerfile").read_text().splitlines() if line.startswith("CMD"))
+    for name in IMAGE_VARIABLES:
+        assert "${" + name in command, name
+    assert "--workers ${YIBAO_INSTANCES:-1}" in command and "--http shared.server:ProblemHttpProtocol" in command
+
+
 @pytest.mark.parametrize("name", SERVICES)
 def test_each_service_has_the_settings_the_code_requires(compose, name):
     service = compose["services"][name]
     env = _env(service)
     assert _required_settings() <= set(env), _required_settings() - set(env)
-    unknown = set(env) - _known_settings() - {"PORT"}
+    unknown = set(env) - _known_settings() - IMAGE_VARIABLES
     assert not unknown, f"compose sets variables the code does not read: {unknown}"
     assert env["YIBAO_SERVICE"] == name
     assert env["KAFKA_BOOTSTRAP"] == "kafka:9092"
