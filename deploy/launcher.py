@@ -173,6 +173,8 @@ class Stack:
             "API_KEYS": self.api_keys,
             "ELIGIBILITY_URL": urls["eligibility"],
             "SETTLEMENT_URL": urls["settlement"],
+            "PREPAYMENT_URL": urls["prepayment"],
+            "REPORTING_URL": urls["reporting"],
             "GATEWAY_URL": urls["gateway"],
             "NHSA_CLIENTS": self.nhsa_clients,
         }

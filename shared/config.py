@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     api_keys_json: str = Field(alias="API_KEYS")
     eligibility_url: str = Field(default="http://127.0.0.1:8001", alias="ELIGIBILITY_URL")
     settlement_url: str = Field(default="http://127.0.0.1:8002", alias="SETTLEMENT_URL")
+    prepayment_url: str = Field(default="http://127.0.0.1:8003", alias="PREPAYMENT_URL")
+    reporting_url: str = Field(default="http://127.0.0.1:8004", alias="REPORTING_URL")
     gateway_url: str = Field(default="http://127.0.0.1:8005", alias="GATEWAY_URL")
     # The national-platform gateway's callers (NHSA-GATEWAY.md): access key → {secret, fixmedins_code, infcode_type}.
     nhsa_clients_json: str | None = Field(default=None, alias="NHSA_CLIENTS")

@@ -25,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from shared.auth import Principal, principal_for
 from shared.config import Settings, load_settings
 from shared.db import Database
+from shared.events import inboxes
 from shared.events.consumer import Broadcast, Consumer, Handler, Listener
 from shared.events.relay import Relay
 from shared.events.topics import ALL_TOPICS
@@ -238,6 +239,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         app.state.tasks = tasks
         app.state.relay = None
         app.state.consumer = None
+        asking = inboxes.ConsumerInboxes.from_settings(cfg)
         try:
             if spec.publishes and cfg.relay_enabled:
                 relay = Relay(
@@ -248,6 +250,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
                     poll_seconds=cfg.relay_poll_seconds,
                     batch=cfg.relay_batch,
                     retention_hours=cfg.outbox_retention_hours,
+                    inbox=asking,
                 )
                 db.on_publish = relay.wake
                 app.state.relay = relay
@@ -278,6 +281,7 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
             for part in (app.state.relay, app.state.consumer):
                 if part is not None:
                     await part.stop()
+            await asking.aclose()
             await db.close()
             log.info("%s stopped", spec.name)
 
@@ -314,6 +318,8 @@ def create_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    if spec.handlers is not None:
+        app.include_router(inboxes.router)
     for router in spec.routers:
         app.include_router(router)
     return app

@@ -1,14 +1,17 @@
-"""The outbox relay: publish committed events in order, mark them sent after the broker's ack.
+"""The outbox relay: publish committed events in order, mark them sent after the broker's ack, and find out that
+every consumer group applied them.
 
-The broker is a transport, not the record (docs/events.md, "Delivery"). Every row is marked with the broker's epoch
-(shared.events.epoch) it was published to. Every second the relay reads the epoch again and how far each consumer
-group of a topic has committed its offsets in that epoch, and reads the log back up to there: what the log holds at
-each row's offset must be that row (a broker may acknowledge a record it then does not keep where it said, as the
-embedded one does in the confusion of a restart); a row it does not hold goes again. Below the watermark
-(`relay_watermarks`), every group has applied every row. When the epoch changed (the broker came back without its
-log) the relay publishes again every row of a lost epoch that some group may not have applied, whatever the offsets
-of the new log say; the consumers' inboxes make the repeats harmless. This watching runs beside the publishing, so
-that it never holds up an event.
+The broker is a transport, not the record (docs/events.md, "Delivery"). A row is sent when the broker acknowledged
+it, and delivered when every consumer group of its topic says its inbox holds it: every second the relay asks each
+group's service (`POST /v1/inbox/applied`, the ids of rows not yet delivered) and keeps the answers (`applied_by`,
+`delivered`). The acknowledgement is not trusted further than that: the embedded broker, killed and back within
+seconds, was seen acknowledging records its log then did not hold where it said, or held at one moment and not at the
+next. So:
+- a row a group has not applied although it has committed offsets past the row's (it read past it: what it found
+  there was not this row) is published again at once;
+- when the broker came back without its log (a new epoch, shared.events.epoch), every row not delivered is
+  published again, whatever the offsets of the new log say.
+The consumers' inboxes make the repeats harmless. This watching runs beside the publishing and never holds it up.
 
 However many instances of a service run, one relay publishes its outbox at a time (it holds the `Lease`, an advisory
 lock on a connection of its own): rows of one key leave in order. The others stand by and take over when that
@@ -20,10 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import orjson
 from aiokafka import TopicPartition
 from prometheus_client import Counter, Gauge
 
@@ -38,9 +40,13 @@ log = logging.getLogger("yibao.relay")
 PUBLISHED = Counter("yibao_outbox_published_total", "events published from the outbox", ["topic"])
 REPUBLISHED = Counter("yibao_outbox_republished_total", "events queued again after the broker lost its log")
 PENDING = Gauge("yibao_outbox_pending", "outbox rows not yet published")
+UNDELIVERED = Gauge(
+    "yibao_outbox_undelivered", "outbox rows sent and not yet applied by every consumer group (counted up to 2000)"
+)
 
 SEND_TIMEOUT = 10.0
-READ_BACK_WAIT_MS = 1000
+CONFIRM_BATCH = 2000  # rows asked about per round (the oldest first)
+SETTLE_SECONDS = 2.0  # a row younger than this is not yet called lost (its consumer may be applying it right now)
 LINGER_SECONDS = 0.005  # after a wake-up: under load, one batch a few ms late instead of a batch per commit
 APPLIED = "-"  # the epoch mark of rows of a lost epoch that every consumer group had applied
 
@@ -55,36 +61,20 @@ UPDATE outbox SET published_at = now(), epoch = :epoch, partition = :partition, 
 """)
 # A row of a lost epoch is published again unless every group had committed past it in that epoch.
 _REQUEUE_LOST = Sql("""
-UPDATE outbox o SET published_at = NULL, epoch = NULL, partition = NULL, "offset" = NULL
- WHERE o.published_at IS NOT NULL AND o.epoch <> :epoch AND o.epoch <> '-'
-   AND NOT EXISTS (SELECT 1 FROM relay_watermarks w
-                    WHERE w.epoch = o.epoch AND w.topic = o.topic AND w.partition = o.partition
-                      AND o."offset" < w.applied_below)
+UPDATE outbox SET published_at = NULL, epoch = NULL, partition = NULL, "offset" = NULL
+ WHERE published_at IS NOT NULL AND NOT delivered AND epoch IS DISTINCT FROM :epoch
 """)
-_SETTLE_LOST = Sql("UPDATE outbox SET epoch = '-' WHERE published_at IS NOT NULL AND epoch <> :epoch AND epoch <> '-'")
-_FORGET_WATERMARKS = Sql("DELETE FROM relay_watermarks WHERE epoch <> :epoch")
-_UNAPPLIED = Sql("""
-SELECT o.topic, o.partition, max(o."offset") AS high
-  FROM outbox o
- WHERE o.published_at IS NOT NULL AND o.epoch = :epoch
-   AND o."offset" >= coalesce((SELECT w.applied_below FROM relay_watermarks w
-                                WHERE w.epoch = o.epoch AND w.topic = o.topic AND w.partition = o.partition), 0)
- GROUP BY o.topic, o.partition
+_UNDELIVERED = Sql("""
+SELECT id, CAST(event_id AS text) AS event_id, topic, epoch, partition, "offset", applied_by,
+       published_at < now() - make_interval(secs => :settle) AS settled
+  FROM outbox WHERE published_at IS NOT NULL AND NOT delivered ORDER BY id LIMIT :limit
 """)
-_WATERMARK = Sql("""
-INSERT INTO relay_watermarks AS w (epoch, topic, partition, applied_below) VALUES (:epoch, :topic, :partition, :below)
-ON CONFLICT (epoch, topic, partition) DO UPDATE
-   SET applied_below = greatest(w.applied_below, EXCLUDED.applied_below), observed_at = now()
-""")
-_WATERMARKS = Sql("SELECT topic, partition, applied_below FROM relay_watermarks WHERE epoch = :epoch")
-_PUBLISHED_IN = Sql("""
-SELECT id, CAST(event_id AS text) AS event_id, "offset" FROM outbox
- WHERE epoch = :epoch AND topic = :topic AND partition = :partition AND published_at IS NOT NULL
-   AND "offset" >= :low AND "offset" < :high
+_CONFIRM = Sql("""
+UPDATE outbox SET applied_by = CAST(:applied_by AS text[]), delivered = :delivered WHERE id = :id
 """)
 _REQUEUE_IDS = Sql("""
 UPDATE outbox SET published_at = NULL, epoch = NULL, partition = NULL, "offset" = NULL
- WHERE id = ANY(CAST(:ids AS bigint[]))
+ WHERE id = ANY(CAST(:ids AS bigint[])) AND NOT delivered
 """)
 _PURGE = Sql("DELETE FROM outbox WHERE published_at < now() - make_interval(hours => :hours)")
 _PENDING = Sql("SELECT count(*) FROM outbox WHERE published_at IS NULL")
@@ -98,6 +88,9 @@ class _EpochChanged(Exception):
     def __init__(self, epoch: str) -> None:
         super().__init__(epoch)
         self.epoch = epoch
+
+
+Inbox = Callable[[str, list[str]], Awaitable[set[str] | None]]  # (group, event ids) → those applied; None: no answer
 
 
 class Relay:
@@ -115,6 +108,7 @@ class Relay:
         retention_hours: int = 168,
         check_seconds: float = 1.0,
         groups: Mapping[str, tuple[str, ...]] = CONSUMER_GROUPS,
+        inbox: Inbox | None = None,
     ) -> None:
         self.db = db
         self.bootstrap = bootstrap
@@ -125,15 +119,14 @@ class Relay:
         self.retention_hours = retention_hours
         self.check_seconds = check_seconds
         self.groups = groups
+        self.inbox = inbox  # asks a consumer group which event ids it has applied (None: no one to ask)
         self.epoch: str | None = None
         self.connected = False
         self.standby = False  # another instance of the service holds the relay's lease
         self.lease = Lease(db, "relay")
-        self.unapplied: dict[tuple[str, int], int] = {}  # (topic, partition) → highest offset published, this epoch
         self._producer: Any = None
         self._epoch: BrokerEpoch | None = None
         self._watchers: dict[str, Any] = {}
-        self._reader: Any = None  # reads back what the consumer groups have committed past
         self._wake = asyncio.Event()
         self._adopting = asyncio.Lock()
 
@@ -193,8 +186,8 @@ class Relay:
         self.connected = True
 
     async def _disconnect(self) -> None:
-        clients = [self._producer, self._reader, *self._watchers.values()]
-        self._producer, self._reader, self._watchers = None, None, {}
+        clients = [self._producer, *self._watchers.values()]
+        self._producer, self._watchers = None, {}
         for client in clients:
             if client is not None:
                 await close_quietly(client)
@@ -203,8 +196,8 @@ class Relay:
             self._epoch = None
 
     async def _loop(self) -> None:
-        """Publish, and beside it (so that reading offsets and the log back never holds up an event) watch the
-        epoch and the watermarks; either one failing ends both."""
+        """Publish, and beside it (so that asking the consumer groups never holds up an event) watch the epoch and
+        confirm deliveries; either one failing ends both."""
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._publish_loop())
@@ -276,9 +269,7 @@ class Relay:
             log.warning("the broker came back without its log (epoch %s → %s)", self.epoch, changed.epoch)
             await self.adopt(changed.epoch)
             return 0
-        for row, meta in zip(rows, results, strict=True):
-            tp = (row.topic, meta.partition)
-            self.unapplied[tp] = max(self.unapplied.get(tp, -1), meta.offset)
+        for row in rows:
             PUBLISHED.labels(row.topic).inc()
         return len(rows)
 
@@ -286,100 +277,89 @@ class Relay:
         """Hook between the broker's ack and marking the rows sent (a crash here means redelivery)."""
 
     async def check(self) -> None:
-        """Read the broker's epoch: a new one means it lost its log (adopt it); else note what groups applied."""
+        """Read the broker's epoch: a new one means it lost its log (adopt it); else confirm deliveries."""
         assert self._epoch is not None
         epoch = await self._epoch.read()
         if epoch != self.epoch:
             log.warning("the broker came back without its log (epoch %s → %s)", self.epoch, epoch)
             await self.adopt(epoch)
             return
-        if self.unapplied:
-            await self.observe()
+        await self.confirm()
 
     async def adopt(self, epoch: str) -> None:
-        """Publish into `epoch` from now on; what lost epochs may not have delivered is published again first."""
+        """Publish into `epoch` from now on; what was sent into lost epochs and not delivered goes again first."""
         async with self._adopting:
-            if epoch != self.epoch:
-                await self._adopt(epoch)
+            if epoch == self.epoch:
+                return
+            async with self.db.begin() as unit:
+                requeued = int((await unit.execute(_REQUEUE_LOST, epoch=epoch)).split()[-1])
+            if requeued:
+                REPUBLISHED.inc(requeued)
+                log.warning("publishing %d events again that a lost broker log may not have delivered", requeued)
+                self.wake()
+            self.epoch = epoch
 
-    async def _adopt(self, epoch: str) -> None:
-        async with self.db.begin() as unit:
-            status = await unit.execute(_REQUEUE_LOST, epoch=epoch)
-            await unit.execute(_SETTLE_LOST, epoch=epoch)
-            await unit.execute(_FORGET_WATERMARKS, epoch=epoch)
-            unapplied = await unit.fetch(_UNAPPLIED, epoch=epoch)
-        requeued = int(status.split()[-1])
-        if requeued:
-            REPUBLISHED.inc(requeued)
-            log.warning("publishing %d events again that a lost broker log may not have delivered", requeued)
-            self.wake()
-        self.epoch = epoch
-        self.unapplied = {(row.topic, row.partition): row.high for row in unapplied}
-
-    async def observe(self) -> None:
-        """Raise the watermarks: per partition with rows not yet known applied, how far every consumer group has
-        committed, checked against the log itself. A row below that counts as applied only if the log holds it at
-        the offset the broker acknowledged: one that the log does not hold there (a broker that lost or overwrote
-        an acknowledged record in the confusion of a restart) is published again."""
+    async def confirm(self) -> None:
+        """Ask every consumer group which of the rows sent and not yet delivered it has applied; keep the answers.
+        A row a group has not applied although it committed offsets past it (in this epoch) is sent again."""
         assert self._epoch is not None
-        committed: dict[tuple[str, int], int] = {}
-        for (topic, partition), high in list(self.unapplied.items()):
-            tp = TopicPartition(topic, partition)
-            offsets = [await (await self._watcher(g)).committed(tp) for g in self.groups.get(topic, ())]
-            committed[(topic, partition)] = min((c or 0 for c in offsets), default=high + 1)
         async with self.db.connect() as unit:
-            lows = {(r.topic, r.partition): r.applied_below for r in await unit.fetch(_WATERMARKS, epoch=self.epoch)}
-        lost: list[int] = []
-        for (topic, partition), below in committed.items():
-            low = lows.get((topic, partition), 0)
-            if below <= low:
-                continue
-            async with self.db.connect() as unit:
-                rows = await unit.fetch(
-                    _PUBLISHED_IN, epoch=self.epoch, topic=topic, partition=partition, low=low, high=below
-                )
-            held = await self._read_back(TopicPartition(topic, partition), low, below)
-            lost += [row.id for row in rows if held.get(row.offset) != row.event_id]
+            rows = await unit.fetch(_UNDELIVERED, settle=SETTLE_SECONDS, limit=CONFIRM_BATCH)
+        if not rows:
+            UNDELIVERED.set(0)
+            return
+        asked: dict[str, set[str]] = {}  # group → the event ids to ask it about
+        for row in rows:
+            for group in self.groups.get(row.topic, ()):
+                if group not in row.applied_by:
+                    asked.setdefault(group, set()).add(row.event_id)
+        past = await self._committed_past(rows)  # first the offsets, then the inboxes (consumers commit after)
+        applied: dict[str, set[str]] = {}
+        for group, ids in asked.items():
+            answer = await self.inbox(group, sorted(ids)) if self.inbox is not None else None
+            if answer is not None:
+                applied[group] = answer
         if await self._epoch.read() != self.epoch:
-            return  # those offsets and records may be a new broker life's; the next check adopts it
+            return  # those offsets may be a new broker life's; the next check adopts it
+        confirmed, lost = [], []
+        for row in rows:
+            groups = self.groups.get(row.topic, ())
+            now = set(row.applied_by) | {g for g in groups if row.event_id in applied.get(g, ())}
+            if now != set(row.applied_by) or now >= set(groups):
+                confirmed.append({"id": row.id, "applied_by": sorted(now), "delivered": now >= set(groups)})
+            missed = [
+                g for g in groups if g in applied and g not in now and (g, row.topic, row.partition, row.offset) in past
+            ]
+            if missed and row.settled and row.epoch == self.epoch:
+                lost.append(row.id)
+        UNDELIVERED.set(len(rows) - sum(1 for row in confirmed if row["delivered"]))
         async with self.db.begin() as unit:
+            if confirmed:
+                await unit.executemany(_CONFIRM, confirmed)
             if lost:
                 await unit.execute(_REQUEUE_IDS, ids=lost)
-            await unit.executemany(
-                _WATERMARK,
-                [
-                    {"epoch": self.epoch, "topic": t, "partition": p, "below": below}
-                    for (t, p), below in committed.items()
-                    if below > 0
-                ],
-            )
         if lost:
             REPUBLISHED.inc(len(lost))
             log.warning(
-                "the broker does not hold %d acknowledged events where it said: publishing them again", len(lost)
+                "%d events were read past but not applied by a consumer group: publishing them again", len(lost)
             )
             self.wake()
-        for tp, below in committed.items():
-            if below > self.unapplied.get(tp, -1):
-                self.unapplied.pop(tp, None)
 
-    async def _read_back(self, tp: TopicPartition, low: int, high: int) -> dict[int, str]:
-        """offset → event_id of the records the log holds in [low, high) of one partition."""
-        if self._reader is None:
-            self._reader = make_consumer(self.bootstrap, group_id=None)
-            await asyncio.wait_for(self._reader.start(), 10)
-        if tp not in self._reader.assignment():
-            self._reader.assign([*self._reader.assignment(), tp])
-        self._reader.seek(tp, low)
-        held: dict[int, str] = {}
-        while True:
-            batch = await self._reader.getmany(tp, timeout_ms=READ_BACK_WAIT_MS, max_records=1000)
-            records = batch.get(tp) or []
-            for record in records:
-                if record.offset < high:
-                    held[record.offset] = str(orjson.loads(record.value).get("event_id"))
-            if not records or records[-1].offset >= high - 1:
-                return held
+    async def _committed_past(self, rows: list[Any]) -> set[tuple[str, str, int, int]]:
+        """(group, topic, partition, offset) of the rows (of this epoch) that the group has committed offsets past."""
+        committed: dict[tuple[str, str, int], int] = {}
+        past = set()
+        for row in rows:
+            if row.epoch != self.epoch or row.partition is None:
+                continue
+            for group in self.groups.get(row.topic, ()):
+                key = (group, row.topic, row.partition)
+                if key not in committed:
+                    watcher = await self._watcher(group)
+                    committed[key] = (await watcher.committed(TopicPartition(row.topic, row.partition))) or 0
+                if row.offset < committed[key]:
+                    past.add((group, row.topic, row.partition, row.offset))
+        return past
 
     async def _watcher(self, group: str) -> Any:
         """A client of the group that never subscribes: it only reads the group's committed offsets."""

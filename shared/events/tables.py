@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text, func, text
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text, func, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,6 @@ class EventTables:
     outbox: Table
     inbox: Table
     dead_letter: Table
-    relay_watermarks: Table
 
 
 def event_tables(metadata: MetaData) -> EventTables:
@@ -30,20 +29,15 @@ def event_tables(metadata: MetaData) -> EventTables:
         Column("envelope", JSONB, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("published_at", DateTime(timezone=True)),
-        Column("epoch", Text),  # the broker life it was published to (shared.events.epoch); "-": delivered
+        Column("epoch", Text),  # the broker life it was published to (shared.events.epoch)
         Column("partition", Integer),
         Column("offset", BigInteger),
         Column("attempts", Integer, nullable=False, server_default=text("0")),
+        Column("applied_by", ARRAY(Text), nullable=False, server_default=text("'{}'")),  # groups whose inbox has it
+        Column("delivered", Boolean, nullable=False, server_default=text("false")),  # every consumer group applied it
         Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
         Index("ix_outbox_published_at", "published_at"),
-        Index(
-            "ix_outbox_epoch",
-            "epoch",
-            "topic",
-            "partition",
-            "offset",
-            postgresql_where=text("published_at IS NOT NULL"),
-        ),
+        Index("ix_outbox_undelivered", "id", postgresql_where=text("published_at IS NOT NULL AND NOT delivered")),
     )
     inbox = Table(
         "inbox",
@@ -63,16 +57,7 @@ def event_tables(metadata: MetaData) -> EventTables:
         Column("error", Text, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
-    relay_watermarks = Table(
-        "relay_watermarks",
-        metadata,
-        Column("epoch", Text, primary_key=True),
-        Column("topic", String(64), primary_key=True),
-        Column("partition", Integer, primary_key=True),
-        Column("applied_below", BigInteger, nullable=False),  # every consumer group committed past this offset
-        Column("observed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    )
-    return EventTables(outbox=outbox, inbox=inbox, dead_letter=dead_letter, relay_watermarks=relay_watermarks)
+    return EventTables(outbox=outbox, inbox=inbox, dead_letter=dead_letter)
 
 
 def create_event_tables(op: Any, schema: str) -> None:
@@ -119,34 +104,33 @@ def create_event_tables(op: Any, schema: str) -> None:
 
 
 def add_broker_epochs(op: Any, schema: str) -> None:
-    """Migration step: outbox rows remember the broker epoch they were published to, and the relay keeps how far
-    every consumer group has applied each partition (docs/events.md, "Delivery"). Rows published before have no
-    known epoch: they are marked "legacy", so the first relay that starts publishes those not yet known applied again
-    (all of them, once; the consumers' inboxes drop the repeats)."""
+    """Migration step: outbox rows remember the broker epoch they were published to, which consumer groups have
+    applied them and whether all have (docs/events.md, "Delivery"). Rows published before are marked "legacy" and
+    not delivered: the relay asks the consumer groups about them like about any other."""
     import sqlalchemy as sa
+    from sqlalchemy.dialects.postgresql import ARRAY as PgArray
 
     op.add_column("outbox", sa.Column("epoch", sa.Text), schema=schema)
+    op.add_column(
+        "outbox",
+        sa.Column("applied_by", PgArray(sa.Text), nullable=False, server_default=sa.text("'{}'")),
+        schema=schema,
+    )
+    op.add_column(
+        "outbox", sa.Column("delivered", sa.Boolean, nullable=False, server_default=sa.false()), schema=schema
+    )
     op.execute(f"UPDATE {schema}.outbox SET epoch = 'legacy' WHERE published_at IS NOT NULL")
     op.create_index(
-        "ix_outbox_epoch",
+        "ix_outbox_undelivered",
         "outbox",
-        ["epoch", "topic", "partition", "offset"],
+        ["id"],
         schema=schema,
-        postgresql_where=sa.text("published_at IS NOT NULL"),
-    )
-    op.create_table(
-        "relay_watermarks",
-        sa.Column("epoch", sa.Text, primary_key=True),
-        sa.Column("topic", sa.String(64), primary_key=True),
-        sa.Column("partition", sa.Integer, primary_key=True),
-        sa.Column("applied_below", sa.BigInteger, nullable=False),
-        sa.Column("observed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        schema=schema,
+        postgresql_where=sa.text("published_at IS NOT NULL AND NOT delivered"),
     )
 
 
 def drop_broker_epochs(op: Any, schema: str) -> None:
     """Downgrade of `add_broker_epochs`."""
-    op.drop_table("relay_watermarks", schema=schema)
-    op.drop_index("ix_outbox_epoch", "outbox", schema=schema)
-    op.drop_column("outbox", "epoch", schema=schema)
+    op.drop_index("ix_outbox_undelivered", "outbox", schema=schema)
+    for column in ("delivered", "applied_by", "epoch"):
+        op.drop_column("outbox", column, schema=schema)

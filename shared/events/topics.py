@@ -22,9 +22,9 @@ ALL_TOPICS: tuple[str, ...] = (
     BUDGET_SET,
 )
 
-# Who consumes each topic (each service's consumer group is its name). The relay reads these groups' committed
-# offsets to know what every consumer has applied (docs/events.md, "Delivery"); tests/unit/test_shared.py keeps
-# this in step with the services' handlers.
+# Who consumes each topic (each service's consumer group is its name). The relay asks these groups' inboxes what
+# they have applied (docs/events.md, "Delivery"); tests/unit/test_shared.py keeps this in step with the services'
+# handlers.
 CONSUMER_GROUPS: dict[str, tuple[str, ...]] = {
     CLAIM_SUBMITTED: ("settlement", "reporting"),
     SETTLED: ("prepayment", "reporting"),

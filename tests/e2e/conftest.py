@@ -78,7 +78,7 @@ async def stack(pg, e2e_broker, workdir):
     database_url = await _create_database(pg)
     ports = {name: free_port() for name in SERVICES}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    extra = {"ELIGIBILITY_URL": urls["eligibility"], "SETTLEMENT_URL": urls["settlement"]}
+    extra = {f"{name.upper()}_URL": url for name, url in urls.items()}
     log_dir = Path(workdir) / "e2e"
     log_dir.mkdir(exist_ok=True)
     processes = [

@@ -34,7 +34,7 @@ async def two_of_each(pg, own_broker, workdir):
     url = await create_database(pg, "instances")
     ports = {(name, i): free_port() for name in SERVICES for i in (0, 1)}
     urls = {key: f"http://127.0.0.1:{port}" for key, port in ports.items()}
-    common = {"ELIGIBILITY_URL": urls[("eligibility", 0)], "SETTLEMENT_URL": urls[("settlement", 0)]}
+    common = {f"{name.upper()}_URL": urls[(name, 0)] for name in SERVICES}
     processes = {
         key: ServiceProcess(
             key[0],

@@ -12,7 +12,7 @@ import time
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from deploy.embedded import free_port
 from services.eligibility.app import spec as eligibility_spec
@@ -20,7 +20,7 @@ from services.prepayment.app import spec as prepayment_spec
 from shared.events.relay import Relay
 from shared.events.topics import ALL_TOPICS, INSTITUTION_CHANGED
 from shared.service import create_app
-from shared.testing import ADMIN_KEY, ServiceProcess, make_settings, running_app, service_env
+from shared.testing import ADMIN_KEY, OPS_KEY, ServiceProcess, make_settings, running_app, service_env
 from tests.integration.conftest import create_database, eventually
 
 HEADERS = {"X-Api-Key": ADMIN_KEY}
@@ -260,18 +260,29 @@ async def test_a_broker_back_empty_within_a_heartbeat_loses_nothing(pg, own_brok
         await eventually(lambda: _zero(unpublished(url)), what="outbox drained")
 
 
-async def test_an_acknowledged_event_the_log_does_not_hold_is_published_again(pg, own_broker):
-    """The loss the chaos run found after two quick broker kills: the broker acknowledged an event at an offset where
-    its log then held another record (the embedded broker, writing in the confusion of a restart). The consumers read
-    past that offset, so their committed offsets alone would count the event as applied; the relay reads the log
-    back before it believes them."""
-    url = await create_database(pg, "readback")
+async def test_an_event_a_group_read_past_but_never_applied_is_published_again(pg, own_broker):
+    """The loss the chaos run found after quick broker kills: the embedded broker acknowledged an event at an offset
+    where its log then held another record, or none. The consumers read past that offset, so their committed offsets
+    would count the event as applied; the relay asks each group's inbox instead (POST /v1/inbox/applied) and
+    publishes again, once it has settled, what a group read past and does not hold. A group that does not answer
+    proves nothing either way: nothing is marked delivered and nothing goes again."""
+    url = await create_database(pg, "inboxproof")
     settings = make_settings("eligibility", database_url=url, bootstrap=own_broker.bootstrap, RELAY_ENABLED=False)
     consumer_settings = make_settings("prepayment", database_url=url, bootstrap=own_broker.bootstrap)
     async with (
         running_app(create_app(eligibility_spec, settings), ready=False) as elig,
-        running_app(create_app(prepayment_spec, consumer_settings)),
+        running_app(create_app(prepayment_spec, consumer_settings)) as prep,
     ):
+        answering = True
+
+        async def inbox(group: str, ids: list[str]) -> set[str] | None:
+            assert group == "prepayment"
+            if not answering:
+                return None
+            answer = await prep.post("/v1/inbox/applied", json={"event_ids": ids}, headers=HEADERS)
+            assert answer.status_code == 200, answer.text
+            return set(answer.json()["applied"])
+
         for i in range(12):
             assert (
                 await elig.post("/v1/institutions", json=institution(f"RB{i:03d}"), headers=HEADERS)
@@ -280,43 +291,58 @@ async def test_an_acknowledged_event_the_log_does_not_hold_is_published_again(pg
             db=elig._transport.app.state.db,
             bootstrap=own_broker.bootstrap,
             topics=ALL_TOPICS,
-            groups={INSTITUTION_CHANGED: ("prepayment",)},
-        )  # the one consumer group running here
+            groups={INSTITUTION_CHANGED: ("prepayment",)},  # the one consumer group running here
+            inbox=inbox,
+        )
         await relay._connect()
         try:
             assert await relay.publish_batch() == 12
             await eventually(lambda: _all(url, "RB", 12), what="12 applied")
-            conn = await asyncpg.connect(url)
-            try:  # two rows of one partition; the log is made to hold the second where the first was acknowledged
-                first, second = await conn.fetch(
-                    """select o.id, o.event_id, o.partition, o."offset", o.key from eligibility.outbox o
-                        where o.partition = (select partition from eligibility.outbox group by partition
-                                              having count(*) >= 2 order by partition limit 1)
-                        order by o."offset" limit 2"""
-                )
-                await conn.execute(
-                    'update eligibility.outbox set "offset" = $1 where id = $2', second["offset"], first["id"]
-                )
-                await conn.execute("delete from prepayment.institutions where fixmedins_code = $1", first["key"])
-                await conn.execute("delete from prepayment.inbox where event_id = $1", first["event_id"])
-            finally:
-                await conn.close()
-            await eventually(lambda: _committed_everything(relay), what="the groups committed past every row")
-            await relay.observe()
-            assert await unpublished(url) == 1  # that one, and only that one, goes again
+            lost = await _forget_one(url)  # as if the log had held another record where it acknowledged this one
+            answering = False
+            await asyncio.sleep(2.2)  # settled
+            await relay.confirm()
+            assert (await _delivery(url)) == (0, 0)  # (delivered, waiting to go again): nothing concluded
+            answering = True
+
+            async def requeued() -> bool:
+                await relay.confirm()  # once prepayment committed past every row
+                return (await _delivery(url))[1] == 1
+
+            await eventually(requeued, what="the unapplied event queued again")
+            assert await _delivery(url) == (11, 1)  # the other eleven delivered; that one, and only it, goes again
             assert await relay.publish_batch() == 1
             applied = await eventually(lambda: _all(url, "RB", 12), what="the lost one applied again")
-            assert applied[first["key"]] == 1
+            assert applied[lost] == 1 and set(applied.values()) == {1}
+            await relay.confirm()
+            assert await _delivery(url) == (12, 0)
         finally:
             await relay.stop()
+        bad = await prep.post("/v1/inbox/applied", json={"event_ids": ["not-a-uuid"]}, headers=HEADERS)
+        assert bad.status_code == 422
+        ops = await prep.post("/v1/inbox/applied", json={"event_ids": []}, headers={"X-Api-Key": OPS_KEY})
+        assert ops.status_code == 403
 
 
-async def _committed_everything(relay: Relay) -> bool:
-    """The prepayment group's committed offsets cover every row the relay published (checked as observe() does)."""
-    for (topic, partition), high in relay.unapplied.items():
-        if topic != INSTITUTION_CHANGED:
-            continue
-        watcher = await relay._watcher("prepayment")
-        if ((await watcher.committed(TopicPartition(topic, partition))) or 0) <= high:
-            return False
-    return True
+async def _forget_one(url: str) -> str:
+    """Undo prepayment's application of one event (its copy and its inbox row); the institution's code."""
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow("select event_id, key from eligibility.outbox order by id limit 1")
+        await conn.execute("delete from prepayment.institutions where fixmedins_code = $1", row["key"])
+        await conn.execute("delete from prepayment.inbox where event_id = $1", row["event_id"])
+        return row["key"]
+    finally:
+        await conn.close()
+
+
+async def _delivery(url: str) -> tuple[int, int]:
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow(
+            "select count(*) filter (where delivered) as d, count(*) filter (where published_at is null) as q"
+            " from eligibility.outbox"
+        )
+        return row["d"], row["q"]
+    finally:
+        await conn.close()

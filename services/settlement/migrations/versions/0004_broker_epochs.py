@@ -1,5 +1,5 @@
-"""Outbox rows remember the broker epoch they were published to; the relay's watermarks of what every consumer group
-applied (shared.events.tables.add_broker_epochs, docs/events.md "Delivery").
+"""Outbox rows remember the broker epoch and place they were published to, and which consumer groups said they applied
+them (shared.events.tables.add_broker_epochs, docs/events.md "Delivery").
 
 Revision ID: 0004
 Revises: 0003
