@@ -191,6 +191,21 @@ COVID_ITEMS = [
 ]
 
 
+# Supervision (DOMAIN §13, issue 16): a few alerts of each kind for a new user to see at once.
+# Watched goods dispensed at pharmacies on hospitals' prescriptions (the sales chart): pharmacy, code, name, class,
+# price, count, days.
+WATCHED_DISPENSED = [
+    ("P1", "OTC-IBU", "布洛芬缓释胶囊", "A", "26.00", "2", 5),
+    ("P1", "OTC-APAP", "对乙酰氨基酚片", "A", "15.00", "2", 5),
+    ("P2", "OTC-LHQW", "连花清瘟胶囊", "B", "32.00", "1", 7),
+    ("P2", "OTC-KSTJ", "复方甘草片", "B", "12.00", "1", 7),
+    ("P3", "OTC-IBU", "布洛芬缓释胶囊", "A", "27.50", "1", 5),
+    ("P1", "OTC-IBU", "布洛芬缓释胶囊", "A", "35.00", "1", 5),  # above the monitoring cap of 30.00: a price alert
+    ("P2", "OTC-APAP", "对乙酰氨基酚片", "A", "25.00", "1", 5),  # above 20.00: a price alert
+]
+FILED_AREAS = ("621000", "621002")  # the counties that filed their daily report of the day before yesterday
+ALERT_KINDS = ("high_cost", "price", "fraud", "indicator", "filing")
+
 INSTITUTION_WAITS = 40
 
 
@@ -270,13 +285,15 @@ class Api:
         ok=(200, 201),
         key: str | None = None,
         params: dict | None = None,
+        content: bytes | None = None,
+        headers: dict | None = None,
     ) -> httpx.Response:
-        headers = {"Idempotency-Key": key} if key else None
+        headers = {**(headers or {}), **({"Idempotency-Key": key} if key else {})} or None
         for _ in range(INSTITUTION_WAITS):
             async with self.gate:
                 try:
                     response = await self.clients[service].request(
-                        method, path, json=body, headers=headers, params=params
+                        method, path, json=body, headers=headers, params=params, content=content
                     )
                 except httpx.HTTPError as exc:
                     raise DemoError(
@@ -482,14 +499,18 @@ async def _settle(
         return None
     catalogue = COVID_ITEMS if covid else INPATIENT_ITEMS if inpatient else ITEMS
     when = (begin + timedelta(minutes=30)).isoformat()
-    await api.call(
-        "settlement",
-        "POST",
-        f"/v1/visits/{mdtrt_id}/fees",
-        body={"items": _items(rng, catalogue, rng.randint(2, 4), tag, when)},
-    )
+    items = _items(rng, catalogue, rng.randint(2, 4), tag, when)
     if inpatient:
         end = max(begin + timedelta(hours=1), start_of_day + (now - start_of_day) * rng.random())
+        days = (end.date() - begin.date()).days + 1  # a bed every day of the stay (no day without a fee line: 挂床)
+        items += [
+            _line(
+                f"{tag}-CW{d}", "ZY-CW", "床位费", "50.00", "1", max(begin, start_of_day - timedelta(days=days - 1 - d))
+            )
+            for d in range(days)
+        ]
+    await api.call("settlement", "POST", f"/v1/visits/{mdtrt_id}/fees", body={"items": items})
+    if inpatient:
         await api.call("settlement", "POST", f"/v1/visits/{mdtrt_id}/discharge", body={"endtime": end.isoformat()})
     options = {"acct_used_flag": person.insutype == "310" and rng.random() < 0.5}
     return (
@@ -568,6 +589,173 @@ async def _dual_channel(api: Api, n: int, person: Person, rng: random.Random, no
     return (
         await api.call("settlement", "POST", "/v1/pharmacy/settlements", body=body, key=f"demo-dispense-{rx_no}")
     ).json()
+
+
+def _line(sn: str, codg: str, name: str, pric: str, cnt: str, when: datetime, **extra) -> dict:
+    return {
+        "feedetl_sn": sn,
+        "med_list_codg": codg,
+        "med_list_name": name,
+        "pric": pric,
+        "cnt": cnt,
+        "fee_ocur_time": when.isoformat(),
+        **extra,
+    }
+
+
+async def _supervised_visit(api: Api, tag: str, visit: dict, lines: list[dict], *, endtime: datetime | None = None):
+    """A visit of the supervision stage (keyed, so a second run the same day settles nothing again)."""
+    created = await api.call("settlement", "POST", "/v1/visits", body=visit, key=f"{tag}-visit")
+    mdtrt_id = created.json()["mdtrt_id"]
+    state = (await api.call("settlement", "GET", f"/v1/visits/{mdtrt_id}")).json()
+    if state.get("status") not in (None, "open"):
+        return None
+    await api.call("settlement", "POST", f"/v1/visits/{mdtrt_id}/fees", body={"items": lines})
+    if endtime is not None:
+        await api.call("settlement", "POST", f"/v1/visits/{mdtrt_id}/discharge", body={"endtime": endtime.isoformat()})
+    return (await api.call("settlement", "POST", f"/v1/visits/{mdtrt_id}/settle", body={}, key=f"{tag}-settle")).json()
+
+
+async def _supervision(api: Api, city: list[Person], now: datetime, say: Callable[[str], None]) -> None:
+    """What supervision watches, so that every kind of alert shows: civil affairs' import of 防返贫监测对象 and their
+    costly stays (one of them 挂床), a frequent visitor (several institutions, the same examination twice), a
+    stockpiling 两病 patient, watched goods dispensed at pharmacies (two above their caps), the month's indicators,
+    a day's late filings."""
+    today = now.date()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    local = [p for p in reversed(city) if p.local]
+    monitored, visitor = [p for p in local if p.insutype == "390" and not p.chronic][:2], local[0]
+    chronic = next(p for p in local if p.chronic == "hypertension")
+    rows = "\n".join(f"新增,{p.certno},防返贫监测对象,{today.year}-01-01" for p in monitored)
+    imported = await api.call(
+        "eligibility",
+        "POST",
+        "/v1/aid-identities/imports",
+        content=f"操作,身份证号,类别,开始日期\n{rows}\n新增,621000190001010000,低保对象,{today.year}-01-01\n".encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    report = imported.json()
+    say(
+        f"demo: civil affairs import: {report['applied']} applied, {report['unchanged']} unchanged, "
+        f"{len(report['refused'])} refused"
+    )
+    tag = f"demo-sup-{today.isoformat()}"
+    admitted = midnight - timedelta(days=6) + timedelta(hours=9)
+    for n, person in enumerate(monitored):  # a costly stay each (class C materials); the second one 挂床
+        charged = range(7) if n == 0 else (0, 6)
+        lines = [_line(f"{tag}-S{n}-HC", "ZY-HC", "特殊耗材", "6000.00", "2", admitted)]
+        lines += [
+            _line(f"{tag}-S{n}-CW{d}", "ZY-CW", "床位费", "60.00", "1", admitted + timedelta(days=d)) for d in charged
+        ]
+        visit = {
+            "psn_no": person.psn_no,
+            "mdtrt_cert_type": "02",
+            "mdtrt_cert_no": person.certno,
+            "fixmedins_code": "H6",
+            "med_type": "21",
+            "begntime": admitted.isoformat(),
+            "diagnoses": ["K35.8"],
+        }
+        await _supervised_visit(api, f"{tag}-stay{n}", visit, lines, endtime=midnight + timedelta(minutes=1))
+    for n, code in enumerate(["H3"] * 7 + ["H5", "H8"]):  # nine visits today, at three institutions
+        when = midnight + timedelta(minutes=2 + n)
+        lines = [
+            _line(f"{tag}-V{n}-XCG", "JC-XCG", "血常规", "20.00", "1", when),
+            _line(f"{tag}-V{n}-TZ", "YP-TZ", "头孢克肟片", "30.00", "1", when),
+        ]
+        if code != "H3":
+            lines.append(_line(f"{tag}-V{n}-CT", "JC-CT", "胸部CT平扫", "220.00", "1", when))  # twice in a day
+        visit = {
+            "psn_no": visitor.psn_no,
+            "mdtrt_cert_type": "02",
+            "mdtrt_cert_no": visitor.certno,
+            "fixmedins_code": code,
+            "med_type": "11",
+            "begntime": when.isoformat(),
+            "diagnoses": ["J06.9"],
+        }
+        await _supervised_visit(api, f"{tag}-visit{n}", visit, lines)
+    for n in range(2):  # two long prescriptions of 84 days the same day: stockpiling
+        when = midnight + timedelta(minutes=20 + n)
+        visit = {
+            "psn_no": chronic.psn_no,
+            "mdtrt_cert_type": "02",
+            "mdtrt_cert_no": chronic.certno,
+            "fixmedins_code": "H1",
+            "med_type": "14",
+            "chronic_disease": "hypertension",
+            "begntime": when.isoformat(),
+            "diagnoses": ["I10"],
+        }
+        lines = [_line(f"{tag}-R{n}", "YP-NFDP", "硝苯地平控释片", "35.00", "6", when, days_supply=84)]
+        await _supervised_visit(api, f"{tag}-chronic{n}", visit, lines)
+    for n, (pharmacy, codg, name, item_class, pric, cnt, days) in enumerate(WATCHED_DISPENSED):
+        buyer, rx_no = local[10 + n], f"DEMO-SUP-RX-{today:%Y%m%d}-{n}"
+        found = await api.call("settlement", "GET", f"/v1/prescriptions/{rx_no}", ok=(200, 404))
+        if found.status_code == 200 and found.json()["status"] != "valid":
+            continue  # dispensed by an earlier run today
+        item = {"med_list_codg": codg, "med_list_name": name, "item_class": item_class, "cnt": cnt}
+        if found.status_code == 404:
+            await api.call(
+                "settlement",
+                "POST",
+                "/v1/prescriptions",
+                body={
+                    "rx_no": rx_no,
+                    "psn_no": buyer.psn_no,
+                    "fixmedins_code": "H8",
+                    "issued_at": now.isoformat(),
+                    "items": [{**item, "days_supply": days}],
+                },
+            )
+        await api.call(
+            "settlement",
+            "POST",
+            "/v1/pharmacy/settlements",
+            body={
+                "rx_no": rx_no,
+                "mdtrt_cert_type": "02",
+                "mdtrt_cert_no": buyer.certno,
+                "fixmedins_code": pharmacy,
+                "items": [
+                    {
+                        "feedetl_sn": f"{rx_no}-0",
+                        "med_list_codg": codg,
+                        "med_list_name": name,
+                        "pric": pric,
+                        "cnt": cnt,
+                        "fee_ocur_time": now.isoformat(),
+                    }
+                ],
+            },
+            key=f"{tag}-dispense{n}",
+        )
+    counts: dict = {}
+    for _ in range(60):  # the settlements reach reporting through the broker
+        counts = (await api.call("reporting", "GET", "/v1/dashboard", params={"date": today.isoformat()})).json()
+        counts = counts.get("alerts_open", {})
+        if all(counts.get(kind) for kind in ("high_cost", "price", "fraud")):
+            break
+        await asyncio.sleep(0.5)
+    await api.call("reporting", "POST", "/v1/alerts/checks", body={"check": "indicators", "month": f"{today:%Y-%m}"})
+    day = today - timedelta(days=2)
+    for area in FILED_AREAS:
+        await api.call(
+            "reporting",
+            "POST",
+            "/v1/filings",
+            body={
+                "report": "daily",
+                "date": day.isoformat(),
+                "admdvs": area,
+                "filled_by": "演示填报员",
+                "approved_by": "演示审核员",
+            },
+        )
+    await api.call("reporting", "POST", "/v1/alerts/checks", body={"check": "filing", "date": day.isoformat()})
+    counts = (await api.call("reporting", "GET", "/v1/dashboard", params={"date": today.isoformat()})).json()
+    opened = counts.get("alerts_open", {})
+    say("demo: open alerts " + ", ".join(f"{kind} {opened.get(kind, 0)}" for kind in ALERT_KINDS))
 
 
 async def _seed(urls: dict[str, str], key: str, say: Callable[[str], None]) -> None:
@@ -663,6 +851,7 @@ async def _seed(urls: dict[str, str], key: str, say: Callable[[str], None]) -> N
         finally:
             if progress.bar:
                 progress.bar.stop()
+        await _supervision(api, city, now, say)
         say(
             f"demo: {sum(created)} new persons (of {len(city)}), {len(by_case)} COVID patients, "
             f"{len(settled)} new settlements today, {len(chosen)} reversed, {len(prepayments)} prepayments, "

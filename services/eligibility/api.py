@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 
-from services.eligibility import covid, employers, entitlements, holders, persons, roster, snapshot, store
+from services.eligibility import covid, employers, entitlements, holders, imports, persons, roster, snapshot, store
 from services.eligibility.domain import RuleViolation
 from services.eligibility.schemas import (
     AidIdentityIn,
@@ -248,6 +248,28 @@ async def add_aid_identity(psn_no: PsnNoPath, body: AidIdentityIn, db: Db, _: Ad
     today = business_today()
     identity = await db.transaction(lambda unit: entitlements.add_aid_identity(unit, psn_no, body, today=today))
     return _created(identity)
+
+
+@router.post(
+    "/aid-identities/imports",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+            },
+        }
+    },
+)
+async def import_aid_identities(request: Request, db: Db, _: Admin):
+    """Civil affairs' changes of identities (add, change, end) as a CSV or xlsx file: the good rows applied once, each
+    bad row reported with its reason (`{rows, applied, unchanged, refused: [{row, code, reason}]}`)."""
+    content = await request.body()
+    today = business_today()
+    return await db.transaction(lambda unit: imports.import_changes(unit, content, today=today))
 
 
 @router.patch("/persons/{psn_no}/aid-identities/{identity_id}")

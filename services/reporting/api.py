@@ -6,6 +6,7 @@ ledger shows names and ID numbers in full to admin only.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -13,8 +14,10 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import AfterValidator
 
-from services.reporting import daily, dashboard, feed, layouts, ledgers, reconcile, stats
-from services.reporting.exports import Format, answer
+from services.reporting import alerts, daily, dashboard, feed, layouts, ledgers, price_watch, reconcile, stats
+from services.reporting.areas import AdmdvsQuery, RollupQuery, area_of
+from services.reporting.domain import area_name
+from services.reporting.exports import Format, FormSettings, answer
 from shared.auth import Principal, authenticate, require
 from shared.inputs import MAX_QUERY_INT, MONTH_PATTERN, BusinessDay, month_in_window
 from shared.problems import Problem
@@ -31,65 +34,113 @@ Month = Annotated[str, Query(pattern=MONTH_PATTERN, description="YYYY-MM"), Afte
 Year = Annotated[int, Query(ge=1900, le=2100)]
 
 
+def _filtered(body: dict, request: Request, admdvs: str | None, rollup: bool) -> FormSettings:
+    """A report filtered by pooling area says so (`area` in JSON, the area's name in the form's title)."""
+    forms: FormSettings = request.app.state.forms
+    if admdvs is None:
+        return forms
+    body["area"] = {"admdvs": admdvs, "rollup": rollup, "area_name": area_name(admdvs)}
+    return dataclasses.replace(forms, region=area_name(admdvs) + ("(含所辖县区)" if rollup else ""))
+
+
 @router.get("/reports/daily")
 async def daily_report(
-    request: Request, db: Db, _: Ops, day: Day, fmt: Fmt = "json", cumulative: bool = False
+    request: Request,
+    db: Db,
+    _: Ops,
+    day: Day,
+    fmt: Fmt = "json",
+    cumulative: bool = False,
+    admdvs: AdmdvsQuery = None,
+    rollup: RollupQuery = False,
 ) -> Response:
-    """附件2: COVID patients' settlements of the business day (cumulative=true: everything up to it)."""
+    """附件2: COVID patients' settlements of the business day (cumulative=true: everything up to it); `admdvs`
+    (with `rollup`): the institutions of a pooling area only (a county's report, the city's roll-up)."""
+    area = area_of(admdvs, rollup)
     async with db.connect() as unit:
-        figures = await daily.daily_figures(unit, day=day, cumulative=cumulative)
-        accounts = await daily.account_totals(unit, day=day, cumulative=cumulative)
+        figures = await daily.daily_figures(unit, day=day, cumulative=cumulative, area=area)
+        accounts = await daily.account_totals(unit, day=day, cumulative=cumulative, area=area)
     body = daily.daily_json(day=day, cumulative=cumulative, figures=figures, accounts=accounts)
-    name = f"daily-{day.isoformat()}" + ("-cumulative" if cumulative else "")
-    return answer(body, fmt=fmt, layout=layouts.daily_form, filename=name, forms=request.app.state.forms)
+    forms = _filtered(body, request, admdvs, rollup)
+    name = f"daily-{day.isoformat()}" + ("-cumulative" if cumulative else "") + (f"-{admdvs}" if admdvs else "")
+    return answer(body, fmt=fmt, layout=layouts.daily_form, filename=name, forms=forms)
 
 
 @router.get("/reports/covid-ledger")
-async def covid_ledger(request: Request, db: Db, principal: Ops, day: Day, fmt: Fmt = "json") -> Response:
-    """附件3 for the filing date `date`: published cases up to 17:00 the day before; masked unless admin."""
+async def covid_ledger(
+    request: Request,
+    db: Db,
+    principal: Ops,
+    day: Day,
+    fmt: Fmt = "json",
+    admdvs: AdmdvsQuery = None,
+    rollup: RollupQuery = False,
+) -> Response:
+    """附件3 for the filing date `date`: published cases up to 17:00 the day before; masked unless admin; `admdvs`:
+    the cases of the hospitals of a pooling area."""
     async with db.connect() as unit:
-        body = await ledgers.covid_ledger(unit, filing_date=day, unmasked=principal.role == "admin")
-    return answer(
-        body,
-        fmt=fmt,
-        layout=layouts.ledger_form,
-        filename=f"covid-ledger-{day.isoformat()}",
-        forms=request.app.state.forms,
-    )
+        body = await ledgers.covid_ledger(
+            unit, filing_date=day, unmasked=principal.role == "admin", area=area_of(admdvs, rollup)
+        )
+    forms = _filtered(body, request, admdvs, rollup)
+    name = f"covid-ledger-{day.isoformat()}" + (f"-{admdvs}" if admdvs else "")
+    return answer(body, fmt=fmt, layout=layouts.ledger_form, filename=name, forms=forms)
 
 
 @router.get("/reports/prepayments")
-async def prepayment_table(request: Request, db: Db, _: Ops, day: Day, fmt: Fmt = "json") -> Response:
+async def prepayment_table(
+    request: Request,
+    db: Db,
+    _: Ops,
+    day: Day,
+    fmt: Fmt = "json",
+    admdvs: AdmdvsQuery = None,
+    rollup: RollupQuery = False,
+) -> Response:
     """附件4 for the filing date `date`: cumulative special prepayments per pooling area up to 17:00 the day before."""
     async with db.connect() as unit:
-        body = await ledgers.prepayment_table(unit, filing_date=day)
-    return answer(
-        body,
-        fmt=fmt,
-        layout=layouts.prepayment_form,
-        filename=f"prepayments-{day.isoformat()}",
-        forms=request.app.state.forms,
-    )
+        body = await ledgers.prepayment_table(unit, filing_date=day, area=area_of(admdvs, rollup))
+    forms = _filtered(body, request, admdvs, rollup)
+    name = f"prepayments-{day.isoformat()}" + (f"-{admdvs}" if admdvs else "")
+    return answer(body, fmt=fmt, layout=layouts.prepayment_form, filename=name, forms=forms)
 
 
 @router.get("/reports/two-diseases")
-async def two_diseases(request: Request, db: Db, _: Ops, month: Month, fmt: Fmt = "json") -> Response:
+async def two_diseases(
+    request: Request,
+    db: Db,
+    _: Ops,
+    month: Month,
+    fmt: Fmt = "json",
+    admdvs: AdmdvsQuery = None,
+    rollup: RollupQuery = False,
+) -> Response:
     """两病 monthly statistics: beneficiaries, visits, total cost, fund paid, by disease."""
     async with db.connect() as unit:
-        body = await stats.two_diseases(unit, month=month)
-    return answer(
-        body, fmt=fmt, layout=layouts.two_disease_form, filename=f"two-diseases-{month}", forms=request.app.state.forms
-    )
+        body = await stats.two_diseases(unit, month=month, area=area_of(admdvs, rollup))
+    forms = _filtered(body, request, admdvs, rollup)
+    name = f"two-diseases-{month}" + (f"-{admdvs}" if admdvs else "")
+    return answer(body, fmt=fmt, layout=layouts.two_disease_form, filename=name, forms=forms)
 
 
 @router.get("/reports/indicators")
-async def indicators(request: Request, db: Db, _: Ops, year: Year, fmt: Fmt = "json") -> Response:
+async def indicators(
+    request: Request,
+    db: Db,
+    _: Ops,
+    year: Year,
+    fmt: Fmt = "json",
+    admdvs: AdmdvsQuery = None,
+    rollup: RollupQuery = False,
+) -> Response:
     """Institution indicators of a year (aid self-pay share vs 10 %, outside-catalogue share, budget use)."""
     async with db.connect() as unit:
-        body = await stats.indicators(unit, year=year, thresholds=request.app.state.budget_thresholds)
-    return answer(
-        body, fmt=fmt, layout=layouts.indicators_form, filename=f"indicators-{year}", forms=request.app.state.forms
-    )
+        body = await stats.indicators(
+            unit, year=year, thresholds=request.app.state.budget_thresholds, area=area_of(admdvs, rollup)
+        )
+    forms = _filtered(body, request, admdvs, rollup)
+    name = f"indicators-{year}" + (f"-{admdvs}" if admdvs else "")
+    return answer(body, fmt=fmt, layout=layouts.indicators_form, filename=name, forms=forms)
 
 
 @router.get("/reconciliation")
@@ -120,6 +171,8 @@ async def dashboard_summary(request: Request, db: Db, _: Ops, day: Day) -> dict:
     """What the dashboard draws for a business day, plus the most recent events of the feed."""
     async with db.connect() as unit:
         body = await dashboard.summary(unit, day=day)
+        body["alerts_open"] = await alerts.open_counts(unit)
+        body["watched_sales"] = (await price_watch.watched_sales(unit, day=day, area=None))["districts"]
     body["recent_events"] = [{"id": seq, **data} for seq, data in list(request.app.state.feed.recent)[-50:]]
     return body
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
+from services.reporting.areas import Area, pattern, sql_filter
 from services.reporting.domain import DAILY_KEYS, DAILY_MONEY, DailyFigures, DailyKey, psn_burden
 from shared.db import Sql, Unit
 from shared.money import fmt
@@ -15,11 +16,11 @@ _FIGURES = """
 SELECT covid_status, origin, insutype, COALESCE(SUM(sign), 0) AS persons, COALESCE(SUM(medfee_sumamt), 0) AS medfee,
        COALESCE(SUM(hifp_pay), 0) AS hifp, COALESCE(SUM(hifmi_pay), 0) AS hifmi, COALESCE(SUM(maf_pay), 0) AS maf,
        COALESCE(SUM(tilt_aid_pay), 0) AS tilt
-  FROM settlement_moves WHERE day {} :day AND covid_status IS NOT NULL
+  FROM settlement_moves WHERE day {op} :day AND covid_status IS NOT NULL AND {area}
  GROUP BY covid_status, origin, insutype
 """
-_DAY_FIGURES = Sql(_FIGURES.format("="))
-_FIGURES_UP_TO = Sql(_FIGURES.format("<="))
+_DAY_FIGURES = Sql(_FIGURES.format(op="=", area=sql_filter("fixmedins_admdvs")))
+_FIGURES_UP_TO = Sql(_FIGURES.format(op="<=", area=sql_filter("fixmedins_admdvs")))
 _DAY_TOTALS = Sql(f"""
 SELECT COALESCE(SUM(sign), 0) AS count, {", ".join(f"COALESCE(SUM({n}), 0) AS {n}" for n in RECONCILED)}
   FROM settlement_moves WHERE day = :day
@@ -33,17 +34,17 @@ SELECT COALESCE(SUM(acct_pay), 0) AS acct_pay,
        COALESCE(SUM(medfee_sumamt) FILTER (WHERE retail_purchase), 0) AS purchase_medfee,
        COALESCE(SUM(acct_pay) FILTER (WHERE retail_purchase), 0) AS purchase_acct_pay,
        COALESCE(SUM(psn_cash_pay) FILTER (WHERE retail_purchase), 0) AS purchase_cash_pay
-  FROM settlement_moves WHERE day {} :day
+  FROM settlement_moves WHERE day {op} :day AND {area}
 """
-_DAY_ACCOUNTS = Sql(_ACCOUNTS.format("="))
-_ACCOUNTS_UP_TO = Sql(_ACCOUNTS.format("<="))
+_DAY_ACCOUNTS = Sql(_ACCOUNTS.format(op="=", area=sql_filter("fixmedins_admdvs")))
+_ACCOUNTS_UP_TO = Sql(_ACCOUNTS.format(op="<=", area=sql_filter("fixmedins_admdvs")))
 
 
-async def account_totals(unit: Unit, *, day: date, cumulative: bool = False) -> dict:
+async def account_totals(unit: Unit, *, day: date, cumulative: bool = False, area: Area | None = None) -> dict:
     """A business day's (or everything up to it) personal-account payments, own and family, and retail purchases
     (定点药店购药), net of reversals: {acct_pay, family_acct_pay, purchases: {count, medfee_sumamt, acct_pay,
     psn_cash_pay}} — what settlement's /v1/account-totals says of the same day."""
-    row = await unit.fetchrow(_ACCOUNTS_UP_TO if cumulative else _DAY_ACCOUNTS, day=day)
+    row = await unit.fetchrow(_ACCOUNTS_UP_TO if cumulative else _DAY_ACCOUNTS, day=day, area=pattern(area))
     return {
         "acct_pay": fmt(Decimal(row.acct_pay)),
         "family_acct_pay": fmt(Decimal(row.family_acct_pay)),
@@ -56,10 +57,13 @@ async def account_totals(unit: Unit, *, day: date, cumulative: bool = False) -> 
     }
 
 
-async def daily_figures(unit: Unit, *, day: date, cumulative: bool) -> dict[DailyKey, DailyFigures]:
-    """Every row of 附件2 (zeros included) for one business day, or for everything up to it."""
+async def daily_figures(
+    unit: Unit, *, day: date, cumulative: bool, area: Area | None = None
+) -> dict[DailyKey, DailyFigures]:
+    """Every row of 附件2 (zeros included) for one business day, or for everything up to it; `area`: the settlements
+    of the institutions of a pooling area only (county filing)."""
     figures = {key: DailyFigures() for key in DAILY_KEYS}
-    for row in await unit.fetch(_FIGURES_UP_TO if cumulative else _DAY_FIGURES, day=day):
+    for row in await unit.fetch(_FIGURES_UP_TO if cumulative else _DAY_FIGURES, day=day, area=pattern(area)):
         key = DailyKey(row.covid_status, row.origin, row.insutype)
         if key not in figures:  # a status, origin or scheme the form has no row for
             continue

@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator
 from shared.auth import Principal
 from shared.events.envelope import Envelope
 from shared.events.topics import (
+    ALERT_RAISED,
+    ALERT_RESOLVED,
     BUDGET_SET,
     CLAIM_SUBMITTED,
     COVID_CASE_REGISTERED,
@@ -71,6 +73,18 @@ _VISIBLE = {
     COVID_CASE_REGISTERED: ("case_id", "status", "published", "fixmedins_code"),
     CLAIM_SUBMITTED: ("claim_id", "fixmedins_code", "submitted_at"),
     BUDGET_SET: ("fixmedins_code", "year", "amount", "version"),
+    # alerts: never the person or the facts (they name the person and the settlements)
+    ALERT_RAISED: ("alert_id", "kind", "rule", "rule_version", "raised_at", "status", "fixmedins_code", "admdvs"),
+    ALERT_RESOLVED: (
+        "alert_id",
+        "kind",
+        "rule",
+        "status",
+        "resolution",
+        "resolved_by",
+        "resolved_at",
+        "fixmedins_code",
+    ),
 }
 
 

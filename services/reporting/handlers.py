@@ -10,14 +10,19 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
 
+from services.reporting import watch
 from services.reporting.domain import business_day, parse_moment, prepayment_effective_at
 from services.reporting.feed import Feed
-from services.reporting.models import MOVE_AMOUNTS
+from services.reporting.lines import BadLines, Line, Settled, line_amounts, line_columns, parse_lines
+from services.reporting.models import LINE_AMOUNTS, MOVE_AMOUNTS
+from services.reporting.watch import settled_of
 from shared.db import Sql, Unit
-from shared.events.consumer import Handler
+from shared.events.consumer import Batched, Handler
 from shared.events.envelope import Envelope
 from shared.events.topics import (
     BUDGET_SET,
@@ -58,7 +63,25 @@ def _required(payload: dict, name: str):
     return value
 
 
-def _move(original: dict, *, kind: str, day: date, at) -> dict:
+def _categories(original: dict) -> list[str] | None:
+    """The identities the person held (`aid_categories`), None for events from before the field."""
+    value = original.get("aid_categories")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) and 0 < len(v) <= 16 for v in value):
+        raise BadPayload("aid_categories is not a list of category names")
+    return sorted(set(value))
+
+
+def _lines(original: dict, *, setl_date: date) -> list[Line]:
+    begndate = _day(original.get("begndate"))
+    try:
+        return parse_lines(original, default_day=begndate or setl_date)
+    except BadLines as exc:
+        raise BadPayload(str(exc)) from None
+
+
+def _move(original: dict, *, kind: str, day: date, at, lines: list[Line] | None = None) -> dict:
     """One row of settlement_moves from a `settled` payload; amounts negated for a reversal."""
     sign = 1 if kind == "settle" else -1
     setl_time = parse_moment(original.get("setl_time"))
@@ -93,6 +116,8 @@ def _move(original: dict, *, kind: str, day: date, at) -> dict:
         **{name: sign * _money(original, name) for name in MOVE_AMOUNTS},
         "retail_purchase": original.get("retail_purchase") is True,
         "acct_payer_psn_no": original.get("acct_payer_psn_no") or None,
+        "aid_categories": _categories(original),
+        **line_amounts(lines if lines is not None else _lines(original, setl_date=setl_date), sign),
     }
 
 
@@ -142,8 +167,35 @@ _MOVE_COLUMNS = (
     *MOVE_AMOUNTS,
     "retail_purchase",
     "acct_payer_psn_no",
+    "aid_categories",
+    *LINE_AMOUNTS,
 )
-_ADD_MOVE = _insert("settlement_moves", _MOVE_COLUMNS, key=("setl_id", "kind"))
+_ADD_MOVE = Sql(
+    f"INSERT INTO settlement_moves ({', '.join(_MOVE_COLUMNS)}) VALUES ({', '.join(':' + c for c in _MOVE_COLUMNS)}) "
+    "ON CONFLICT (setl_id, kind) DO NOTHING RETURNING setl_id"
+)
+# A settlement: its move and its lines in one statement; the lines only when the move is new (a repeated fact
+# changes nothing). Answers 1 when the settlement is new here, else nothing.
+_ADD_SETTLEMENT = Sql(f"""
+WITH m AS (
+  INSERT INTO settlement_moves ({", ".join(_MOVE_COLUMNS)}) VALUES ({", ".join(":" + c for c in _MOVE_COLUMNS)})
+  ON CONFLICT (setl_id, kind) DO NOTHING RETURNING setl_id
+), l AS (
+  INSERT INTO settlement_lines (setl_id, feedetl_sn, psn_no, fixmedins_code, fixmedins_kind, fixmedins_admdvs,
+                                med_type, retail_purchase, setl_date, fee_day, med_list_codg, med_list_name,
+                                item_class, category, essential, watched, pric, cnt, amount, days_supply)
+  SELECT m.setl_id, x.sn, :psn_no, :fixmedins_code, :fixmedins_kind, :fixmedins_admdvs, :med_type, :retail_purchase,
+         :setl_date, x.day, x.codg, x.name, x.class, x.category, x.essential, x.watched, x.pric, x.cnt, x.amount,
+         x.days
+    FROM m, unnest(CAST(:l_sn AS text[]), CAST(:l_codg AS text[]), CAST(:l_name AS text[]),
+                   CAST(:l_class AS text[]), CAST(:l_category AS text[]), CAST(:l_essential AS boolean[]),
+                   CAST(:l_watched AS boolean[]), CAST(:l_pric AS numeric[]), CAST(:l_cnt AS numeric[]),
+                   CAST(:l_amount AS numeric[]), CAST(:l_days AS int[]), CAST(:l_day AS date[]))
+         AS x(sn, codg, name, class, category, essential, watched, pric, cnt, amount, days, day)
+  ON CONFLICT (setl_id, feedetl_sn) DO NOTHING
+)
+SELECT count(*) FROM m
+""")
 _ADD_SUBSIDY = _insert(
     "subsidies",
     (
@@ -203,14 +255,24 @@ _SET_PERSON = _newest(
 _SET_BUDGET = _newest("budgets", ("fixmedins_code", "year", "amount", "version"), key=("fixmedins_code", "year"))
 
 
-async def on_settled(unit: Unit, event: Envelope) -> None:
+async def apply_settled(unit: Unit, event: Envelope) -> Settled | None:
+    """The settlement's move and lines; what the rules read of it when it is new here, None for a repeated fact."""
     p = event.payload
     setl_time = parse_moment(_required(p, "setl_time"))
     day = _day(p.get("setl_date")) or business_day(setl_time)
-    await unit.execute(_ADD_MOVE, **_move(p, kind="settle", day=day, at=setl_time))
+    lines = _lines(p, setl_date=day)
+    move = _move(p, kind="settle", day=day, at=setl_time, lines=lines)
+    if not await unit.fetchval(_ADD_SETTLEMENT, **move, **line_columns(lines)):
+        return None
+    return settled_of(p, lines, setl_date=move["setl_date"])
 
 
-async def on_reversed(unit: Unit, event: Envelope) -> None:
+async def on_settled(unit: Unit, event: Envelope) -> None:
+    await apply_settled(unit, event)
+
+
+async def apply_reversed(unit: Unit, event: Envelope) -> bool:
+    """The reversal's move (negative, on its own day); True when it is new here."""
     p = event.payload
     original = dict(p.get("original") or {})
     if not original:
@@ -218,7 +280,11 @@ async def on_reversed(unit: Unit, event: Envelope) -> None:
     original.setdefault("setl_id", p.get("setl_id"))
     reversed_at = parse_moment(_required(p, "reversed_at"))
     day = _day(p.get("rev_date")) or business_day(reversed_at)
-    await unit.execute(_ADD_MOVE, **_move(original, kind="reverse", day=day, at=reversed_at))
+    return await unit.fetchval(_ADD_MOVE, **_move(original, kind="reverse", day=day, at=reversed_at)) is not None
+
+
+async def on_reversed(unit: Unit, event: Envelope) -> None:
+    await apply_reversed(unit, event)
 
 
 async def on_subsidy_due(unit: Unit, event: Envelope) -> None:
@@ -338,7 +404,38 @@ def _fed(apply: Handler, feed: Feed) -> Handler:
     return handle
 
 
+def _supervised(state: Any, feed: Feed) -> Batched:
+    """`settled` and `settlement-reversed`, a run of them at once: each applied in order (and, once committed, on the
+    live feed), then supervision's rules on the settlements new here and its look again at what the reversals undo."""
+
+    async def handle(unit: Unit, events: list[Envelope]) -> None:
+        settled: list[Settled] = []
+        reversals: list[tuple[str, str]] = []
+        for event in events:
+            if event.type == SETTLEMENT_REVERSED:
+                if await apply_reversed(unit, event):
+                    p = event.payload
+                    psn_no = str(p.get("psn_no") or (p.get("original") or {}).get("psn_no"))
+                    reversals.append((psn_no, str(p.get("setl_id"))))
+            else:
+                one = await apply_settled(unit, event)
+                if one is not None:
+                    settled.append(one)
+            unit.after_commit(partial(feed.publish, event))
+        supervision = state.supervision
+        if settled:
+            await watch.after_settled(unit, supervision, settled)
+        if reversals:
+            await watch.after_reversed(unit, supervision, reversals)
+
+    return Batched(handle)
+
+
 def handlers(app: FastAPI) -> dict[str, Handler]:
-    """The live service's handlers: `APPLY`, and each applied event, once committed, to the live feed."""
+    """The live service's handlers: `APPLY`, with supervision's rules on settlements and reversals, and each applied
+    event, once committed, to the live feed. (A rebuild, replay.py, runs `APPLY` alone: it raises no alert.)"""
     feed: Feed = app.state.feed
-    return {topic: _fed(apply, feed) for topic, apply in APPLY.items()}
+    live: dict[str, Handler] = {topic: _fed(apply, feed) for topic, apply in APPLY.items()}
+    supervised = _supervised(app.state, feed)
+    live[SETTLED] = live[SETTLEMENT_REVERSED] = supervised
+    return live

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from services.reporting.areas import Area, pattern, sql_filter
 from services.reporting.domain import SPECIAL_KINDS, age_on, area_name, business_day, cutoff_for, ledger_person
 from shared.db import Sql, Unit
 from shared.events.envelope import BUSINESS_TZ
@@ -31,18 +32,18 @@ SELECT c.case_id, c.psn_no, c.status, c.diagnosed_at, c.fixmedins_code, c.diagno
         ORDER BY (m.fixmedins_code = c.fixmedins_code) DESC, (m.covid_status IS NOT NULL) DESC,
                  abs(m.begndate - CAST(c.diagnosed_at AT TIME ZONE 'Asia/Shanghai' AS date)), m.begndate
         LIMIT 1) stay ON true
- WHERE c.published IS TRUE AND c.status <> 'excluded' AND c.diagnosed_at <= :cutoff
+ WHERE c.published IS TRUE AND c.status <> 'excluded' AND c.diagnosed_at <= :cutoff AND {sql_filter("i.admdvs")}
  ORDER BY c.diagnosed_at, c.case_id LIMIT :limit
 """)
-_HOSPITAL_AREAS = Sql("SELECT DISTINCT admdvs FROM institutions WHERE kind = 'hospital'")
-_SPECIAL_PREPAID = Sql("""
+_HOSPITAL_AREAS = Sql(f"SELECT DISTINCT admdvs FROM institutions WHERE kind = 'hospital' AND {sql_filter('admdvs')}")
+_SPECIAL_PREPAID = Sql(f"""
 SELECT admdvs, kind, SUM(amount) AS amount, count(*) AS count
-  FROM prepayments WHERE kind = ANY(CAST(:kinds AS text[])) AND effective_at <= :cutoff
+  FROM prepayments WHERE kind = ANY(CAST(:kinds AS text[])) AND effective_at <= :cutoff AND {sql_filter("admdvs")}
  GROUP BY admdvs, kind
 """)
 
 
-async def covid_ledger(unit: Unit, *, filing_date: date, unmasked: bool) -> dict:
+async def covid_ledger(unit: Unit, *, filing_date: date, unmasked: bool, area: Area | None = None) -> dict:
     """Officially published cases (not excluded) diagnosed up to the cutoff, oldest first.
 
     Status and publication are the newest the service knows; the name and ID number are masked
@@ -51,7 +52,7 @@ async def covid_ledger(unit: Unit, *, filing_date: date, unmasked: bool) -> dict
     """
     cutoff = cutoff_for(filing_date)
     items = []
-    for row in await unit.fetch(_LEDGER, cutoff=cutoff, limit=MAX_LEDGER_ROWS):
+    for row in await unit.fetch(_LEDGER, cutoff=cutoff, limit=MAX_LEDGER_ROWS, area=pattern(area)):
         admitted = row.admitted_on or business_day(row.diagnosed_at)  # the stay's admission, else the diagnosis
         name, certno = ledger_person(psn_name=row.psn_name, certno=row.certno, unmasked=unmasked)
         item = {
@@ -83,7 +84,7 @@ async def covid_ledger(unit: Unit, *, filing_date: date, unmasked: bool) -> dict
     }
 
 
-async def prepayment_table(unit: Unit, *, filing_date: date) -> dict:
+async def prepayment_table(unit: Unit, *, filing_date: date, area: Area | None = None) -> dict:
     """Cumulative special prepayment (covid_special + top_up) per pooling area up to the cutoff.
 
     Every pooling area with a designated hospital or a prepayment has a row (zero rows included).
@@ -91,7 +92,7 @@ async def prepayment_table(unit: Unit, *, filing_date: date) -> dict:
     cutoff = cutoff_for(filing_date)
     areas: dict[str, dict] = {}
 
-    def area(admdvs: str) -> dict:
+    def row_of(admdvs: str) -> dict:
         return areas.setdefault(
             admdvs,
             {
@@ -104,10 +105,10 @@ async def prepayment_table(unit: Unit, *, filing_date: date) -> dict:
             },
         )
 
-    for row in await unit.fetch(_HOSPITAL_AREAS):
-        area(row.admdvs)
-    for row in await unit.fetch(_SPECIAL_PREPAID, kinds=list(SPECIAL_KINDS), cutoff=cutoff):
-        entry = area(row.admdvs)
+    for row in await unit.fetch(_HOSPITAL_AREAS, area=pattern(area)):
+        row_of(row.admdvs)
+    for row in await unit.fetch(_SPECIAL_PREPAID, kinds=list(SPECIAL_KINDS), cutoff=cutoff, area=pattern(area)):
+        entry = row_of(row.admdvs)
         entry[row.kind] += Decimal(row.amount)
         entry["amount"] += Decimal(row.amount)
         entry["count"] += int(row["count"])

@@ -1,11 +1,27 @@
-"""Tables of the reporting service (schema `reporting`): read models fed only by events (migrations 0001-0003).
+"""Tables of the reporting service (schema `reporting`): read models fed only by events (migrations 0001-0005), and
+supervision's own state (0006): alerts and filing records.
 
 The definitions are for Alembic; the service reaches them through shared.db with unqualified names, so the same
 handlers and report queries run against a scratch schema whose search_path comes first (see replay.py).
 """
 
-from sqlalchemy import Boolean, Column, Date, DateTime, Index, Integer, MetaData, Numeric, SmallInteger, String, Table
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from shared.events.tables import event_tables
 from shared.readmodels import institution_copy
@@ -33,6 +49,10 @@ MOVE_AMOUNTS = (
     "acct_pay",
     "psn_cash_pay",
 )
+
+
+# What the lines of a settlement add up to, by what the catalogue says of their codes (institution indicators).
+LINE_AMOUNTS = ("exam_amt", "drug_amt", "essential_drug_amt")
 
 
 def _move_columns() -> list[Column]:
@@ -65,6 +85,9 @@ def _move_columns() -> list[Column]:
         *[Column(name, AMOUNT, nullable=False) for name in MOVE_AMOUNTS],  # signed: negative on a reversal
         Column("retail_purchase", Boolean, nullable=False, server_default="false"),  # 定点药店购药 (0005)
         Column("acct_payer_psn_no", String(40)),  # a family member's account paid (家庭共济) (0005)
+        # supervision (0006): the identities the person held, and the lines' amounts by what the catalogue says
+        Column("aid_categories", ARRAY(String(16))),
+        *[Column(name, AMOUNT, nullable=False, server_default="0") for name in LINE_AMOUNTS],  # signed
     ]
 
 
@@ -76,6 +99,39 @@ settlement_moves = Table(
     *_move_columns(),
     Index("ix_settlement_moves_day", "day"),
     Index("ix_settlement_moves_stays", "psn_no", postgresql_where="med_type = '21'"),
+    Index("ix_settlement_moves_person", "psn_no", "setl_date"),
+    Index("ix_settlement_moves_setl_date", "setl_date"),
+)
+
+# The fee lines of each settlement (`settled`, docs/events.md `lines`), for the rules across settlements and the
+# price and sales watch. A reversed settlement's lines stay: the rules leave out those whose settlement has a
+# `reverse` move. `fee_day` is the business day of fee_ocur_time (else the visit's day).
+settlement_lines = Table(
+    "settlement_lines",
+    metadata,
+    Column("setl_id", String(40), primary_key=True),
+    Column("feedetl_sn", String(130), primary_key=True),
+    Column("psn_no", String(40), nullable=False),
+    Column("fixmedins_code", String(32), nullable=False),
+    Column("fixmedins_kind", String(16)),
+    Column("fixmedins_admdvs", String(6)),
+    Column("med_type", String(4), nullable=False),
+    Column("retail_purchase", Boolean, nullable=False),
+    Column("setl_date", Date, nullable=False),
+    Column("fee_day", Date, nullable=False),
+    Column("med_list_codg", String(64), nullable=False),
+    Column("med_list_name", String(200), nullable=False),
+    Column("item_class", String(1), nullable=False),
+    Column("category", String(16)),
+    Column("essential", Boolean, nullable=False),
+    Column("watched", Boolean, nullable=False),
+    Column("pric", Numeric(14, 2), nullable=False),
+    Column("cnt", Numeric(14, 4), nullable=False),
+    Column("amount", AMOUNT, nullable=False),
+    Column("days_supply", Integer),
+    Index("ix_settlement_lines_person_code", "psn_no", "med_list_codg", "fee_day"),
+    Index("ix_settlement_lines_watched", "med_list_codg", "fixmedins_code", "fee_day", postgresql_where="watched"),
+    Index("ix_settlement_lines_watched_day", "fee_day", postgresql_where="watched"),
 )
 
 # The newest version of each COVID case (covid-case-registered), personal fields for 附件3.
@@ -161,4 +217,54 @@ budgets = Table(
     Column("year", Integer, primary_key=True),
     Column("amount", AMOUNT, nullable=False),
     Column("version", Integer, nullable=False),
+)
+
+# Supervision alerts (DOMAIN §13): one row per rule, subject and window (`alert_key`), so the same facts never raise
+# twice. `setl_ids`: the settlements behind it (a reversal of one of them makes the rule look again).
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("alert_id", String(40), primary_key=True),
+    Column("alert_key", String(300), nullable=False),
+    Column("kind", String(16), nullable=False),  # high_cost | price | fraud | indicator | filing
+    Column("rule", String(48), nullable=False),
+    Column("rule_version", String(40), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("window_start", Date, nullable=False),
+    Column("window_end", Date, nullable=False),
+    Column("status", String(10), nullable=False),  # open | resolved
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("raised_count", Integer, nullable=False, server_default="1"),  # raised again after a withdrawal
+    Column("psn_no", String(40)),
+    Column("fixmedins_code", String(32)),
+    Column("admdvs", String(6)),
+    Column("facts", JSONB, nullable=False),
+    Column("setl_ids", ARRAY(String(40)), nullable=False, server_default=text("'{}'")),
+    Column("resolution", String(16)),  # helped | confirmed | dismissed | corrected | referred | withdrawn | filed
+    Column("note", Text),
+    Column("amount", AMOUNT),  # the help given (化解), when the resolution says one
+    Column("resolved_by", String(16)),  # the role that resolved it, or `system`
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    UniqueConstraint("alert_key", name="ux_alerts_key"),
+    Index("ix_alerts_status", "status", "raised_at"),
+    Index("ix_alerts_psn", "psn_no", postgresql_where="psn_no IS NOT NULL"),
+    Index("ix_alerts_institution", "fixmedins_code", postgresql_where="fixmedins_code IS NOT NULL"),
+    Index("ix_alerts_admdvs", "admdvs"),
+    Index("ix_alerts_rule_subject", "rule", "subject", "window_end"),
+    Index("ix_alerts_setl_ids", "setl_ids", postgresql_using="gin"),
+)
+
+# County filing: one record per report, day and pooling area (who filled it in, who approved, when).
+filings = Table(
+    "filings",
+    metadata,
+    Column("report", String(16), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("admdvs", String(6), primary_key=True),
+    Column("filled_by", String(100), nullable=False),
+    Column("approved_by", String(100), nullable=False),
+    Column("note", Text),
+    Column("filed_at", DateTime(timezone=True), nullable=False),
+    Column("filed_by_role", String(16), nullable=False),
 )

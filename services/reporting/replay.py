@@ -24,7 +24,6 @@ from services.reporting.models import SCHEMA
 from shared.db import Database, Sql
 from shared.events.consumer import Consumer
 from shared.events.topics import (
-    ALL_TOPICS,
     BUDGET_SET,
     CLAIM_SUBMITTED,
     COVID_CASE_REGISTERED,
@@ -53,7 +52,7 @@ class Part:
 
 
 PARTS: dict[str, list[Part]] = {
-    SETTLED: [Part("settlement_moves", "kind = 'settle'")],
+    SETTLED: [Part("settlement_moves", "kind = 'settle'"), Part("settlement_lines")],
     SETTLEMENT_REVERSED: [Part("settlement_moves", "kind = 'reverse'")],
     SUBSIDY_DUE: [Part("subsidies")],
     PREPAYMENT_DISBURSED: [Part("prepayments")],
@@ -87,10 +86,10 @@ class Difference:
 
 def check_topics(topics: list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
     """The topics asked for (all of them when none), each one the reporting service consumes."""
-    chosen = tuple(dict.fromkeys(topics or ALL_TOPICS))
+    chosen = tuple(dict.fromkeys(topics or PARTS))  # the topics it consumes (not its own alert topics)
     unknown = [t for t in chosen if t not in PARTS]
     if unknown:
-        raise ValueError(f"unknown topic(s) {', '.join(unknown)}; known: {', '.join(ALL_TOPICS)}")
+        raise ValueError(f"unknown topic(s) {', '.join(unknown)}; known: {', '.join(PARTS)}")
     return chosen
 
 

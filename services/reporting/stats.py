@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 from types import SimpleNamespace
 
+from services.reporting.areas import Area, pattern, sql_filter
 from services.reporting.domain import TWO_DISEASES, share
 from shared.budget import BudgetThresholds, budget_status
 from shared.db import Sql, Unit
@@ -13,7 +14,7 @@ from shared.money import ZERO, fmt
 
 AID_SELF_PAY_LIMIT = Decimal("0.10")  # DOMAIN §5: indicator, not a rule
 
-_IN_MONTH = "day >= :first AND day < :following AND two_disease IS NOT NULL"
+_IN_MONTH = f"day >= :first AND day < :following AND two_disease IS NOT NULL AND {sql_filter('fixmedins_admdvs')}"
 _DISEASE_FIGURES = Sql(f"""
 SELECT two_disease, COALESCE(SUM(sign), 0) AS visits, COALESCE(SUM(medfee_sumamt), 0) AS medfee,
        COALESCE(SUM(hifp_pay), 0) AS hifp, COALESCE(SUM(fund_pay_sumamt), 0) AS fund
@@ -32,7 +33,7 @@ SELECT count(*)
 """)
 _BUDGETS = Sql("SELECT fixmedins_code, amount FROM budgets WHERE year = :year")
 _INSTITUTIONS = Sql("""
-SELECT fixmedins_code, fixmedins_name, affiliation, kind FROM institutions
+SELECT fixmedins_code, fixmedins_name, affiliation, kind, admdvs FROM institutions
  WHERE fixmedins_code = ANY(CAST(:codes AS text[]))
 """)
 # Per institution, over the year and the one before: this year's figures, last year's, and the budget's use.
@@ -53,7 +54,7 @@ SELECT m.fixmedins_code, max(i.fixmedins_name) AS name, max(m.fixmedins_affiliat
        COALESCE(SUM(CASE WHEN m.setl_date >= :start AND m.setl_date < :year_end AND m.covid_status IS NULL
                          THEN m.fund_pay_sumamt ELSE 0 END), 0) AS budget_used
   FROM settlement_moves m LEFT JOIN institutions i ON i.fixmedins_code = m.fixmedins_code
- WHERE m.day >= :prev AND m.day < :year_end
+ WHERE m.day >= :prev AND m.day < :year_end AND {sql_filter("m.fixmedins_admdvs")}
  GROUP BY m.fixmedins_code ORDER BY m.fixmedins_code
 """)
 
@@ -65,7 +66,7 @@ def month_bounds(month: str) -> tuple[date, date]:
     return first, following
 
 
-async def two_diseases(unit: Unit, *, month: str) -> dict:
+async def two_diseases(unit: Unit, *, month: str, area: Area | None = None) -> dict:
     """Beneficiaries, visits, total cost and fund paid per disease for a month (reversals net out)."""
     first, following = month_bounds(month)
     rows = {
@@ -79,7 +80,8 @@ async def two_diseases(unit: Unit, *, month: str) -> dict:
         }
         for d in TWO_DISEASES
     }
-    for row in await unit.fetch(_DISEASE_FIGURES, first=first, following=following):
+    where = pattern(area)
+    for row in await unit.fetch(_DISEASE_FIGURES, first=first, following=following, area=where):
         if row.two_disease in rows:
             rows[row.two_disease].update(
                 visits=int(row.visits),
@@ -87,10 +89,10 @@ async def two_diseases(unit: Unit, *, month: str) -> dict:
                 hifp_pay=Decimal(row.hifp),
                 fund_pay_sumamt=Decimal(row.fund),
             )
-    for row in await unit.fetch(_BENEFICIARIES, first=first, following=following):
+    for row in await unit.fetch(_BENEFICIARIES, first=first, following=following, area=where):
         if row.two_disease in rows:
             rows[row.two_disease]["beneficiaries"] = int(row.n)
-    total_persons = await unit.fetchval(_ANY_BENEFICIARIES, first=first, following=following)
+    total_persons = await unit.fetchval(_ANY_BENEFICIARIES, first=first, following=following, area=where)
     money = ("medfee_sumamt", "hifp_pay", "fund_pay_sumamt")
     total = {
         "beneficiaries": int(total_persons or 0),
@@ -137,9 +139,11 @@ async def _budgets(unit: Unit, year: int) -> dict[str, Decimal]:
     return {row.fixmedins_code: Decimal(row.amount) for row in await unit.fetch(_BUDGETS, year=year)}
 
 
-async def _without_moves(unit: Unit, codes: list[str]) -> list[SimpleNamespace]:
-    """Rows like the indicator query's for institutions that only have a budget."""
+async def _without_moves(unit: Unit, codes: list[str], area: Area | None = None) -> list[SimpleNamespace]:
+    """Rows like the indicator query's for institutions that only have a budget (of the area, when one is given)."""
     known = {row.fixmedins_code: row for row in await unit.fetch(_INSTITUTIONS, codes=codes)}
+    if area is not None:
+        codes = [code for code in codes if code in known and area.covers(known[code].admdvs)]
     return [
         SimpleNamespace(
             fixmedins_code=code,
@@ -152,16 +156,16 @@ async def _without_moves(unit: Unit, codes: list[str]) -> list[SimpleNamespace]:
     ]
 
 
-async def indicators(unit: Unit, *, year: int, thresholds: BudgetThresholds) -> dict:
+async def indicators(unit: Unit, *, year: int, thresholds: BudgetThresholds, area: Area | None = None) -> dict:
     """Per institution: aid recipients' in-scope self-pay share in county hospitals (≤ 10 %), outside-catalogue
     share, cost per settlement against the year before, and the year's non-COVID fund use against its global
     budget (budget-set), flagged by the thresholds of deploy/policy/budget.toml."""
     start, year_end, prev = date(year, 1, 1), date(year + 1, 1, 1), date(year - 1, 1, 1)
     budgets = await _budgets(unit, year)
-    rows: list = list(await unit.fetch(_INDICATORS, start=start, year_end=year_end, prev=prev))
+    rows: list = list(await unit.fetch(_INDICATORS, start=start, year_end=year_end, prev=prev, area=pattern(area)))
     missing = sorted(set(budgets) - {row.fixmedins_code for row in rows})
     if missing:
-        rows = sorted(rows + await _without_moves(unit, missing), key=lambda row: row.fixmedins_code)
+        rows = sorted(rows + await _without_moves(unit, missing, area), key=lambda row: row.fixmedins_code)
     items = []
     county_inscp = county_self = ZERO
     for row in rows:

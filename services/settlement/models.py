@@ -46,6 +46,9 @@ catalogue = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("valid_from", Date),  # a temporary entry: in force from, to (inclusive)
     Column("valid_to", Date),
+    Column("category", String(16)),  # drug | examination | treatment | material (0007, supervision)
+    Column("essential", Boolean, nullable=False, server_default="false"),  # 基本药物
+    Column("watched", Boolean, nullable=False, server_default="false"),  # watched goods (price and sales watch)
 )
 
 visits = Table(

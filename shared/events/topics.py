@@ -9,6 +9,8 @@ PERSON_CHANGED = "person-changed"
 INSTITUTION_CHANGED = "institution-changed"
 COVID_CASE_REGISTERED = "covid-case-registered"
 BUDGET_SET = "budget-set"
+ALERT_RAISED = "alert-raised"  # reporting: a supervision alert (DOMAIN §13), raised or raised again
+ALERT_RESOLVED = "alert-resolved"  # reporting: resolved by a person, or withdrawn / closed by the service
 
 ALL_TOPICS: tuple[str, ...] = (
     CLAIM_SUBMITTED,
@@ -20,6 +22,8 @@ ALL_TOPICS: tuple[str, ...] = (
     INSTITUTION_CHANGED,
     COVID_CASE_REGISTERED,
     BUDGET_SET,
+    ALERT_RAISED,
+    ALERT_RESOLVED,
 )
 
 # Who consumes each topic (each service's consumer group is its name). The relay asks these groups' inboxes what
@@ -35,4 +39,6 @@ CONSUMER_GROUPS: dict[str, tuple[str, ...]] = {
     INSTITUTION_CHANGED: ("settlement", "prepayment", "reporting"),
     COVID_CASE_REGISTERED: ("reporting",),
     BUDGET_SET: ("reporting",),
+    ALERT_RAISED: (),  # for the offices that act on them (civil affairs, audit); no service consumes them yet
+    ALERT_RESOLVED: (),
 }

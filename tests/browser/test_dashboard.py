@@ -343,3 +343,78 @@ async def test_live_feed_and_xlsx_download(stack: Stack, tmp_path):
     assert all(sheet.cell(row=17, column=c).number_format == "0.0000" for c in range(5, 10))
     for row in (5, *range(7, 17)):  # this settlement is the day's only one: every other row is zero
         assert [sheet.cell(row=row, column=c).value for c in range(4, 10)] == [0] * 6, row
+
+
+WATCHED = [  # an ibuprofen sold above its monitoring cap of 30.00 (deploy/policy/supervision): a price alert
+    {"feedetl_sn": "1", "med_list_codg": "OTC-IBU", "med_list_name": "布洛芬缓释胶囊", "pric": "35.00", "cnt": "2"},
+]
+
+
+async def settle_watched(stack: Stack, psn_no: str, certno: str) -> dict:
+    """An ordinary outpatient visit at H1 whose line is a watched good above its cap, settled with H1's HIS key."""
+    begntime = (datetime.now(BUSINESS_TZ) - timedelta(minutes=5)).replace(microsecond=0)
+    visit = await ok(
+        await stack.settlement.post(
+            "/v1/visits",
+            headers=HIS,
+            json={
+                "psn_no": psn_no,
+                "mdtrt_cert_type": "02",
+                "mdtrt_cert_no": certno,
+                "fixmedins_code": CODE,
+                "med_type": "11",
+                "begntime": begntime.isoformat(),
+                "diagnoses": ["J06.9"],
+            },
+        ),
+        201,
+    )
+    lines = [dict(line, fee_ocur_time=begntime.isoformat()) for line in WATCHED]
+    await ok(await stack.settlement.post(f"/v1/visits/{visit['mdtrt_id']}/fees", headers=HIS, json={"items": lines}))
+    return await ok(await stack.settlement.post(f"/v1/visits/{visit['mdtrt_id']}/settle", headers=HIS, json={}), 201)
+
+
+async def test_an_alert_raised_by_a_settlement_is_resolved_on_the_alert_page(stack: Stack, tmp_path):
+    """Issue 16: the alert page shows an alert a real settlement raised (through the broker and reporting's rules),
+    the admin resolves it there, and it leaves the open list."""
+    psn_no, certno = await register(stack)
+    async with Browser(tmp_path) as browser:
+        await browser.get(stack.reporting_url + "/")
+        await browser.type(await browser.wait_for("#key"), ADMIN_KEY)
+        await browser.click(await browser.wait_for("#login-button"))
+        await browser.wait_for("#board:not([hidden])")
+        await browser.wait_for("#live.on", timeout=30)
+        await browser.click(await browser.find("#nav-alerts"))
+        await browser.wait_for("#alerts-page:not([hidden])")
+        assert await browser.find(f'#alerts tr[data-fixmedins-code="{CODE}"]') is None  # nothing open yet
+
+        answer = await settle_watched(stack, psn_no, certno)
+        row_css = f'#alerts tbody tr[data-rule="price.cap"][data-fixmedins-code="{CODE}"][data-status="open"]'
+        row = await browser.wait_for(row_css, timeout=90)  # the page reloads the list on alert-raised (SSE)
+        shown = await browser.text(row)
+        assert "价格监测" in shown and "单价超过监测限价" in shown and "35.00" in shown and "30.00" in shown, shown
+        alert_id = await browser.script("return document.querySelector(arguments[0]).dataset.alertId;", row_css)
+        assert alert_id and alert_id.startswith("A"), alert_id
+        await browser.screenshot(tmp_path / "alerts.png")
+
+        await browser.click(await browser.find(f"{row_css} button.resolve-open"))
+        await browser.wait_for("#resolve-form:not([hidden])")
+        await browser.script("document.getElementById('resolve-resolution').value = 'confirmed';")
+        await browser.type(await browser.find("#resolve-note"), "已约谈药店,退还差价")
+        await browser.click(await browser.find("#resolve-submit"))
+
+        async def gone():
+            return await browser.find(f'#alerts tr[data-alert-id="{alert_id}"]') is None
+
+        await eventually(gone, timeout=30, what="the resolved alert leaving the open list")
+        assert "已处理" in await browser.text(await browser.find("#alerts-message"))
+
+    async with httpx.AsyncClient(base_url=stack.reporting_url, timeout=30) as reporting:
+        done = await ok(await reporting.get(f"/v1/alerts/{alert_id}", headers=ADMIN))
+    assert (done["status"], done["resolution"], done["note"], done["resolved_by"]) == (
+        "resolved",
+        "confirmed",
+        "已约谈药店,退还差价",
+        "admin",
+    )
+    assert done["facts"]["setl_id"] == answer["setl_id"] and done["rule_version"] == "supervision/2022-01-01"

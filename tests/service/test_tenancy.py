@@ -955,7 +955,13 @@ GATEWAY_OPERATIONS = [
     ),
 ]
 
-CASES = SETTLEMENT + ELIGIBILITY + PREPAYMENT + GATEWAY_OPERATIONS
+# ---- supervision (issue 16): alerts name persons and institutions; they are the bureau's (ops reads, admin acts)
+
+SUPERVISION = [
+    ops_only("reporting", "GET", "/v1/alerts", probe("/v1/alerts", params={"fixmedins_code": A, "psn_no": "P-NONE"})),
+]
+
+CASES = SETTLEMENT + ELIGIBILITY + PREPAYMENT + GATEWAY_OPERATIONS + SUPERVISION
 
 
 async def _request(world: World, case: Case, p: Probe, who: str) -> httpx.Response:

@@ -9,7 +9,21 @@
   const TYPES = {
     "settled": "结算", "settlement-reversed": "冲销", "subsidy-due": "财政补助", "prepayment-disbursed": "预付金拨付",
     "person-changed": "参保人变更", "institution-changed": "机构变更", "covid-case-registered": "新冠病例",
-    "claim-submitted": "零星报销申报", "budget-set": "总额预算",
+    "claim-submitted": "零星报销申报", "budget-set": "总额预算", "alert-raised": "预警", "alert-resolved": "预警处理",
+  };
+  const ALERT_KINDS = { high_cost: "防返贫高额费用", price: "价格监测", fraud: "欺诈骗保疑点", indicator: "机构指标预警", filing: "报表报送" };
+  const RULES = {
+    "high_cost.burden": "年度个人负担达到预警线", "price.cap": "单价超过监测限价", "price.rise": "单价涨幅过高",
+    "fraud.visit_frequency": "30日内门诊次数过多", "fraud.repeat_exam": "7日内重复检查", "fraud.idle_stay": "住院多日无费用(挂床)",
+    "fraud.stockpiling": "用药天数超量(囤药)", "fraud.shared_credential": "一证多机构结算",
+    "indicator.cost_growth_outpatient": "门诊次均费用增长", "indicator.cost_growth_inpatient": "住院次均费用增长",
+    "indicator.self_pay_share": "个人负担比例", "indicator.exam_share": "检查费用占比",
+    "indicator.outside_catalogue_share": "目录外费用占比", "indicator.essential_drug_share": "基本药物占比",
+    "indicator.aid_self_pay_share": "救助对象自付比例", "filing.late": "日报未按时报送",
+  };
+  const RESOLUTIONS = {
+    helped: "已化解", confirmed: "已查实", dismissed: "已排除", corrected: "已整改", referred: "已移交",
+    withdrawn: "已撤回", filed: "已补报",
   };
   const STATUS = { confirmed: "确诊", suspected: "疑似", excluded: "排除" };
   const KINDS = { annual_turnover: "年初周转金", covid_special: "专项预付金", monthly: "月度预付", top_up: "追加专项" };
@@ -71,6 +85,7 @@
     sessionStorage.removeItem(KEY);
     if (stream) { stream.close(); stream = null; }
     $("board").hidden = true;
+    $("alerts-page").hidden = true;
     $("controls").hidden = true;
     $("login").hidden = false;
     $("login-error").textContent = message || "";
@@ -84,6 +99,7 @@
     if (!$("day").value) $("day").value = today();
     refresh();
     connect();
+    if (location.hash === "#alerts") showPage("alerts");
   }
 
   // ---- summary -------------------------------------------------------------------------------
@@ -105,6 +121,8 @@
     drawSplit(d);
     drawHours(s.per_hour);
     drawPositions(s.positions, s.subsidies_by_payer);
+    drawAlertCounts(s.alerts_open || {});
+    drawSales(s.watched_sales || []);
     if (lastSeq === null) {
       for (const e of s.recent_events) addEvent(e.id, e);
     }
@@ -215,6 +233,10 @@
         return (d.change || "") + " · " + (d.insutype || "") + " · " + (d.insuplc_admdvs || "");
       case "budget-set":
         return d.fixmedins_code + " · " + d.year + " 年 · " + money(d.amount) + " 元";
+      case "alert-raised":
+        return (ALERT_KINDS[d.kind] || d.kind) + " · " + (RULES[d.rule] || d.rule) + (d.fixmedins_code ? " · " + d.fixmedins_code : "");
+      case "alert-resolved":
+        return (ALERT_KINDS[d.kind] || d.kind) + " · " + (RESOLUTIONS[d.resolution] || d.resolution || "");
       default:
         return d.claim_id || "";
     }
@@ -268,7 +290,9 @@
       lastSeq = Number.isFinite(seq) ? seq : lastSeq;
       const e = JSON.parse(message.data);
       addEvent(seq, e);
-      if (["settled", "settlement-reversed", "prepayment-disbursed", "subsidy-due"].includes(e.type)) scheduleRefresh();
+      if (["settled", "settlement-reversed", "prepayment-disbursed", "subsidy-due", "alert-raised", "alert-resolved"]
+        .includes(e.type)) scheduleRefresh();
+      if (e.type === "alert-raised" || e.type === "alert-resolved") scheduleAlerts();
     };
     stream.onerror = () => {
       setLive(false);
@@ -287,6 +311,9 @@
       case "covid-ledger": return "/v1/reports/covid-ledger?date=" + addDays(day, 1) + "&format=" + format;
       case "prepayments": return "/v1/reports/prepayments?date=" + addDays(day, 1) + "&format=" + format;
       case "two-diseases": return "/v1/reports/two-diseases?month=" + day.slice(0, 7) + "&format=" + format;
+      case "institution-indicators": return "/v1/reports/institution-indicators?month=" + day.slice(0, 7) + "&format=" + format;
+      case "watched-prices": return "/v1/reports/watched-prices?date=" + day + "&format=" + format;
+      case "watched-sales": return "/v1/reports/watched-sales?date=" + day + "&format=" + format;
       default: return "/v1/reports/indicators?year=" + day.slice(0, 4) + "&format=" + format;
     }
   }
@@ -318,12 +345,177 @@
       : "差异:" + body.differences.map((d) => d.field + " 结算=" + d.settlement + " 报表=" + d.reporting).join(";");
   }
 
+  // ---- supervision: alert counts, watched-goods sales, the alert page ----------------------------
+  function drawAlertCounts(counts) {
+    const row = $("alert-counts").querySelector("tbody tr");
+    row.textContent = "";
+    let open = 0;
+    for (const k of ["high_cost", "price", "fraud", "indicator", "filing"]) {
+      cell(row, String(counts[k] || 0), counts[k] ? "neg" : "");
+      open += counts[k] || 0;
+    }
+    $("alerts-badge").textContent = open ? String(open) : "";
+  }
+
+  function drawSales(districts) {
+    const svg = $("sales-chart");
+    clear(svg);
+    if (!districts.length) {
+      svg.appendChild(el("text", { x: 10, y: 30, "font-size": 12, fill: "#5b6776" }, "当日无重点药品药店销售"));
+      return;
+    }
+    const max = Math.max(1, ...districts.map((d) => Number(d.amount)));
+    districts.slice(0, 8).forEach((d, i) => {
+      const y = 8 + i * 19;
+      const w = 330 * Number(d.amount) / max;
+      svg.appendChild(el("text", { x: 4, y: y + 12, "font-size": 11, fill: "#1d2733" }, d.area_name || d.admdvs));
+      const r = el("rect", { x: 110, y: y, width: Math.max(w, 1), height: 14, fill: "#d9822b", "data-admdvs": d.admdvs });
+      r.appendChild(el("title", {}, (d.area_name || d.admdvs) + ":" + d.pharmacies + " 家药店,数量 " + d.quantity + ",金额 " + money(d.amount) + " 元"));
+      svg.appendChild(r);
+      svg.appendChild(el("text", { x: 116 + w, y: y + 12, "font-size": 11, fill: "#5b6776" }, money(d.amount)));
+    });
+  }
+
+  function showPage(page) {
+    const alertsShown = page === "alerts";
+    $("board").hidden = alertsShown;
+    $("alerts-page").hidden = !alertsShown;
+    $("nav-board").classList.toggle("active", !alertsShown);
+    $("nav-alerts").classList.toggle("active", alertsShown);
+    if (location.hash !== (alertsShown ? "#alerts" : "")) history.replaceState(null, "", alertsShown ? "#alerts" : "#");
+    if (alertsShown) loadAlerts().catch(() => {});
+  }
+
+  function message(text) { $("alerts-message").textContent = text; }
+
+  function alertQuery() {
+    const params = new URLSearchParams();
+    const pairs = [["kind", "alert-filter-kind"], ["status", "alert-filter-status"], ["admdvs", "alert-filter-admdvs"],
+      ["fixmedins_code", "alert-filter-code"], ["psn_no", "alert-filter-psn"]];
+    for (const [name, id] of pairs) {
+      const value = $(id).value.trim();
+      if (value) params.set(name, value);
+    }
+    if ($("alert-filter-rollup").checked && params.get("admdvs")) params.set("rollup", "true");
+    return params;
+  }
+
+  function summary(a) {
+    const f = a.facts || {};
+    switch (a.rule) {
+      case "high_cost.burden": return f.year + " 年个人负担 " + money(f.burden) + " 元(预警线 " + money(f.threshold) + ")";
+      case "price.cap": return (f.med_list_name || f.med_list_codg) + " " + f.day + " 单价 " + f.pric + "(限价 " + f.cap + ")";
+      case "price.rise": return (f.med_list_name || f.med_list_codg) + " " + f.day + " 单价 " + f.pric + "(前期中位数 " + f.median + ")";
+      case "fraud.visit_frequency": return a.window.start + " 至 " + a.window.end + " 门诊 " + f.visits + " 次";
+      case "fraud.repeat_exam": return (f.med_list_name || f.med_list_codg) + " 间隔 " + f.days_apart + " 天";
+      case "fraud.idle_stay": return "住院 " + f.begndate + " 至 " + f.enddate + ",连续 " + f.idle_days + " 天无费用";
+      case "fraud.stockpiling": return (f.med_list_name || f.med_list_codg) + " 90 日内 " + f.supply_days + " 天";
+      case "fraud.shared_credential": return f.day + " 在 " + f.institutions + " 家机构结算";
+      case "filing.late": return (f.area_name || f.admdvs) + " " + f.date + " 日报未按时报送";
+      default: return f.month ? f.month + " " + (f.value || "") + "(阈值 " + f.threshold + ")" : "";
+    }
+  }
+
+  async function loadAlerts() {
+    const response = await api("/v1/alerts?" + alertQuery().toString());
+    if (!response.ok) { message("查询失败:" + response.status); return; }
+    const body = await response.json();
+    const tbody = $("alerts").querySelector("tbody");
+    tbody.textContent = "";
+    for (const a of body.items) {
+      const tr = document.createElement("tr");
+      tr.dataset.alertId = a.alert_id;
+      tr.dataset.rule = a.rule;
+      tr.dataset.kind = a.kind;
+      tr.dataset.status = a.status;
+      if (a.fixmedins_code) tr.dataset.fixmedinsCode = a.fixmedins_code;
+      tr.className = a.status;
+      cell(tr, a.raised_at.slice(0, 19).replace("T", " "));
+      cell(tr, ALERT_KINDS[a.kind] || a.kind, "kind-" + a.kind);
+      cell(tr, RULES[a.rule] || a.rule);
+      cell(tr, [a.psn_no, a.fixmedins_code, a.admdvs].filter(Boolean).join(" · "));
+      cell(tr, summary(a));
+      cell(tr, a.status === "open" ? "待处理" : (RESOLUTIONS[a.resolution] || "已处理") + (a.note ? ":" + a.note : ""));
+      const td = document.createElement("td");
+      if (a.status === "open") {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "resolve-open";
+        button.dataset.alertId = a.alert_id;
+        button.textContent = "处理";
+        td.appendChild(button);
+      }
+      tr.appendChild(td);
+      tbody.appendChild(tr);
+    }
+    message("共 " + body.count + " 条" + (body.count > body.items.length ? ",显示最近 " + body.items.length + " 条" : ""));
+  }
+
+  let alertsTimer = null;
+  function scheduleAlerts() {
+    if ($("alerts-page").hidden || alertsTimer) return;
+    alertsTimer = setTimeout(() => { alertsTimer = null; loadAlerts().catch(() => {}); }, 500);
+  }
+
+  function openResolve(alertId) {
+    $("resolve-form").hidden = false;
+    $("resolve-form").dataset.alertId = alertId;
+    $("resolve-id").textContent = alertId;
+    $("resolve-note").value = "";
+    $("resolve-amount").value = "";
+    $("resolve-note").focus();
+  }
+
+  async function submitResolve() {
+    const alertId = $("resolve-form").dataset.alertId;
+    const body = { resolution: $("resolve-resolution").value, note: $("resolve-note").value.trim() };
+    const amount = $("resolve-amount").value.trim();
+    if (amount) body.amount = amount;
+    const response = await fetch("/v1/alerts/" + encodeURIComponent(alertId) + "/resolve", {
+      method: "POST", headers: { "X-Api-Key": key(), "Content-Type": "application/json" }, body: JSON.stringify(body),
+    });
+    if (response.status === 403) { message("处理预警需要管理员(admin)密钥"); return; }
+    if (!response.ok) {
+      const problem = await response.json().catch(() => ({}));
+      message("处理失败:" + (problem.detail || response.status));
+      return;
+    }
+    $("resolve-form").hidden = true;
+    await loadAlerts();
+    message("预警 " + alertId + " 已处理(" + (RESOLUTIONS[body.resolution] || body.resolution) + ")");
+  }
+
+  async function exportAlerts() {
+    const params = alertQuery();
+    params.set("format", "xlsx");
+    const response = await api("/v1/alerts?" + params.toString());
+    if (!response.ok) { message("导出失败:" + response.status); return; }
+    const blob = await response.blob();
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = "alerts.xlsx";
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 10000);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     $("login-form").addEventListener("submit", (e) => { login(e).catch((err) => { $("login-error").textContent = String(err); }); });
     $("logout").addEventListener("click", () => logout(""));
     $("day").addEventListener("change", () => refresh().catch(() => {}));
     $("board").addEventListener("click", (e) => { download(e).catch(() => {}); });
     $("reconcile").addEventListener("click", () => reconcile().catch(() => {}));
+    $("nav-board").addEventListener("click", () => showPage("board"));
+    $("nav-alerts").addEventListener("click", () => showPage("alerts"));
+    $("to-alerts").addEventListener("click", (e) => { e.preventDefault(); showPage("alerts"); });
+    $("alert-filters").addEventListener("submit", (e) => { e.preventDefault(); loadAlerts().catch(() => {}); });
+    $("alert-export").addEventListener("click", () => exportAlerts().catch(() => {}));
+    $("alerts").addEventListener("click", (e) => {
+      const button = e.target.closest("button.resolve-open");
+      if (button) openResolve(button.dataset.alertId);
+    });
+    $("resolve-form").addEventListener("submit", (e) => { e.preventDefault(); submitResolve().catch((err) => message(String(err))); });
+    $("resolve-cancel").addEventListener("click", () => { $("resolve-form").hidden = true; });
     if (key()) start();
   });
 })();

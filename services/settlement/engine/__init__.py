@@ -22,6 +22,7 @@ from .catalogue import (
 from .covid import covid_status, split_amount
 from .errors import ClaimError, EngineError, InvariantViolation, PolicyError, PolicyNotFound
 from .model import (
+    MONEY_FIELDS,
     Adjudication,
     AidIdentity,
     ChronicQualification,
@@ -62,6 +63,7 @@ from .visits import (
 )
 
 __all__ = [
+    "MONEY_FIELDS",
     "ACCOUNT_EXCLUDED",
     "AID_CATEGORY_UNKNOWN",
     "CATALOGUE_ENTRY_NOT_IN_FORCE",

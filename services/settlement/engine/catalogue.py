@@ -23,6 +23,14 @@ CATALOGUE_ENTRY_NOT_IN_FORCE = "CATALOGUE_ENTRY_NOT_IN_FORCE"
 
 _BUSINESS_TZ = ZoneInfo("Asia/Shanghai")
 
+# What supervision (DOMAIN §13) reads of a code: its category, and for drugs whether it is an essential drug (基本药物).
+CATEGORIES = ("drug", "examination", "treatment", "material")
+_NOT_SAID: tuple[str | None, bool, bool] = (
+    None,
+    False,
+    False,
+)  # a code the catalogue does not know (or not on the line's day)
+
 
 @dataclass(frozen=True, slots=True)
 class CatalogueEntry:
@@ -37,6 +45,9 @@ class CatalogueEntry:
     account_excluded: bool = False  # the personal account may not pay it (public health, fitness …)
     valid_from: date | None = None  # a temporary entry (e.g. the COVID drugs, added for the epidemic): first day
     valid_to: date | None = None  # … and last day (inclusive) it is in the catalogue
+    category: str | None = None  # drug | examination | treatment | material (None: not said)
+    essential: bool = False  # an essential drug 基本药物 (drugs only)
+    watched: bool = False  # watched goods of the price and sales watch (epidemic drugs, kits, masks)
 
     def __post_init__(self) -> None:
         if self.item_class not in ITEM_CLASSES:
@@ -47,6 +58,10 @@ class CatalogueEntry:
             raise ValueError(f"catalogue {self.med_list_codg}: negative price_cap")
         if self.valid_from is not None and self.valid_to is not None and self.valid_to < self.valid_from:
             raise ValueError(f"catalogue {self.med_list_codg}: valid_to before valid_from")
+        if self.category is not None and self.category not in CATEGORIES:
+            raise ValueError(f"catalogue {self.med_list_codg}: category {self.category!r}")
+        if self.essential and self.category != "drug":
+            raise ValueError(f"catalogue {self.med_list_codg}: only a drug is an essential drug")
 
     def in_force_on(self, day: date) -> bool:
         """The entry is in the catalogue on `day` (always, unless it is a temporary one)."""
@@ -97,6 +112,10 @@ class Catalogue:
             code = row.string("med_list_codg")
             if code in entries:
                 raise PolicyError("duplicate code", file=str(path), key=f"{row.path}.med_list_codg")
+            category = row.string("category", choices=CATEGORIES) if row.has("category") else None
+            essential = row.boolean("essential") if row.has("essential") else False
+            if essential and category != "drug":
+                raise PolicyError("only a drug (category drug) is an essential drug", file=str(path), key=f"{row.path}")
             entries[code] = CatalogueEntry(
                 med_list_codg=code,
                 med_list_name=row.string("med_list_name"),
@@ -107,6 +126,9 @@ class Catalogue:
                 account_excluded=row.boolean("account_excluded") if row.has("account_excluded") else False,
                 valid_from=row.day("valid_from") if row.has("valid_from") else None,
                 valid_to=row.day("valid_to") if row.has("valid_to") else None,
+                category=category,
+                essential=essential,
+                watched=row.boolean("watched") if row.has("watched") else False,
             )
         doc.finish()
         return cls(entries)
@@ -224,6 +246,7 @@ def classify_lines(
                     )
                 )
             prop = line.preselfpay_prop if line.preselfpay_prop is not None else default_preselfpay_prop
+        said = (entry.category, entry.essential, entry.watched) if entry is not None else _NOT_SAID
         if item_class == "A":
             line_pre, line_own, line_in, line_prop = ZERO, ZERO, amount, ZERO
         elif item_class == "B":
@@ -232,7 +255,22 @@ def classify_lines(
         else:
             line_pre, line_own, line_in, line_prop = ZERO, amount, ZERO, ZERO
         results.append(
-            LineResult(line.feedetl_sn, line.med_list_codg, item_class, amount, line_in, line_pre, line_own, line_prop)
+            LineResult(
+                line.feedetl_sn,
+                line.med_list_codg,
+                item_class,
+                amount,
+                line_in,
+                line_pre,
+                line_own,
+                line_prop,
+                line.med_list_name,
+                line.pric,
+                line.cnt,
+                line.days_supply,
+                line.fee_ocur_time,
+                *said,
+            )
         )
         medfee += amount
         ownpay += line_own

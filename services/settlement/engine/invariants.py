@@ -7,25 +7,8 @@ from decimal import Decimal
 
 from .accumulators import Accumulators
 from .errors import InvariantViolation
-from .model import Adjudication
+from .model import MONEY_FIELDS, Adjudication
 from .money import CENT
-
-_AMOUNTS = (
-    "medfee_sumamt",
-    "fulamt_ownpay_amt",
-    "preselfpay_amt",
-    "inscp_scp_amt",
-    "act_pay_dedc",
-    "hifp_pay",
-    "hifmi_pay",
-    "maf_pay",
-    "tilt_aid_pay",
-    "fin_subsidy_pay",
-    "fund_pay_sumamt",
-    "psn_pay",
-    "acct_pay",
-    "psn_cash_pay",
-)
 
 
 def _fail(message: str, result: Adjudication) -> InvariantViolation:
@@ -34,7 +17,7 @@ def _fail(message: str, result: Adjudication) -> InvariantViolation:
 
 def check_invariants(result: Adjudication, *, before: Accumulators, caps: Mapping[str, Decimal | None]) -> None:
     """Raise InvariantViolation unless amounts are ≥ 0 and to the fen, identities hold and no cap is exceeded."""
-    for name in _AMOUNTS:
+    for name in MONEY_FIELDS:
         value = getattr(result, name)
         if value < 0:
             raise _fail(f"{name} is negative: {value}", result)

@@ -224,6 +224,16 @@ class LineResult(NamedTuple):
     preselfpay_amt: Decimal  # class B first self-pay
     fulamt_ownpay_amt: Decimal  # class C fully self-paid
     preselfpay_prop: Decimal  # ratio used for class B (0 otherwise)
+    # What supervision reads of the line (the `settled` event's `lines`, DOMAIN §13): the line as uploaded and what
+    # the catalogue says of its code (category drug|examination|treatment|material, essential drug, watched goods).
+    med_list_name: str = ""
+    pric: Decimal = ZERO
+    cnt: Decimal = ZERO
+    days_supply: int | None = None
+    fee_ocur_time: datetime | None = None
+    category: str | None = None
+    essential: bool = False
+    watched: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +254,7 @@ class Subsidy:
         }
 
 
-_MONEY_FIELDS = (
+MONEY_FIELDS = (  # the amounts of the CONTRACT breakdown
     "medfee_sumamt",
     "fulamt_ownpay_amt",
     "preselfpay_amt",
@@ -312,7 +322,7 @@ class Adjudication:
             "insutype": self.insutype,
             "med_type": self.med_type,
         }
-        for name in _MONEY_FIELDS:
+        for name in MONEY_FIELDS:
             out[name] = format_amount(getattr(self, name))
         out["pool_prop"] = format_ratio(self.pool_prop)
         out["balc"] = format_amount(self.balc)

@@ -5,31 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from services.settlement.eligibility_client import Person
-from services.settlement.engine import Adjudication, Institution, InvariantViolation, Policy
+from services.settlement.engine import MONEY_FIELDS, Adjudication, Institution, InvariantViolation, LineResult, Policy
+from services.settlement.engine.eligibility import aid_identities_for
 from services.settlement.store.ledger import SettlementRecord
 from shared.admdvs import same_city, same_province
 from shared.events.topics import SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE
 from shared.money import fmt
-
-MONEY_FIELDS = (
-    "medfee_sumamt",
-    "fulamt_ownpay_amt",
-    "preselfpay_amt",
-    "inscp_scp_amt",
-    "act_pay_dedc",
-    "hifp_pay",
-    "hifmi_pay",
-    "maf_pay",
-    "tilt_aid_pay",
-    "fin_subsidy_pay",
-    "fund_pay_sumamt",
-    "psn_pay",
-    "acct_pay",
-    "psn_cash_pay",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +107,46 @@ def settled_payload(
         "declared": facts.declared,
         "retail_purchase": facts.retail_purchase,
         "acct_payer_psn_no": result.acct_payer_psn_no,  # a family member whose account paid (家庭共济), else null
+        # supervision (DOMAIN §13): every identity the person held on the visit's date(s), and the lines
+        "aid_categories": held_categories(person, facts),
+        "lines": [line_payload(line) for line in result.lines],
     }
     for name in MONEY_FIELDS:
         payload[name] = fmt(getattr(result, name))
     return payload
+
+
+def held_categories(person: Person, facts: VisitFacts) -> list[str]:
+    """The identity categories (救助身份, 防返贫监测对象 …) the person held on the visit's day (a stay: its admission or
+    discharge day), for the 防返贫 rules of supervision; medical aid itself uses only those its policy knows."""
+    dates = (facts.begndate, facts.enddate) if facts.enddate is not None else (facts.begndate,)
+    held = aid_identities_for(eligibility=person.snapshot, dates=dates)
+    return sorted({identity.category for identity in held})
+
+
+def line_payload(line: LineResult) -> dict[str, Any]:
+    """One fee line of the `settled` event: the line as uploaded, the class applied, and what the catalogue says of
+    its code (category, essential drug, watched goods) for the supervision rules."""
+    return {
+        "feedetl_sn": line.feedetl_sn,
+        "med_list_codg": line.med_list_codg,
+        "med_list_name": line.med_list_name,
+        "item_class": line.item_class,
+        "category": line.category,
+        "essential": line.essential,
+        "watched": line.watched,
+        "pric": fmt(line.pric),
+        "cnt": _quantity(line.cnt),
+        "amount": fmt(line.amount),
+        "days_supply": line.days_supply,
+        "fee_ocur_time": line.fee_ocur_time.isoformat() if line.fee_ocur_time is not None else None,
+    }
+
+
+def _quantity(cnt: Decimal) -> str:
+    """A quantity as plain text without trailing zeros ("2", "0.5")."""
+    text = format(cnt, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def subsidy_payload(result: Adjudication, *, setl_id: str, setl_date: date, fixmedins_code: str) -> dict | None:

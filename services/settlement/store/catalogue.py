@@ -37,6 +37,9 @@ def _entry(row) -> CatalogueEntry:
         account_excluded=row.account_excluded,
         valid_from=row.valid_from,
         valid_to=row.valid_to,
+        category=row.category,
+        essential=row.essential,
+        watched=row.watched,
     )
 
 
@@ -52,30 +55,41 @@ def entry_json(entry: CatalogueEntry) -> dict:
         "account_excluded": entry.account_excluded,
         "valid_from": None if entry.valid_from is None else entry.valid_from.isoformat(),
         "valid_to": None if entry.valid_to is None else entry.valid_to.isoformat(),
+        "category": entry.category,
+        "essential": entry.essential,
+        "watched": entry.watched,
     }
 
 
 _COLUMNS = (
     "med_list_codg, med_list_name, item_class, preselfpay_prop, covid_only, price_cap, account_excluded, "
-    "valid_from, valid_to"
+    "valid_from, valid_to, category, essential, watched"
 )
 _SEED = Sql(f"""
 INSERT INTO catalogue ({_COLUMNS})
 SELECT * FROM unnest(CAST(:codg AS text[]), CAST(:name AS text[]), CAST(:cls AS text[]), CAST(:prop AS numeric[]),
                      CAST(:covid AS boolean[]), CAST(:cap AS numeric[]), CAST(:excluded AS boolean[]),
-                     CAST(:valid_from AS date[]), CAST(:valid_to AS date[]))
-ON CONFLICT DO NOTHING
+                     CAST(:valid_from AS date[]), CAST(:valid_to AS date[]), CAST(:category AS text[]),
+                     CAST(:essential AS boolean[]), CAST(:watched AS boolean[]))
+ON CONFLICT (med_list_codg) DO UPDATE SET
+  category = EXCLUDED.category, essential = EXCLUDED.essential, watched = EXCLUDED.watched,
+  updated_at = clock_timestamp()
+ WHERE catalogue.source = 'seed'
+   AND (catalogue.category IS DISTINCT FROM EXCLUDED.category OR catalogue.essential <> EXCLUDED.essential
+        OR catalogue.watched <> EXCLUDED.watched)
 """)
 _STAMP = Sql("SELECT count(*) AS n, max(updated_at) AS at FROM catalogue")
 _ALL = Sql(f"SELECT {_COLUMNS} FROM catalogue")
 _EXISTS = Sql("SELECT med_list_codg FROM catalogue WHERE med_list_codg = :codg FOR UPDATE")
 _PUT = Sql(f"""
 INSERT INTO catalogue ({_COLUMNS}, source)
-VALUES (:codg, :name, :cls, :prop, :covid, :cap, :excluded, :valid_from, :valid_to, 'admin')
+VALUES (:codg, :name, :cls, :prop, :covid, :cap, :excluded, :valid_from, :valid_to, :category, :essential, :watched,
+        'admin')
 ON CONFLICT (med_list_codg) DO UPDATE SET
   med_list_name = EXCLUDED.med_list_name, item_class = EXCLUDED.item_class,
   preselfpay_prop = EXCLUDED.preselfpay_prop, covid_only = EXCLUDED.covid_only, price_cap = EXCLUDED.price_cap,
   account_excluded = EXCLUDED.account_excluded, valid_from = EXCLUDED.valid_from, valid_to = EXCLUDED.valid_to,
+  category = EXCLUDED.category, essential = EXCLUDED.essential, watched = EXCLUDED.watched,
   source = 'admin', updated_at = clock_timestamp()
 RETURNING {_COLUMNS}
 """)
@@ -93,7 +107,9 @@ SELECT count(*) FROM catalogue
 
 
 async def seed(unit: Unit, reference: Catalogue) -> int:
-    """Insert the reference entries that are not there yet (an admin's edits stay)."""
+    """Insert the reference entries that are not there yet (an admin's edits stay). What supervision reads of an entry
+    (category, essential drug, watched goods) follows the reference files on the entries they seeded, so a catalogue
+    seeded before those fields existed learns them."""
     entries = list(reference)
     if not entries:
         return 0
@@ -108,6 +124,9 @@ async def seed(unit: Unit, reference: Catalogue) -> int:
         excluded=[e.account_excluded for e in entries],
         valid_from=[e.valid_from for e in entries],
         valid_to=[e.valid_to for e in entries],
+        category=[e.category for e in entries],
+        essential=[e.essential for e in entries],
+        watched=[e.watched for e in entries],
     )
     return int(status.split()[-1])
 
@@ -159,6 +178,9 @@ async def put_entry(unit: Unit, code: str, body: CatalogueIn) -> tuple[dict, boo
         excluded=body.account_excluded,
         valid_from=body.valid_from,
         valid_to=body.valid_to,
+        category=body.category,
+        essential=body.essential,
+        watched=body.watched,
     )
     return entry_json(_entry(row)), existed is None
 
