@@ -14,7 +14,8 @@ from datetime import date, timedelta
 INSUTYPES = ("310", "390")  # 310 employee, 390 urban-rural resident
 EMPLOYEE = "310"
 PSN_TYPES = ("in_service", "retired")
-AID_CATEGORIES = ("tekun", "orphan", "tekun_worker", "dibao", "dibian", "fanpin")
+MONITORED = "monitored"  # 防返贫监测对象: watched for high costs (DOMAIN §13); carries no medical aid of its own
+AID_CATEGORIES = ("tekun", "orphan", "tekun_worker", "dibao", "dibian", "fanpin", MONITORED)
 TWO_DISEASE_CLASSES = {"hypertension": (1, 2), "diabetes": (2,)}  # DOMAIN §9: diabetes is class 2
 INVERSE_RELATION = {"spouse": "spouse", "parent": "child", "child": "parent"}
 CASE_STATUSES = ("suspected", "confirmed", "excluded")

@@ -29,8 +29,8 @@ from shared.problems import Problem
 
 MAX_ROWS = 10_000
 MAX_COLUMNS = 30
-MONITORED = "monitored"  # 防返贫监测对象: watched by civil affairs for high costs; no medical-aid category of its own
-IMPORT_CATEGORIES = (*domain.AID_CATEGORIES, MONITORED)
+MONITORED = domain.MONITORED
+IMPORT_CATEGORIES = domain.AID_CATEGORIES
 CATEGORY_NAMES = {
     "特困人员": "tekun",
     "特困供养人员": "tekun",

@@ -23,13 +23,15 @@ class AidResult:
 def choose_aid_category(
     *, identities: tuple[AidIdentity, ...], rule: MedicalAidRule
 ) -> tuple[AidCategory | None, tuple[str, ...]]:
-    """Highest ratio; tie → lower deductible; then policy order. Returns (category, unknown categories)."""
+    """Highest ratio; tie → lower deductible; then policy order. Returns (category, unknown categories): identities
+    the policy names as carrying no aid (`without_aid`) are neither."""
     best: AidCategory | None = None
     unknown = []
     for identity in identities:
         category = rule.categories.get(identity.category)
         if category is None:
-            unknown.append(identity.category)
+            if identity.category not in rule.without_aid:
+                unknown.append(identity.category)
             continue
         if best is None or (-category.ratio, category.annual_deductible, category.order) < (
             -best.ratio,

@@ -102,6 +102,7 @@ class MedicalAidRule:
     noncompliant_referral_reduction: Decimal
     identity_window: str  # "end_of_loss_month"
     tilt: TiltRule
+    without_aid: frozenset[str] = frozenset()  # identities that carry no aid (防返贫监测对象: watched only, DOMAIN §13)
 
 
 @dataclass(frozen=True, slots=True)

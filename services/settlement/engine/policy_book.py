@@ -240,6 +240,9 @@ def _medical_aid(table: TomlReader) -> MedicalAidRule:
         categories[name] = AidCategory(name=name, annual_deductible=deductible, ratio=row.ratio("ratio"), order=order)
     if not categories:
         raise categories_table.error(None, "needs at least one category")
+    without_aid = frozenset(table.strings("without_aid")) if table.has("without_aid") else frozenset()
+    if without_aid & categories.keys():
+        raise table.error("without_aid", f"names categories that carry aid: {sorted(without_aid & categories.keys())}")
     tilt = table.table("tilt")
     tilt_threshold = tilt.amount("threshold")
     outpatient_cap = table.amount("outpatient_annual_cap")
@@ -253,6 +256,7 @@ def _medical_aid(table: TomlReader) -> MedicalAidRule:
         tilt=TiltRule(
             threshold=tilt_threshold, ratio=tilt.ratio("ratio"), annual_cap=tilt.amount_or_unlimited("annual_cap")
         ),
+        without_aid=without_aid,
     )
 
 
