@@ -46,6 +46,9 @@ OUTAGE: tuple[type[BaseException], ...] = (
     asyncpg.CrashShutdownError,
     OSError,
     asyncio.TimeoutError,
+    # PostgreSQL killed while a COMMIT was being sent: asyncpg found its connection mid-operation ("cannot switch to
+    # state 15; another operation is in progress"); the outcome is unknown, as with any connection lost at commit
+    asyncpg.InternalClientError,
 )
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
