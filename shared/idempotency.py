@@ -116,13 +116,27 @@ async def remember(unit: Unit, key: IdempotencyKey | None, answer: Answer) -> No
         await unit.execute(_REMEMBER, scope=key.scope, key=key.key, status=answer.status, response=answer.body.decode())
 
 
-async def run(db: Database, key: IdempotencyKey | None, work: Callable[[Unit], Awaitable[Answer]]) -> Answer:
-    """The whole pattern: a stored answer, else `work` in a transaction that owns the key and keeps the answer.
+async def answer_once(db: Database, key: IdempotencyKey | None, attempt: Callable[[], Awaitable[Answer]]) -> Answer:
+    """A stored answer, else `attempt()` (its reads and checks, then its unit of work).
 
     A refusal (Problem) is answered as such unless the first request with this key finished meanwhile."""
     stored = await replay(db, key)
     if stored is not None:
         return stored
+    try:
+        return await attempt()
+    except Problem:
+        stored = await replay(db, key)
+        if stored is not None:
+            return stored
+        raise
+
+
+def keeping(
+    key: IdempotencyKey | None, work: Callable[[Unit], Awaitable[Answer]]
+) -> Callable[[Unit], Awaitable[Answer]]:
+    """`work` as a unit of work that first owns the key (or answers the first request's answer) and last keeps its
+    answer with the key."""
 
     async def unit_of_work(unit: Unit) -> Answer:
         first = await claim(unit, key)
@@ -132,40 +146,31 @@ async def run(db: Database, key: IdempotencyKey | None, work: Callable[[Unit], A
         await remember(unit, key, answer)
         return answer
 
-    try:
-        return await db.transaction(unit_of_work)
-    except Problem:
-        stored = await replay(db, key)
-        if stored is not None:
-            return stored
-        raise
+    return unit_of_work
 
 
-def idempotency_table(metadata: MetaData) -> Table:
-    """The `idempotency_keys` table on a service's metadata (its schema)."""
-    return Table(
-        "idempotency_keys",
-        metadata,
+async def run(db: Database, key: IdempotencyKey | None, work: Callable[[Unit], Awaitable[Answer]]) -> Answer:
+    """The whole pattern: a stored answer, else `work` in a transaction that owns the key and keeps the answer."""
+    return await answer_once(db, key, lambda: db.transaction(keeping(key, work)))
+
+
+def _columns() -> list[Column[Any]]:
+    """The `idempotency_keys` columns (new objects each call: a column belongs to one table)."""
+    return [
         Column("scope", String(80), primary_key=True),
         Column("idem_key", String(200), primary_key=True),
         Column("request_hash", String(64), nullable=False),
         Column("status_code", SmallInteger),
         Column("response", Text),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    )
+    ]
+
+
+def idempotency_table(metadata: MetaData) -> Table:
+    """The `idempotency_keys` table on a service's metadata (its schema)."""
+    return Table("idempotency_keys", metadata, *_columns())
 
 
 def create_idempotency_table(op: Any, schema: str) -> None:
     """Migration step for `idempotency_table`."""
-    import sqlalchemy as sa
-
-    op.create_table(
-        "idempotency_keys",
-        sa.Column("scope", sa.String(80), primary_key=True),
-        sa.Column("idem_key", sa.String(200), primary_key=True),
-        sa.Column("request_hash", sa.String(64), nullable=False),
-        sa.Column("status_code", sa.SmallInteger),
-        sa.Column("response", sa.Text),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        schema=schema,
-    )
+    op.create_table("idempotency_keys", *_columns(), schema=schema)

@@ -22,11 +22,9 @@ INSTITUTION_FIELDS = (
 )
 
 
-def institution_copy(metadata: MetaData) -> Table:
-    """The institutions as eligibility last announced them; `applied` counts the events applied."""
-    return Table(
-        "institutions",
-        metadata,
+def _institution_columns() -> list[Column[Any]]:
+    """The local copy's columns (new objects each call: a column belongs to one table)."""
+    return [
         Column("fixmedins_code", String(32), primary_key=True),
         Column("fixmedins_name", String(200), nullable=False),
         Column("kind", String(16), nullable=False),
@@ -37,27 +35,17 @@ def institution_copy(metadata: MetaData) -> Table:
         Column("version", Integer, nullable=False),
         Column("applied", Integer, nullable=False),
         Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    )
+    ]
+
+
+def institution_copy(metadata: MetaData) -> Table:
+    """The institutions as eligibility last announced them; `applied` counts the events applied."""
+    return Table("institutions", metadata, *_institution_columns())
 
 
 def create_institution_copy(op: Any, schema: str) -> None:
     """Migration step for `institution_copy`."""
-    import sqlalchemy as sa
-
-    op.create_table(
-        "institutions",
-        sa.Column("fixmedins_code", sa.String(32), primary_key=True),
-        sa.Column("fixmedins_name", sa.String(200), nullable=False),
-        sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column("level", sa.SmallInteger),
-        sa.Column("affiliation", sa.String(16), nullable=False),
-        sa.Column("admdvs", sa.String(6), nullable=False),
-        sa.Column("suspended", sa.Boolean, nullable=False),
-        sa.Column("version", sa.Integer, nullable=False),
-        sa.Column("applied", sa.Integer, nullable=False),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        schema=schema,
-    )
+    op.create_table("institutions", *_institution_columns(), schema=schema)
 
 
 def _newer(column: str) -> str:

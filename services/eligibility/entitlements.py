@@ -3,6 +3,8 @@ registrations, family. Each change locks the person, checks the windows, writes,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -15,40 +17,42 @@ from shared.db import Row, Sql, Unit
 from shared.problems import Problem, not_found
 
 _AID_WINDOWS = Sql("""
-SELECT id, start_date, window_end FROM aid_identities WHERE psn_no = :psn_no AND category = :category
+SELECT id, start_date, window_end AS end_date FROM aid_identities WHERE psn_no = :psn_no AND category = :key
 """)
-_AID_IDENTITY = Sql("SELECT * FROM aid_identities WHERE id = :id AND psn_no = :psn_no")
+_AID_IDENTITY = Sql("SELECT *, category AS key FROM aid_identities WHERE id = :id AND psn_no = :psn_no")
 _ADD_AID_IDENTITY = Sql("""
 INSERT INTO aid_identities (psn_no, category, start_date, lost_on, window_end)
 VALUES (:psn_no, :category, :start_date, :lost_on, :window_end) RETURNING *
 """)
 _SET_LOST_ON = Sql("""
-UPDATE aid_identities SET lost_on = :lost_on, window_end = :window_end, updated_at = now() WHERE id = :id RETURNING *
+UPDATE aid_identities SET lost_on = :end, window_end = :window_end, updated_at = now() WHERE id = :id RETURNING *
 """)
 
 _CERTIFIER = Sql("SELECT kind, suspended FROM institutions WHERE fixmedins_code = :code")
 _QUALIFICATION_WINDOWS = Sql("""
-SELECT id, start_date, end_date FROM chronic_qualifications WHERE psn_no = :psn_no AND disease = :disease
+SELECT id, start_date, end_date FROM chronic_qualifications WHERE psn_no = :psn_no AND disease = :key
 """)
-_QUALIFICATION = Sql("SELECT * FROM chronic_qualifications WHERE id = :id AND psn_no = :psn_no")
+_QUALIFICATION = Sql("SELECT *, disease AS key FROM chronic_qualifications WHERE id = :id AND psn_no = :psn_no")
 _ADD_QUALIFICATION = Sql("""
 INSERT INTO chronic_qualifications (psn_no, disease, two_disease_class, start_date, end_date, certified_by)
 VALUES (:psn_no, :disease, :two_disease_class, :start_date, :end_date, :certified_by) RETURNING *
 """)
 _END_QUALIFICATION = Sql("""
-UPDATE chronic_qualifications SET end_date = :end_date, updated_at = now() WHERE id = :id RETURNING *
+UPDATE chronic_qualifications SET end_date = :end, updated_at = now() WHERE id = :id RETURNING *
 """)
 
 _REGISTRATION_WINDOWS = Sql("""
-SELECT id, start_date, end_date FROM offsite_registrations WHERE psn_no = :psn_no AND mdtrtarea_admdvs = :area
+SELECT id, start_date, end_date FROM offsite_registrations WHERE psn_no = :psn_no AND mdtrtarea_admdvs = :key
 """)
-_REGISTRATION = Sql("SELECT * FROM offsite_registrations WHERE id = :id AND psn_no = :psn_no")
+_REGISTRATION = Sql("""
+SELECT *, mdtrtarea_admdvs AS key FROM offsite_registrations WHERE id = :id AND psn_no = :psn_no
+""")
 _ADD_REGISTRATION = Sql("""
 INSERT INTO offsite_registrations (psn_no, mdtrtarea_admdvs, start_date, end_date)
 VALUES (:psn_no, :area, :start_date, :end_date) RETURNING *
 """)
 _END_REGISTRATION = Sql("""
-UPDATE offsite_registrations SET end_date = :end_date, updated_at = now() WHERE id = :id RETURNING *
+UPDATE offsite_registrations SET end_date = :end, updated_at = now() WHERE id = :id RETURNING *
 """)
 
 _PERSON_EXISTS = Sql("SELECT EXISTS (SELECT FROM persons WHERE psn_no = :psn_no)")
@@ -73,9 +77,59 @@ def _aid_view(row: Row) -> dict[str, Any]:
     }
 
 
-def _windows(rows: list[Row], *, end: str, except_id: int | None = None) -> list[Window]:
-    """The windows of `rows` (their `start_date` and the column `end`), leaving out the row `except_id`."""
-    return [Window(r.start_date, r[end]) for r in rows if r.id != except_id]
+@dataclass(frozen=True, slots=True)
+class _Windowed:
+    """A kind of record whose windows may not overlap within its key (the category, disease or area)."""
+
+    noun: str  # as a 404 names it
+    missing: str  # the 404's code
+    find: Sql  # one record of the person (:id, :psn_no), with its `key`
+    windows: Sql  # the person's windows of one key (:psn_no, :key): id, start_date, end_date
+    what: str  # the overlapping thing as OVERLAPPING_WINDOW names it, "{}" standing for the key
+    window: Callable[[date, date | None], Window]  # the new window from the start and the given end
+    update: Sql  # the new end (:id, :end, :window_end)
+    change: str  # the `change` of person-changed
+
+
+_AID_IDENTITIES = _Windowed(
+    noun="aid identity",
+    missing="AID_IDENTITY_NOT_FOUND",
+    find=_AID_IDENTITY,
+    windows=_AID_WINDOWS,
+    what="{} identity",
+    window=domain.aid_window,
+    update=_SET_LOST_ON,
+    change="aid_identity",
+)
+_QUALIFICATIONS = _Windowed(
+    noun="qualification",
+    missing="QUALIFICATION_NOT_FOUND",
+    find=_QUALIFICATION,
+    windows=_QUALIFICATION_WINDOWS,
+    what="{} qualification",
+    window=domain.window,
+    update=_END_QUALIFICATION,
+    change="chronic_qualification",
+)
+_REGISTRATIONS = _Windowed(
+    noun="registration",
+    missing="REGISTRATION_NOT_FOUND",
+    find=_REGISTRATION,
+    windows=_REGISTRATION_WINDOWS,
+    what="registration to {}",
+    window=domain.window,
+    update=_END_REGISTRATION,
+    change="offsite_registration",
+)
+
+
+async def _refuse_overlap(
+    unit: Unit, kind: _Windowed, *, psn_no: str, key: str, new: Window, except_id: int | None = None
+) -> None:
+    """OVERLAPPING_WINDOW when `new` shares a day with another window of the person's records of `key`."""
+    same = await unit.fetch(kind.windows, psn_no=psn_no, key=key)
+    others = [Window(r.start_date, r.end_date) for r in same if r.id != except_id]
+    domain.refuse_overlap(new, others, kind.what.format(key))
 
 
 # ------------------------------------------------------------------ aid identities (医疗救助身份)
@@ -86,8 +140,7 @@ async def add_aid_identity(unit: Unit, psn_no: str, body: AidIdentityIn, *, toda
     await lock_person(unit, psn_no)
     domain.check_aid_category(body.category)
     new = domain.aid_window(body.start_date, body.lost_on)
-    same = await unit.fetch(_AID_WINDOWS, psn_no=psn_no, category=body.category)
-    domain.refuse_overlap(new, _windows(same, end="window_end"), f"{body.category} identity")
+    await _refuse_overlap(unit, _AID_IDENTITIES, psn_no=psn_no, key=body.category, new=new)
     row = await unit.fetchrow(
         _ADD_AID_IDENTITY,
         psn_no=psn_no,
@@ -104,16 +157,7 @@ async def set_aid_lost_on(
     unit: Unit, psn_no: str, identity_id: int, lost_on: date | None, *, today: date
 ) -> dict[str, Any]:
     """Record (or clear) the day an identity was lost; covered until the end of that month."""
-    await lock_person(unit, psn_no)
-    row = await unit.fetchrow(_AID_IDENTITY, id=identity_id, psn_no=psn_no)
-    if row is None:
-        raise not_found("aid identity", str(identity_id), "AID_IDENTITY_NOT_FOUND")
-    new = domain.aid_window(row.start_date, lost_on)
-    same = await unit.fetch(_AID_WINDOWS, psn_no=psn_no, category=row.category)
-    domain.refuse_overlap(new, _windows(same, end="window_end", except_id=identity_id), f"{row.category} identity")
-    row = await unit.fetchrow(_SET_LOST_ON, id=identity_id, lost_on=lost_on, window_end=new.end)
-    await announce(unit, [psn_no], "aid_identity", today=today)
-    return _aid_view(row)
+    return _aid_view(await _end_window(unit, _AID_IDENTITIES, psn_no, identity_id, lost_on, today=today))
 
 
 # ------------------------------------------------------------------ chronic and 两病 qualifications
@@ -138,8 +182,7 @@ async def add_qualification(unit: Unit, psn_no: str, body: ChronicQualificationI
     two_disease_class = domain.check_qualification(body.disease, body.two_disease_class)
     new = domain.window(body.start_date, body.end_date)
     await _certifier(unit, body.certified_by)
-    same = await unit.fetch(_QUALIFICATION_WINDOWS, psn_no=psn_no, disease=body.disease)
-    domain.refuse_overlap(new, _windows(same, end="end_date"), f"{body.disease} qualification")
+    await _refuse_overlap(unit, _QUALIFICATIONS, psn_no=psn_no, key=body.disease, new=new)
     row = await unit.fetchrow(
         _ADD_QUALIFICATION,
         psn_no=psn_no,
@@ -156,17 +199,7 @@ async def add_qualification(unit: Unit, psn_no: str, body: ChronicQualificationI
 async def end_qualification(
     unit: Unit, psn_no: str, qualification_id: int, end_date: date | None, *, today: date
 ) -> dict[str, Any]:
-    await lock_person(unit, psn_no)
-    row = await unit.fetchrow(_QUALIFICATION, id=qualification_id, psn_no=psn_no)
-    if row is None:
-        raise not_found("qualification", str(qualification_id), "QUALIFICATION_NOT_FOUND")
-    new = domain.window(row.start_date, end_date)
-    same = await unit.fetch(_QUALIFICATION_WINDOWS, psn_no=psn_no, disease=row.disease)
-    domain.refuse_overlap(
-        new, _windows(same, end="end_date", except_id=qualification_id), f"{row.disease} qualification"
-    )
-    row = await unit.fetchrow(_END_QUALIFICATION, id=qualification_id, end_date=end_date)
-    await announce(unit, [psn_no], "chronic_qualification", today=today)
+    row = await _end_window(unit, _QUALIFICATIONS, psn_no, qualification_id, end_date, today=today)
     return {"psn_no": psn_no, **qualification_view(row)}
 
 
@@ -182,8 +215,7 @@ async def add_registration(unit: Unit, psn_no: str, body: OffsiteRegistrationIn,
         raise RuleViolation(
             "OFFSITE_IN_HOME_CITY", f"{area} is in the insured city {person.insuplc_admdvs}", field="mdtrtarea_admdvs"
         )
-    same = await unit.fetch(_REGISTRATION_WINDOWS, psn_no=psn_no, area=area)
-    domain.refuse_overlap(new, _windows(same, end="end_date"), f"registration to {area}")
+    await _refuse_overlap(unit, _REGISTRATIONS, psn_no=psn_no, key=area, new=new)
     row = await unit.fetchrow(
         _ADD_REGISTRATION, psn_no=psn_no, area=area, start_date=body.start_date, end_date=body.end_date
     )
@@ -194,18 +226,26 @@ async def add_registration(unit: Unit, psn_no: str, body: OffsiteRegistrationIn,
 async def end_registration(
     unit: Unit, psn_no: str, registration_id: int, end_date: date | None, *, today: date
 ) -> dict[str, Any]:
-    await lock_person(unit, psn_no)
-    row = await unit.fetchrow(_REGISTRATION, id=registration_id, psn_no=psn_no)
-    if row is None:
-        raise not_found("registration", str(registration_id), "REGISTRATION_NOT_FOUND")
-    new = domain.window(row.start_date, end_date)
-    same = await unit.fetch(_REGISTRATION_WINDOWS, psn_no=psn_no, area=row.mdtrtarea_admdvs)
-    domain.refuse_overlap(
-        new, _windows(same, end="end_date", except_id=registration_id), f"registration to {row.mdtrtarea_admdvs}"
-    )
-    row = await unit.fetchrow(_END_REGISTRATION, id=registration_id, end_date=end_date)
-    await announce(unit, [psn_no], "offsite_registration", today=today)
+    row = await _end_window(unit, _REGISTRATIONS, psn_no, registration_id, end_date, today=today)
     return {"psn_no": psn_no, **registration_view(row)}
+
+
+# ------------------------------------------------------------------ a window's end, moved
+
+
+async def _end_window(
+    unit: Unit, kind: _Windowed, psn_no: str, record_id: int, end: date | None, *, today: date
+) -> Row:
+    """Move (or clear) the end of one of the person's records; its new window may not overlap another of its key."""
+    await lock_person(unit, psn_no)
+    row = await unit.fetchrow(kind.find, id=record_id, psn_no=psn_no)
+    if row is None:
+        raise not_found(kind.noun, str(record_id), kind.missing)
+    new = kind.window(row.start_date, end)
+    await _refuse_overlap(unit, kind, psn_no=psn_no, key=row.key, new=new, except_id=record_id)
+    row = await unit.fetchrow(kind.update, id=record_id, end=end, window_end=new.end)
+    await announce(unit, [psn_no], kind.change, today=today)
+    return row
 
 
 # ------------------------------------------------------------------ family (家庭共济)

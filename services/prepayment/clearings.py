@@ -22,7 +22,7 @@ from typing import Any
 
 from services.prepayment import postings, store
 from services.prepayment.ledger import institution_account
-from services.prepayment.schemas import ClearingOut
+from services.prepayment.schemas import ClearingOut, stored_answer
 from shared.db import Row, Sql, Unit
 from shared.money import ZERO
 from shared.problems import Problem
@@ -74,24 +74,7 @@ SELECT * FROM clearings WHERE CAST(:code AS text) IS NULL OR fixmedins_code = :c
 
 
 def view(row: Row) -> dict[str, Any]:
-    return ClearingOut(
-        clearing_id=row.clearing_id,
-        fixmedins_code=row.fixmedins_code,
-        period_start=row.period_start,
-        period_end=row.period_end,
-        carried_in=row.carried_in,
-        prepaid=row.prepaid,
-        fund_payable=row.fund_payable,
-        net_due=row.net_due,
-        paid=row.paid,
-        carried_out=row.carried_out,
-        acct_carried_in=row.acct_carried_in,
-        acct_payable=row.acct_payable,
-        acct_paid=row.acct_paid,
-        acct_carried_out=row.acct_carried_out,
-        total_paid=row.paid + row.acct_paid,
-        covid_fund_payable=row.covid_fund_payable,
-    ).model_dump(mode="json")
+    return stored_answer(ClearingOut, row, total_paid=row.paid + row.acct_paid)
 
 
 async def clear_institution(

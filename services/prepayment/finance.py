@@ -40,7 +40,7 @@ SELECT (SELECT coalesce(sum(sh.share), 0) FROM subsidy_shares sh JOIN subsidies 
 """)
 _ADD = Sql("""
 INSERT INTO subsidy_payments (ref, payer, to_fixmedins_code, to_level, amount, paid_on, request_hash, answer)
-VALUES (:ref, :payer, :code, :level, :amount, :paid_on, :hash, CAST(:answer AS jsonb))
+VALUES (:ref, :payer, :to_fixmedins_code, :to_level, :amount, :paid_on, :hash, CAST(:answer AS jsonb))
 ON CONFLICT (ref) DO NOTHING RETURNING ref
 """)
 _LEVELS = Sql("""
@@ -113,40 +113,16 @@ async def record_payment(unit: Unit, body: SubsidyPaymentIn) -> tuple[dict[str, 
             detail,
             errors=[{"field": "amount", "code": "PAYMENT_EXCEEDS_OUTSTANDING", "detail": detail}],
         )
+    payment = dict(body)  # ref, payer, to_fixmedins_code or to_level, amount, paid_on (as parsed)
     answer = SubsidyPaymentOut(
-        ref=body.ref,
-        payer=body.payer,
-        to_fixmedins_code=body.to_fixmedins_code,
-        to_level=body.to_level,
-        amount=body.amount,
-        paid_on=body.paid_on,
-        outstanding_before=outstanding,
-        outstanding_after=outstanding - body.amount,
+        **payment, outstanding_before=outstanding, outstanding_after=outstanding - body.amount
     ).model_dump(mode="json")
-    added = await unit.fetchval(
-        _ADD,
-        ref=body.ref,
-        payer=body.payer,
-        code=body.to_fixmedins_code,
-        level=body.to_level,
-        amount=body.amount,
-        paid_on=body.paid_on,
-        hash=digest,
-        answer=answer,
-    )
+    added = await unit.fetchval(_ADD, **payment, hash=digest, answer=answer)
     if added is None:  # the same ref by another payer, committed meanwhile
         first = await _existing(unit, body, digest)
         assert first is not None
         return first, False
-    entry = postings.subsidy_payment_entry(
-        ref=body.ref,
-        payer=body.payer,
-        amount=body.amount,
-        paid_on=body.paid_on,
-        to_fixmedins_code=body.to_fixmedins_code,
-        to_level=body.to_level,
-    )
-    await store.post(unit, [entry])
+    await store.post(unit, [postings.subsidy_payment_entry(**payment)])
     return answer, True
 
 

@@ -189,26 +189,31 @@ def account_entry(facts: SettlementFacts) -> JournalEntry | None:
     )
 
 
+def _posted(
+    made: tuple[tuple[JournalEntry | None, str], ...], *, setl_id: str, reversed_on: date | None
+) -> list[JournalEntry]:
+    """The entries made (None: nothing to post) and, once reversed, the reversal of each (`{kind}-reversal`)."""
+    entries = []
+    for posted, kind in made:
+        if posted is None:
+            continue
+        entries.append(posted)
+        if reversed_on is not None:
+            entries.append(
+                reversal_of(
+                    posted, ref=f"{kind}-reversal:{setl_id}", kind=f"{kind}-reversal", business_date=reversed_on
+                )
+            )
+    return entries
+
+
 def settlement_entries(state: SettlementState) -> list[JournalEntry]:
     """The settlement's entries (the funds', the account's) once its facts are known, and their reversals once
     reversed."""
     if state.facts is None:
         return []
-    entries = []
-    for made, kind in ((settlement_entry(state.facts), "settlement"), (account_entry(state.facts), "account-payment")):
-        if made is None:
-            continue
-        entries.append(made)
-        if state.reversed_on is not None:
-            entries.append(
-                reversal_of(
-                    made,
-                    ref=f"{kind}-reversal:{state.setl_id}",
-                    kind=f"{kind}-reversal",
-                    business_date=state.reversed_on,
-                )
-            )
-    return entries
+    made = ((settlement_entry(state.facts), "settlement"), (account_entry(state.facts), "account-payment"))
+    return _posted(made, setl_id=state.setl_id, reversed_on=state.reversed_on)
 
 
 def subsidy_entry(facts: SubsidyFacts) -> JournalEntry | None:
@@ -234,19 +239,10 @@ def subsidy_entry(facts: SubsidyFacts) -> JournalEntry | None:
 
 
 def subsidy_entries(state: SubsidyState) -> list[JournalEntry]:
+    """The subsidy's entry once its facts are known, and its reversal once reversed."""
     if state.facts is None:
         return []
-    due = subsidy_entry(state.facts)
-    if due is None:
-        return []
-    entries = [due]
-    if state.reversed_on is not None:
-        entries.append(
-            reversal_of(
-                due, ref=f"subsidy-reversal:{state.setl_id}", kind="subsidy-reversal", business_date=state.reversed_on
-            )
-        )
-    return entries
+    return _posted(((subsidy_entry(state.facts), "subsidy"),), setl_id=state.setl_id, reversed_on=state.reversed_on)
 
 
 def prepayment_entry(
@@ -342,46 +338,37 @@ def clear(
 def clearing_entries(
     result: Clearing, *, clearing_id: str, fixmedins_code: str, period_end: date
 ) -> list[JournalEntry]:
-    """The offset of prepaid funds and the payment of the net due."""
+    """The offset of prepaid funds, the payment of the net due and the account fund's payment (each when not 0)."""
     payable = institution_account(fixmedins_code, "fund_payable")
-    entries = []
-    if result.offset:
-        entries.append(
-            entry(
-                ref=f"clearing:{clearing_id}:offset",
-                kind="clearing",
-                business_date=period_end,
-                fixmedins_code=fixmedins_code,
-                memo="prepaid funds offset against the funds' debt",
-                lines=[dr(payable, result.offset), cr(institution_account(fixmedins_code, "prepaid"), result.offset)],
-            )
+    moves = (  # (ref suffix, amount, debit, credit, memo)
+        (
+            "offset",
+            result.offset,
+            payable,
+            institution_account(fixmedins_code, "prepaid"),
+            "prepaid funds offset against the funds' debt",
+        ),
+        ("payment", result.paid, payable, FUND_BANK, "net due paid"),
+        (
+            "acct-payment",
+            result.acct_paid,
+            institution_account(fixmedins_code, "acct_payable"),
+            ACCOUNT_FUND_BANK,
+            "personal account payments paid by the account fund",
+        ),
+    )
+    return [
+        entry(
+            ref=f"clearing:{clearing_id}:{suffix}",
+            kind="clearing",
+            business_date=period_end,
+            fixmedins_code=fixmedins_code,
+            memo=memo,
+            lines=[dr(debit, amount), cr(credit, amount)],
         )
-    if result.paid:
-        entries.append(
-            entry(
-                ref=f"clearing:{clearing_id}:payment",
-                kind="clearing",
-                business_date=period_end,
-                fixmedins_code=fixmedins_code,
-                memo="net due paid",
-                lines=[dr(payable, result.paid), cr(FUND_BANK, result.paid)],
-            )
-        )
-    if result.acct_paid:
-        entries.append(
-            entry(
-                ref=f"clearing:{clearing_id}:acct-payment",
-                kind="clearing",
-                business_date=period_end,
-                fixmedins_code=fixmedins_code,
-                memo="personal account payments paid by the account fund",
-                lines=[
-                    dr(institution_account(fixmedins_code, "acct_payable"), result.acct_paid),
-                    cr(ACCOUNT_FUND_BANK, result.acct_paid),
-                ],
-            )
-        )
-    return entries
+        for suffix, amount, debit, credit, memo in moves
+        if amount
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from services.prepayment import postings, store
-from services.prepayment.schemas import PrepaymentIn, PrepaymentOut, ScheduleIn
+from services.prepayment.schemas import PrepaymentIn, PrepaymentOut, ScheduleIn, stored_answer
 from shared.db import Row, Sql, Unit
 from shared.events.topics import PREPAYMENT_DISBURSED
 from shared.problems import Problem, invalid, not_found
@@ -50,16 +50,7 @@ SELECT * FROM prepayments
 
 
 def view(row: Row) -> dict[str, Any]:
-    return PrepaymentOut(
-        prepayment_id=row.prepayment_id,
-        fixmedins_code=row.fixmedins_code,
-        kind=row.kind,
-        amount=row.amount,
-        status=row.status,
-        scheduled_on=row.scheduled_on,
-        disbursed_on=row.disbursed_on,
-        plan_id=row.plan_id,
-    ).model_dump(mode="json")
+    return stored_answer(PrepaymentOut, row)
 
 
 async def _institution(unit: Unit, code: str, *, allow_suspended: bool = False) -> Row:

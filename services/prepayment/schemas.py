@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 
@@ -266,3 +266,10 @@ class SubsidyPositionsOut(BaseModel):
     levels: list[LevelPosition]
     institutions: list[InstitutionSubsidyPosition]
     truncated: bool
+
+
+def stored_answer(model: type[BaseModel], row: Any, **computed: Any) -> dict[str, Any]:
+    """What `model` answers of a stored row: each field from the row's column of that name (or from `computed`), as
+    JSON values."""
+    values = {name: computed[name] if name in computed else row[name] for name in model.model_fields}
+    return model(**values).model_dump(mode="json")

@@ -14,7 +14,7 @@ import httpx
 
 from deploy.demo import BUDGETS, PHARMACIES
 from shared.events.envelope import BUSINESS_TZ
-from tests.e2e.test_yibao_up import REPO, _left, _port_base, _stop, _wait_all_ready
+from tests.e2e import launch
 
 DEMO_TIMEOUT = 600  # seconds for the whole demo on a busy machine (about 40 s on an idle one)
 
@@ -43,28 +43,12 @@ def _eventually(check, timeout: float = 60):
 
 
 def test_the_demo_sets_budgets_and_settles_prescriptions_at_pharmacies(tmp_path):
-    base = _port_base()
+    base = launch.port_base()
     data_dir = tmp_path / "data"
     log = tmp_path / "up.log"
-    out = open(log, "ab")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "deploy.cli",
-            "up",
-            "--data-dir",
-            str(data_dir),
-            "--port-base",
-            str(base),
-        ],  # the demo is on by default
-        cwd=REPO,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = launch.start(data_dir, base, log, demo=True)
     try:
-        _wait_all_ready(proc, base, log)
+        launch.wait_all_ready(proc, base, log)
         today = datetime.now(BUSINESS_TZ).date()
         summary = _wait_for_demo(proc, log)
         assert f"{len(BUDGETS)} hospital budgets for {today.year}" in summary, summary
@@ -104,7 +88,7 @@ def test_the_demo_sets_budgets_and_settles_prescriptions_at_pharmacies(tmp_path)
 
         again = subprocess.run(
             [sys.executable, "-m", "deploy.cli", "seed-demo", "--port-base", str(base), "--data-dir", str(data_dir)],
-            cwd=REPO,
+            cwd=launch.REPO,
             capture_output=True,
             text=True,
             timeout=DEMO_TIMEOUT,
@@ -113,7 +97,6 @@ def test_the_demo_sets_budgets_and_settles_prescriptions_at_pharmacies(tmp_path)
         if datetime.now(BUSINESS_TZ).date() == today:  # the same day: nothing new
             assert "0 new persons" in again.stdout and " 0 dual-channel prescriptions" in again.stdout, again.stdout
     finally:
-        family = _stop(proc)
-        out.close()
+        family = launch.stop(proc)
     assert proc.returncode == 0, log.read_text()[-2000:]
-    assert _left(family) == []
+    assert launch.left(family) == []

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
-import signal
 import subprocess
 import sys
 import time
@@ -18,11 +16,10 @@ from pathlib import Path
 import httpx
 import psutil
 
-from deploy.embedded import port_open
+from tests.e2e import launch
 from tests.e2e.conftest import make_certno
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "service" / "gateway"))
+sys.path.insert(0, str(launch.REPO / "tests" / "service" / "gateway"))
 from his_client import (  # noqa: E402
     His,
     Item,
@@ -43,33 +40,6 @@ from his_client import (  # noqa: E402
     sign_in,
     visit_2203,
 )
-
-OFFSETS = (1, 2, 3, 4, 5, 32, 92)
-
-
-def _port_base() -> int:
-    for _ in range(50):
-        base = random.randrange(20000, 32600, 100)
-        if not any(port_open(base + off) for off in OFFSETS):
-            return base
-    raise RuntimeError("no free port base")
-
-
-def _wait_ready(proc: subprocess.Popen, base: int, log: Path, timeout: float = 90) -> None:
-    started = time.monotonic()
-    with httpx.Client(timeout=2) as client:
-        while time.monotonic() - started < timeout:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            ready = 0
-            for i in range(1, 6):
-                try:
-                    ready += client.get(f"http://127.0.0.1:{base + i}/readyz").status_code == 200
-                except httpx.HTTPError:
-                    pass
-            if ready == 5:
-                return
-            time.sleep(0.2)
-    raise AssertionError(f"not all five ready within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
 def _gateway_child(proc: subprocess.Popen) -> psutil.Process:
@@ -202,17 +172,11 @@ async def _days(base: int, data_dir: Path) -> None:
 
 
 def test_yibao_up_runs_the_gateway_and_an_his_settles_its_days_through_it(tmp_path):
-    base = _port_base()
+    base = launch.port_base()
     data_dir, log = tmp_path / "data", tmp_path / "up.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "deploy.cli", "up", "--data-dir", str(data_dir), "--port-base", str(base), "--no-demo"],
-        cwd=REPO,
-        stdout=open(log, "ab"),
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = launch.start(data_dir, base, log)
     try:
-        _wait_ready(proc, base, log)
+        launch.wait_all_ready(proc, base, log, timeout=90)
         clients = json.loads((data_dir / "nhsa-clients.json").read_text())
         deadline = time.monotonic() + 20  # the credentials are printed once every service said ready
         while not all(f"access key {key}" in log.read_text() for key in clients) and time.monotonic() < deadline:
@@ -227,12 +191,7 @@ def test_yibao_up_runs_the_gateway_and_an_his_settles_its_days_through_it(tmp_pa
         while "gateway restarted (restart #1)" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert "gateway restarted (restart #1)" in log.read_text(), log.read_text()[-2000:]
-        _wait_ready(proc, base, log, timeout=30)
+        launch.wait_all_ready(proc, base, log, timeout=30)
     finally:
-        family = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)] if proc.poll() is None else []
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        proc.wait(60)
-    time.sleep(0.5)
-    left = [pid for pid in family if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
-    assert left == [] and proc.returncode == 0, log.read_text()[-2000:]
+        family = launch.stop(proc)
+    assert launch.left(family) == [] and proc.returncode == 0, log.read_text()[-2000:]

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,66 +12,8 @@ import httpx
 import psutil
 import pytest
 
-from deploy.embedded import port_open
+from tests.e2e import launch
 from tests.e2e.conftest import make_certno
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _port_base() -> int:
-    """A base whose ports (B+1..B+5, B+32, B+92) are free and below the kernel's ephemeral range (32768 up):
-    above it, a client connection of this very stack could take B+2 before settlement binds it."""
-    for _ in range(50):
-        base = random.randrange(20000, 32600, 100)
-        if not any(port_open(base + off) for off in (1, 2, 3, 4, 5, 32, 92)):
-            return base
-    raise RuntimeError("no free port base")
-
-
-def _start(data_dir: Path, base: int, log: Path, *, sigint_ignored: bool = False) -> subprocess.Popen:
-    out = open(log, "ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "deploy.cli", "up", "--data-dir", str(data_dir), "--port-base", str(base), "--no-demo"],
-        cwd=REPO,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None,
-    )
-
-
-def _wait_all_ready(proc: subprocess.Popen, base: int, log: Path, timeout: float = 60) -> float:
-    started = time.monotonic()
-    with httpx.Client(timeout=2) as client:
-        while time.monotonic() - started < timeout:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            ready = 0
-            for i in range(1, 6):
-                try:
-                    ready += client.get(f"http://127.0.0.1:{base + i}/readyz").status_code == 200
-                except httpx.HTTPError:
-                    pass
-            if ready == 5:
-                return time.monotonic() - started
-            time.sleep(0.2)
-    raise AssertionError(f"not all ready within {timeout} s:\n{log.read_text()[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> list[int]:
-    """Ctrl-C to `yibao up`; the pids of its children at that moment (none if it already exited)."""
-    try:
-        family = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        family = []
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-    proc.wait(60)
-    return family
-
-
-def _left(pids: list[int]) -> list[int]:
-    time.sleep(0.5)
-    return [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
 
 
 def _settlement_children(proc: subprocess.Popen) -> list[psutil.Process]:
@@ -97,7 +37,7 @@ def _kill_child_and_see_it_restarted(proc: subprocess.Popen, base: int, log: Pat
             break
         time.sleep(0.2)
     assert alive, log.read_text()[-2000:]
-    _wait_all_ready(proc, base, log, timeout=30)
+    launch.wait_all_ready(proc, base, log, timeout=30)
     assert "settlement restarted (restart #1)" in log.read_text()
 
 
@@ -160,12 +100,12 @@ def _usable_everywhere_within_a_second(base: int, keys: dict) -> None:
 
 
 def test_up_ready_stop_and_restart_keeps_data(tmp_path):
-    base = _port_base()
+    base = launch.port_base()
     data_dir = tmp_path / "data"
     log = tmp_path / "up.log"
-    first = _start(data_dir, base, log)
+    first = launch.start(data_dir, base, log)
     try:
-        seconds = _wait_all_ready(first, base, log)
+        seconds = launch.wait_all_ready(first, base, log)
         assert seconds < 60
         keys = json.loads((data_dir / "api-keys.json").read_text())
         admin = next(k for k, v in keys.items() if v["role"] == "admin")
@@ -186,65 +126,46 @@ def test_up_ready_stop_and_restart_keeps_data(tmp_path):
         _usable_everywhere_within_a_second(base, keys)
         _kill_child_and_see_it_restarted(first, base, log)
     finally:
-        family = _stop(first)
+        family = launch.stop(first)
     assert first.returncode == 0, log.read_text()[-2000:]
     assert len(family) >= 7  # postgres, broker and five services (postgres has helpers too)
-    assert _left(family) == []
+    assert launch.left(family) == []
 
-    second = _start(data_dir, base, log)
+    second = launch.start(data_dir, base, log)
     try:
-        _wait_all_ready(second, base, log)
+        launch.wait_all_ready(second, base, log)
         again = httpx.get(f"http://127.0.0.1:{base + 1}/v1/institutions/KEEP1", headers={"X-Api-Key": admin})
         assert again.status_code == 200 and again.json()["fixmedins_name"] == "持久医院"
     finally:
-        family = _stop(second)
-    assert _left(family) == []
+        family = launch.stop(second)
+    assert launch.left(family) == []
     assert "ready in" in log.read_text()
 
 
 @pytest.mark.parametrize("signum, sigint_ignored", [(signal.SIGTERM, False), (signal.SIGINT, True)])
 def test_sigterm_stops_everything(tmp_path, signum, sigint_ignored):
     """SIGTERM; and Ctrl-C even when started from a script's background, which starts it with SIGINT ignored."""
-    base = _port_base()
+    base = launch.port_base()
     log = tmp_path / "up.log"
-    proc = _start(tmp_path / "data", base, log, sigint_ignored=sigint_ignored)
+    proc = launch.start(tmp_path / "data", base, log, sigint_ignored=sigint_ignored)
     try:
-        _wait_all_ready(proc, base, log)
+        launch.wait_all_ready(proc, base, log)
     finally:
         family = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
         proc.send_signal(signum)
         proc.wait(60)
-    assert _left(family) == []
+    assert launch.left(family) == []
 
 
 def test_up_with_two_instances_of_each_service(tmp_path):
     """`yibao up --instances 2`: two worker processes of every service on its port, all ready, and a settlement made
     through them reaches prepayment (each instance a whole one: its own pool, relay, consumer)."""
-    base = _port_base()
+    base = launch.port_base()
     data_dir = tmp_path / "data"
     log = tmp_path / "up.log"
-    out = open(log, "ab")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "deploy.cli",
-            "up",
-            "--data-dir",
-            str(data_dir),
-            "--port-base",
-            str(base),
-            "--no-demo",
-            "--instances",
-            "2",
-        ],
-        cwd=REPO,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = launch.start(data_dir, base, log, "--instances", "2")
     try:
-        _wait_all_ready(proc, base, log, timeout=90)
+        launch.wait_all_ready(proc, base, log, timeout=90)
         workers: dict[str, int] = {}
         for child in psutil.Process(proc.pid).children(recursive=True):
             try:
@@ -257,8 +178,8 @@ def test_up_with_two_instances_of_each_service(tmp_path):
         keys = json.loads((data_dir / "api-keys.json").read_text())
         _usable_everywhere_within_a_second(base, keys)
     finally:
-        family = _stop(proc)
+        family = launch.stop(proc)
     assert proc.returncode == 0, log.read_text()[-2000:]
-    assert _left(family) == []
+    assert launch.left(family) == []
     spawned = sum(1 for _ in family)
     assert spawned >= 2 + 5 * 3, (spawned, workers)  # postgres, broker, and per service a master with two workers

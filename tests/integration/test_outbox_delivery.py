@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
@@ -91,14 +92,41 @@ class CrashingRelay(Relay):
         raise CrashAfterPublish
 
 
-async def test_relay_killed_after_publish_is_redelivered_and_deduplicated(pg, own_broker):
-    url = await create_database(pg, "relaykill")
-    settings = make_settings("eligibility", database_url=url, bootstrap=own_broker.bootstrap, RELAY_ENABLED=False)
-    consumer_settings = make_settings("prepayment", database_url=url, bootstrap=own_broker.bootstrap)
+@asynccontextmanager
+async def _with_prepayment_in_process(pg, broker, database: str, *, relay: bool = True):
+    """eligibility and prepayment in-process on a database of their own; yields (its url, eligibility's client,
+    prepayment's client). `relay=False`: eligibility's relay is off (the test publishes), so it is not awaited ready."""
+    url = await create_database(pg, database)
+    relay_off = {} if relay else {"RELAY_ENABLED": False}
+    settings = make_settings("eligibility", database_url=url, bootstrap=broker.bootstrap, **relay_off)
+    consumer_settings = make_settings("prepayment", database_url=url, bootstrap=broker.bootstrap)
     async with (
-        running_app(create_app(eligibility_spec, settings), ready=False) as elig,
-        running_app(create_app(prepayment_spec, consumer_settings)),
+        running_app(create_app(eligibility_spec, settings), ready=relay) as elig,
+        running_app(create_app(prepayment_spec, consumer_settings)) as prep,
     ):
+        yield url, elig, prep
+
+
+@asynccontextmanager
+async def _with_a_prepayment_process(pg, broker, workdir, database: str):
+    """eligibility in-process and prepayment as a process of its own (to stop, kill and start again), on a database
+    of their own; yields (its url, the prepayment process, eligibility's client)."""
+    url = await create_database(pg, database)
+    settings = make_settings("eligibility", database_url=url, bootstrap=broker.bootstrap)
+    consumer = ServiceProcess(
+        "prepayment", free_port(), service_env(database_url=url, bootstrap=broker.bootstrap), workdir
+    )
+    consumer.start()
+    try:
+        await consumer.wait_ready()
+        async with running_app(create_app(eligibility_spec, settings)) as elig:
+            yield url, consumer, elig
+    finally:
+        consumer.stop()
+
+
+async def test_relay_killed_after_publish_is_redelivered_and_deduplicated(pg, own_broker):
+    async with _with_prepayment_in_process(pg, own_broker, "relaykill", relay=False) as (url, elig, _):
         for i in range(20):
             assert (
                 await elig.post("/v1/institutions", json=institution(f"RK{i:03d}"), headers=HEADERS)
@@ -128,13 +156,7 @@ async def _all(url: str, prefix: str, n: int):
 
 
 async def test_broker_down_10s_while_200_requests_write(pg, own_broker):
-    url = await create_database(pg, "brokerdown")
-    settings = make_settings("eligibility", database_url=url, bootstrap=own_broker.bootstrap)
-    consumer_settings = make_settings("prepayment", database_url=url, bootstrap=own_broker.bootstrap)
-    async with (
-        running_app(create_app(eligibility_spec, settings)) as elig,
-        running_app(create_app(prepayment_spec, consumer_settings)),
-    ):
+    async with _with_prepayment_in_process(pg, own_broker, "brokerdown") as (url, elig, _):
         started = time.monotonic()
         statuses = []
         restarted = False
@@ -165,31 +187,21 @@ async def _zero(awaitable):
 
 
 async def test_consumer_process_restarted_mid_stream(pg, own_broker, workdir):
-    url = await create_database(pg, "consumerkill")
-    settings = make_settings("eligibility", database_url=url, bootstrap=own_broker.bootstrap)
-    consumer = ServiceProcess(
-        "prepayment", free_port(), service_env(database_url=url, bootstrap=own_broker.bootstrap), workdir
-    )
-    consumer.start()
-    try:
-        await consumer.wait_ready()
-        async with running_app(create_app(eligibility_spec, settings)) as elig:
+    async with _with_a_prepayment_process(pg, own_broker, workdir, "consumerkill") as (url, consumer, elig):
 
-            async def write(start: int, stop: int) -> None:
-                for i in range(start, stop):
-                    assert (
-                        await elig.post("/v1/institutions", json=institution(f"CK{i:03d}"), headers=HEADERS)
-                    ).status_code == 201
+        async def write(start: int, stop: int) -> None:
+            for i in range(start, stop):
+                assert (
+                    await elig.post("/v1/institutions", json=institution(f"CK{i:03d}"), headers=HEADERS)
+                ).status_code == 201
 
-            await write(0, 150)
-            await eventually(lambda: _at_least(url, "CK", 30), what="consumer under way")
-            consumer.kill()  # SIGKILL mid-stream: no clean shutdown, offsets maybe not committed
-            await write(150, 300)
-            consumer.start()
-            applied = await eventually(lambda: _all(url, "CK", 300), timeout=90, what="300 applied")
-            assert set(applied.values()) == {1}
-    finally:
-        consumer.stop()
+        await write(0, 150)
+        await eventually(lambda: _at_least(url, "CK", 30), what="consumer under way")
+        consumer.kill()  # SIGKILL mid-stream: no clean shutdown, offsets maybe not committed
+        await write(150, 300)
+        consumer.start()
+        applied = await eventually(lambda: _all(url, "CK", 300), timeout=90, what="300 applied")
+        assert set(applied.values()) == {1}
 
 
 async def _at_least(url: str, prefix: str, n: int):
@@ -197,30 +209,20 @@ async def _at_least(url: str, prefix: str, n: int):
 
 
 async def test_broker_restart_loses_log_consumer_stopped_every_event_applied_once(pg, own_broker, workdir):
-    url = await create_database(pg, "logloss")
-    settings = make_settings("eligibility", database_url=url, bootstrap=own_broker.bootstrap)
-    consumer = ServiceProcess(
-        "prepayment", free_port(), service_env(database_url=url, bootstrap=own_broker.bootstrap), workdir
-    )
-    consumer.start()
-    try:
-        await consumer.wait_ready()
-        async with running_app(create_app(eligibility_spec, settings)) as elig:
-            for i in range(30):
-                await elig.post("/v1/institutions", json=institution(f"LL{i:03d}"), headers=HEADERS)
-            await eventually(lambda: _all(url, "LL", 30), what="first 30 applied")
-            consumer.stop()
-            for i in range(30, 60):  # published while the consumer is away
-                await elig.post("/v1/institutions", json=institution(f"LL{i:03d}"), headers=HEADERS)
-            await eventually(lambda: _zero(unpublished(url)), what="published to the broker")
-            own_broker.stop()
-            own_broker.start()  # the in-memory log is gone
-            await eventually(lambda: _zero(unpublished(url)), timeout=30, what="republished after the loss")
-            consumer.start()
-            applied = await eventually(lambda: _all(url, "LL", 60), timeout=90, what="all 60 applied")
-            assert set(applied.values()) == {1}
-    finally:
+    async with _with_a_prepayment_process(pg, own_broker, workdir, "logloss") as (url, consumer, elig):
+        for i in range(30):
+            await elig.post("/v1/institutions", json=institution(f"LL{i:03d}"), headers=HEADERS)
+        await eventually(lambda: _all(url, "LL", 30), what="first 30 applied")
         consumer.stop()
+        for i in range(30, 60):  # published while the consumer is away
+            await elig.post("/v1/institutions", json=institution(f"LL{i:03d}"), headers=HEADERS)
+        await eventually(lambda: _zero(unpublished(url)), what="published to the broker")
+        own_broker.stop()
+        own_broker.start()  # the in-memory log is gone
+        await eventually(lambda: _zero(unpublished(url)), timeout=30, what="republished after the loss")
+        consumer.start()
+        applied = await eventually(lambda: _all(url, "LL", 60), timeout=90, what="all 60 applied")
+        assert set(applied.values()) == {1}
 
 
 async def test_a_broker_back_empty_within_a_heartbeat_loses_nothing(pg, own_broker):
@@ -230,13 +232,7 @@ async def test_a_broker_back_empty_within_a_heartbeat_loses_nothing(pg, own_brok
     the new log starts at 0 below them. Offsets cannot tell, whether the new traffic stays below the old positions
     or overtakes them: the events the new log holds below the old positions were never read, and the relay did not
     publish again what it had sent in its first batch after the restart."""
-    url = await create_database(pg, "backempty")
-    settings = make_settings("eligibility", database_url=url, bootstrap=own_broker.bootstrap)
-    consumer_settings = make_settings("prepayment", database_url=url, bootstrap=own_broker.bootstrap)
-    async with (
-        running_app(create_app(eligibility_spec, settings)) as elig,
-        running_app(create_app(prepayment_spec, consumer_settings)),
-    ):
+    async with _with_prepayment_in_process(pg, own_broker, "backempty") as (url, elig, _):
 
         async def register(start: int, stop: int) -> None:
             answers = await asyncio.gather(
@@ -266,13 +262,7 @@ async def test_an_event_a_group_read_past_but_never_applied_is_published_again(p
     would count the event as applied; the relay asks each group's inbox instead (POST /v1/inbox/applied) and
     publishes again, once it has settled, what a group read past and does not hold. A group that does not answer
     proves nothing either way: nothing is marked delivered and nothing goes again."""
-    url = await create_database(pg, "inboxproof")
-    settings = make_settings("eligibility", database_url=url, bootstrap=own_broker.bootstrap, RELAY_ENABLED=False)
-    consumer_settings = make_settings("prepayment", database_url=url, bootstrap=own_broker.bootstrap)
-    async with (
-        running_app(create_app(eligibility_spec, settings), ready=False) as elig,
-        running_app(create_app(prepayment_spec, consumer_settings)) as prep,
-    ):
+    async with _with_prepayment_in_process(pg, own_broker, "inboxproof", relay=False) as (url, elig, prep):
         answering = True
 
         async def inbox(group: str, ids: list[str]) -> set[str] | None:

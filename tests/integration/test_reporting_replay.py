@@ -43,42 +43,18 @@ def _events(day: date) -> list[tuple[str, object]]:
     """A bit of everything, in an awkward order: duplicates, late versions, a reversal before its settlement."""
     out = []
     code = uid("HR")
-    out.append(
-        (
-            INSTITUTION_CHANGED,
-            envelope(
-                INSTITUTION_CHANGED,
-                {
-                    "fixmedins_code": code,
-                    "fixmedins_name": "重放测试医院",
-                    "kind": "hospital",
-                    "level": 2,
-                    "affiliation": "county",
-                    "admdvs": "621022",
-                    "suspended": False,
-                    "version": 1,
-                },
-            ),
-        )
-    )
-    out.append(
-        (
-            INSTITUTION_CHANGED,
-            envelope(
-                INSTITUTION_CHANGED,
-                {
-                    "fixmedins_code": code,
-                    "fixmedins_name": "重放测试医院",
-                    "kind": "hospital",
-                    "level": 2,
-                    "affiliation": "county",
-                    "admdvs": "621022",
-                    "suspended": True,
-                    "version": 2,
-                },
-            ),
-        )
-    )
+    for version, suspended in ((1, False), (2, True)):  # registered, then suspended
+        institution = {
+            "fixmedins_code": code,
+            "fixmedins_name": "重放测试医院",
+            "kind": "hospital",
+            "level": 2,
+            "affiliation": "county",
+            "admdvs": "621022",
+            "suspended": suspended,
+            "version": version,
+        }
+        out.append((INSTITUTION_CHANGED, envelope(INSTITUTION_CHANGED, institution)))
     settlements = []
     for i in range(30):
         p = settled(

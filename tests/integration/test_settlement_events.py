@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 import services.eligibility.app as eligibility_module
 import services.settlement.app as settlement_module
+from services.settlement.engine import MONEY_FIELDS
 from shared.http import InternalClient
 from shared.service import create_app
 from shared.testing import ADMIN_KEY, HIS_KEYS, fetch, make_settings, running_app
@@ -44,20 +45,7 @@ SETTLED_FIELDS = {
     "covid_status",
     "offsite",
     "declared",
-    "medfee_sumamt",
-    "fulamt_ownpay_amt",
-    "preselfpay_amt",
-    "inscp_scp_amt",
-    "act_pay_dedc",
-    "hifp_pay",
-    "hifmi_pay",
-    "maf_pay",
-    "tilt_aid_pay",
-    "fin_subsidy_pay",
-    "fund_pay_sumamt",
-    "psn_pay",
-    "acct_pay",
-    "psn_cash_pay",
+    *MONEY_FIELDS,
 }
 INSTITUTIONS = {
     "H1": {"level": 3, "affiliation": "city", "admdvs": "621000"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from services.settlement.channels.closed import ClosedVisit, write_closed_settlement
 from services.settlement.eligibility_client import EligibilityUnavailable, require_credential
 from services.settlement.engine import Claim, EngineError, accumulator_year, rule_date
 from services.settlement.runtime import Ctx, as_business_time, business_date, engine_problem
@@ -17,9 +18,8 @@ from services.settlement.settle.inputs import (
     reject_violations,
     run_engine,
 )
-from services.settlement.settle.payloads import VisitFacts, settlement_record
-from services.settlement.store.ledger import lock_accumulators, new_id, write_settlement
-from services.settlement.visits.fees import insert_lines, line_hash
+from services.settlement.settle.payloads import VisitFacts
+from services.settlement.store.ledger import lock_accumulators, new_id
 from shared import idempotency as idem
 from shared.auth import Principal
 from shared.db import Row, Sql, Unit
@@ -46,12 +46,6 @@ _SETTLED = Sql("""
 UPDATE claims SET status = 'settled', setl_id = :setl_id, processed_at = :at, reason = NULL WHERE claim_id = :claim_id
 """)
 _ADMISSIONS = Sql("SELECT begndate, enddate FROM visits WHERE psn_no = :psn_no AND med_type = '21'")
-_INSERT_VISIT = Sql("""
-INSERT INTO visits (mdtrt_id, psn_no, fixmedins_code, med_type, mdtrt_cert_type, begntime, begndate, endtime, enddate,
-                    diagnoses, chronic_disease, referral_compliant, status, setl_id, claim_id)
-VALUES (:mdtrt_id, :psn_no, :code, :med_type, :cert_type, :begntime, :begndate, :endtime, :enddate,
-        CAST(:diagnoses AS jsonb), :chronic_disease, :referral_compliant, 'closed', :setl_id, :claim_id)
-""")
 
 
 class EligibilityDown(ConnectionError):
@@ -171,43 +165,35 @@ async def _settle(unit: Unit, *, ctx: Ctx, row: Row) -> str:
     before = await lock_accumulators(unit, psn_no=v.psn_no, year=accumulator_year(claim))
     result = run_engine(ctx, claim=claim, person=person, accumulators=before, policy=policy)
     reject_violations(result)
-    setl_id, now = new_id("S"), ctx.now()
-    await unit.execute(
-        _INSERT_VISIT,
-        mdtrt_id=mdtrt_id,
-        psn_no=v.psn_no,
-        code=v.fixmedins_code,
-        med_type=v.med_type,
-        cert_type=v.mdtrt_cert_type,
-        begntime=begntime,
-        begndate=claim.begin_date,
-        endtime=endtime,
-        enddate=claim.end_date,
-        diagnoses=list(claim.diagnoses),
-        chronic_disease=v.chronic_disease,
-        referral_compliant=v.referral_compliant,
-        setl_id=setl_id,
-        claim_id=row.claim_id,
-    )
-    await insert_lines(unit, mdtrt_id=mdtrt_id, items=[(i, line_hash(i)) for i in body.items])
-    facts = VisitFacts(
-        mdtrt_id=mdtrt_id,
-        fixmedins_code=v.fixmedins_code,
-        begndate=claim.begin_date,
-        enddate=claim.end_date,
-        chronic_disease=v.chronic_disease,
-        declared=True,
-        claim_id=row.claim_id,
-    )
-    record = settlement_record(
+    setl_id = new_id("S")
+    await write_closed_settlement(
+        unit,
         result,
+        visit=ClosedVisit(
+            psn_no=v.psn_no,
+            med_type=v.med_type,
+            cert_type=v.mdtrt_cert_type,
+            begntime=begntime,
+            endtime=endtime,
+            diagnoses=claim.diagnoses,
+            referral_compliant=v.referral_compliant,
+        ),
+        facts=VisitFacts(
+            mdtrt_id=mdtrt_id,
+            fixmedins_code=v.fixmedins_code,
+            begndate=claim.begin_date,
+            enddate=claim.end_date,
+            chronic_disease=v.chronic_disease,
+            declared=True,
+            claim_id=row.claim_id,
+        ),
+        items=body.items,
         setl_id=setl_id,
-        setl_time=now,
-        facts=facts,
+        setl_time=ctx.now(),
         person=person,
         institution=institution,
         policy=policy,
         payer_psn_no=v.psn_no,
+        before=before,
     )
-    await write_settlement(unit, record, before=before)
     return setl_id

@@ -4,12 +4,22 @@ outpatient rules at the prescribing hospital's level (chronic rules for a chroni
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from decimal import Decimal
 
+from services.settlement.channels.closed import ClosedVisit, write_closed_settlement
 from services.settlement.eligibility_client import Person, fetch_person, require_active, verify_credential
-from services.settlement.engine import Claim, EngineError, accumulator_year, prescription_is_valid
+from services.settlement.engine import (
+    Accumulators,
+    Adjudication,
+    Claim,
+    EngineError,
+    Institution,
+    Policy,
+    accumulator_year,
+    prescription_is_valid,
+)
 from services.settlement.runtime import Ctx, business_date, engine_problem
 from services.settlement.schemas import FeeItemIn, PharmacySettleIn
 from services.settlement.settle.inputs import (
@@ -19,12 +29,11 @@ from services.settlement.settle.inputs import (
     reject_violations,
     run_engine,
 )
-from services.settlement.settle.payloads import VisitFacts, settlement_record
-from services.settlement.store.ledger import lock_account, lock_accumulators, new_id, write_settlement
-from services.settlement.visits.fees import insert_lines, line_hash
+from services.settlement.settle.payloads import VisitFacts
+from services.settlement.store.ledger import lock_account, lock_accumulators, new_id
 from shared import idempotency as idem
 from shared.auth import Principal
-from shared.db import Sql, Unit
+from shared.db import Row, Sql, Unit
 from shared.idempotency import Answer
 from shared.money import ZERO
 from shared.problems import Problem, not_found
@@ -42,12 +51,6 @@ SELECT p.kind, p.level, p.affiliation, p.admdvs, p.suspended,
   LEFT JOIN institutions p ON p.fixmedins_code = :pharmacy
   LEFT JOIN prescriptions r ON r.rx_no = :rx_no
   LEFT JOIN institutions h ON h.fixmedins_code = r.fixmedins_code
-""")
-_INSERT_VISIT = Sql("""
-INSERT INTO visits (mdtrt_id, psn_no, fixmedins_code, med_type, mdtrt_cert_type, begntime, begndate,
-                               diagnoses, chronic_disease, status, setl_id, rx_no)
-VALUES (:mdtrt_id, :psn_no, :code, '41', :cert_type, :begntime, :begndate, '[]'::jsonb, :chronic_disease, 'closed',
-        :setl_id, :rx_no)
 """)
 _USE = Sql("""
 UPDATE prescriptions SET used_setl_id = :setl_id, used_at = :at
@@ -116,29 +119,86 @@ def _check_items(rx, items: list[FeeItemIn]) -> dict[str, dict]:
     return prescribed
 
 
-async def settle_prescription(
-    ctx: Ctx, *, body: PharmacySettleIn, principal: Principal, key: idem.IdempotencyKey | None
+def designated_pharmacy(row, *, code: str) -> Institution:
+    """The local copy's institution as the engine sees it; 422 unless a designated pharmacy, not suspended."""
+    pharmacy = institution_of(row, code=code)
+    if pharmacy.kind != "pharmacy":
+        raise Problem(
+            422,
+            "INSTITUTION_NOT_DESIGNATED",
+            f"{code} is not a designated pharmacy",
+            errors=[{"field": "fixmedins_code", "code": "INSTITUTION_NOT_DESIGNATED", "detail": code}],
+        )
+    return pharmacy
+
+
+@dataclass(frozen=True, slots=True)
+class PharmacySale:
+    """A sale at a pharmacy's counter (a dispensed prescription, a retail purchase) checked before the accumulators
+    and the account: where, to whom, whose account pays, under which policy, the lines and the engine's claim."""
+
+    pharmacy: Institution
+    person: Person
+    payer: str
+    policy: Policy
+    items: list[FeeItemIn]
+    claim: Claim
+    facts: VisitFacts
+    today: date
+
+
+async def record_sale(
+    unit: Unit,
+    sale: PharmacySale,
+    result: Adjudication,
+    *,
+    psn_no: str,
+    cert_type: str,
+    setl_id: str,
+    now: datetime,
+    before: Accumulators,
 ) -> Answer:
-    """201 breakdown (med_type 41); the prescription is used once, by its person, within its validity."""
-    principal.require_institution(body.fixmedins_code)
-    replay = await idem.replay(ctx.db, key)
-    if replay is not None:
-        return replay
-    try:
-        return await _settle(ctx, body=body, key=key)
-    except Problem:
-        replay = await idem.replay(ctx.db, key)
-        if replay is not None:
-            return replay
-        raise
+    """201 the breakdown, the sale written as a closed visit (med_type 41) with its lines and settlement."""
+    record = await write_closed_settlement(
+        unit,
+        result,
+        visit=ClosedVisit(psn_no=psn_no, med_type="41", cert_type=cert_type, begntime=now),
+        facts=sale.facts,
+        items=sale.items,
+        setl_id=setl_id,
+        setl_time=now,
+        person=sale.person,
+        institution=sale.pharmacy,
+        policy=sale.policy,
+        payer_psn_no=sale.payer,
+        before=before,
+    )
+    return Answer.json(record.breakdown, 201)
 
 
-async def _settle(ctx: Ctx, *, body: PharmacySettleIn, key: idem.IdempotencyKey | None) -> Answer:
+@dataclass(frozen=True, slots=True)
+class Dispensing(PharmacySale):
+    """A prescription checked for dispensing today."""
+
+    rx: Row
+
+
+def dispensed(ctx: Ctx, checked: Dispensing, *, accumulators: Accumulators, balance: Decimal) -> Adjudication:
+    """The engine's dual-channel settlement against the person-year's `accumulators` and the payer's `balance`."""
+    return run_engine(
+        ctx,
+        claim=replace(checked.claim, account_balance=balance),
+        person=checked.person,
+        accumulators=accumulators,
+        policy=checked.policy,
+    )
+
+
+async def dispensing(ctx: Ctx, *, body: PharmacySettleIn) -> Dispensing:
+    """Every check of a dual-channel settlement before the accumulators (the settle's and the presettle's)."""
     async with ctx.db.connect() as unit:
         rx = await unit.fetchrow(_LOAD, pharmacy=body.fixmedins_code, rx_no=body.rx_no)
-    pharmacy = institution_of(rx, code=body.fixmedins_code)
-    if pharmacy.kind != "pharmacy":
-        raise Problem(422, "INSTITUTION_NOT_DESIGNATED", f"{body.fixmedins_code} is not a designated pharmacy")
+    pharmacy = designated_pharmacy(rx, code=body.fixmedins_code)
     if rx.rx_no is None:
         raise not_found("prescription", body.rx_no, "PRESCRIPTION_NOT_FOUND")
     if rx.used_setl_id is not None:
@@ -179,7 +239,6 @@ async def _settle(ctx: Ctx, *, body: PharmacySettleIn, key: idem.IdempotencyKey 
         )
     except EngineError as exc:
         raise engine_problem(exc) from None
-    own_balance = Decimal(rx.balc) if rx.balc is not None else ZERO
     facts = VisitFacts(
         mdtrt_id=mdtrt_id,
         fixmedins_code=body.fixmedins_code,
@@ -188,46 +247,49 @@ async def _settle(ctx: Ctx, *, body: PharmacySettleIn, key: idem.IdempotencyKey 
         chronic_disease=rx.chronic_disease,
         rx_no=rx.rx_no,
     )
+    return Dispensing(
+        rx=rx,
+        pharmacy=pharmacy,
+        person=person,
+        policy=policy,
+        payer=payer,
+        items=items,
+        claim=claim,
+        facts=facts,
+        today=today,
+    )
+
+
+async def settle_prescription(
+    ctx: Ctx, *, body: PharmacySettleIn, principal: Principal, key: idem.IdempotencyKey | None
+) -> Answer:
+    """201 breakdown (med_type 41); the prescription is used once, by its person, within its validity."""
+    principal.require_institution(body.fixmedins_code)
+    return await idem.answer_once(ctx.db, key, lambda: _settle(ctx, body=body, key=key))
+
+
+async def _settle(ctx: Ctx, *, body: PharmacySettleIn, key: idem.IdempotencyKey | None) -> Answer:
+    checked = await dispensing(ctx, body=body)
+    rx = checked.rx
+    own_balance = Decimal(rx.balc) if rx.balc is not None else ZERO
 
     async def work(unit: Unit) -> Answer:
-        first = await idem.claim(unit, key)
-        if first is not None:
-            return first
-        before = await lock_accumulators(unit, psn_no=rx.psn_no, year=accumulator_year(claim))
-        balance = await lock_account(unit, psn_no=payer) if body.acct_used_flag else own_balance
-        result = run_engine(
-            ctx, claim=replace(claim, account_balance=balance), person=person, accumulators=before, policy=policy
-        )
+        before = await lock_accumulators(unit, psn_no=rx.psn_no, year=accumulator_year(checked.claim))
+        balance = await lock_account(unit, psn_no=checked.payer) if body.acct_used_flag else own_balance
+        result = dispensed(ctx, checked, accumulators=before, balance=balance)
         reject_violations(result)
         setl_id, now = new_id("S"), ctx.now()
         if await unit.fetchval(_USE, setl_id=setl_id, at=now, rx_no=rx.rx_no) is None:
             raise Problem(409, "PRESCRIPTION_USED", f"prescription {rx.rx_no} was already dispensed")
-        await unit.execute(
-            _INSERT_VISIT,
-            mdtrt_id=mdtrt_id,
-            psn_no=rx.psn_no,
-            code=body.fixmedins_code,
-            cert_type=body.mdtrt_cert_type,
-            begntime=now,
-            begndate=today,
-            chronic_disease=rx.chronic_disease,
-            setl_id=setl_id,
-            rx_no=rx.rx_no,
-        )
-        await insert_lines(unit, mdtrt_id=mdtrt_id, items=[(i, line_hash(i)) for i in items])
-        record = settlement_record(
+        return await record_sale(
+            unit,
+            checked,
             result,
+            psn_no=rx.psn_no,
+            cert_type=body.mdtrt_cert_type,
             setl_id=setl_id,
-            setl_time=now,
-            facts=facts,
-            person=person,
-            institution=pharmacy,
-            policy=policy,
-            payer_psn_no=payer,
+            now=now,
+            before=before,
         )
-        await write_settlement(unit, record, before=before)
-        answer = Answer.json(record.breakdown, 201)
-        await idem.remember(unit, key, answer)
-        return answer
 
-    return await ctx.db.transaction(work)
+    return await ctx.db.transaction(idem.keeping(key, work))

@@ -12,18 +12,18 @@ once), its lines, the settlement, the account payment and the outbox rows → st
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from decimal import Decimal
 
+from services.settlement.channels.pharmacy import PharmacySale, designated_pharmacy, record_sale
 from services.settlement.eligibility_client import verify_credential
-from services.settlement.engine import Claim, EngineError, FeeLine, adjudicate_purchase
+from services.settlement.engine import Adjudication, Claim, EngineError, adjudicate_purchase
 from services.settlement.runtime import Ctx, business_date, engine_problem
 from services.settlement.schemas import FeeItemIn, PurchaseIn
-from services.settlement.settle.inputs import account_payer, checked_person, institution_of, reject_violations
-from services.settlement.settle.payloads import VisitFacts, settlement_record
-from services.settlement.store.ledger import lock_account, lock_accumulators, new_id, write_settlement
-from services.settlement.visits.fees import insert_lines, line_hash
+from services.settlement.settle.inputs import account_payer, checked_person, fee_line, reject_violations
+from services.settlement.settle.payloads import VisitFacts
+from services.settlement.store.ledger import lock_account, lock_accumulators, new_id
 from shared import idempotency as idem
 from shared.auth import Principal
 from shared.db import Sql, Unit
@@ -32,11 +32,6 @@ from shared.money import fmt
 from shared.problems import Problem
 
 _PHARMACY = Sql("SELECT kind, level, affiliation, admdvs, suspended FROM institutions WHERE fixmedins_code = :code")
-_INSERT_VISIT = Sql("""
-INSERT INTO visits (mdtrt_id, psn_no, fixmedins_code, med_type, mdtrt_cert_type, begntime, begndate,
-                    diagnoses, status, setl_id)
-VALUES (:mdtrt_id, :psn_no, :code, '41', :cert_type, :begntime, :begndate, '[]'::jsonb, 'closed', :setl_id)
-""")
 # A business day's account payments and retail purchases, net of that day's reversals (reporting reconciles them).
 _TOTALS = Sql("""
 SELECT coalesce(sum(acct), 0) AS acct_pay,
@@ -55,32 +50,19 @@ SELECT coalesce(sum(acct), 0) AS acct_pay,
 """)
 
 
-async def purchase(ctx: Ctx, *, body: PurchaseIn, principal: Principal, key: idem.IdempotencyKey | None) -> Answer:
-    """201 breakdown (med_type 41, every fund 0); the same Idempotency-Key answers the first result again."""
-    principal.require_institution(body.fixmedins_code)
-    replay = await idem.replay(ctx.db, key)
-    if replay is not None:
-        return replay
-    try:
-        return await _purchase(ctx, body=body, key=key)
-    except Problem:
-        replay = await idem.replay(ctx.db, key)  # the first request with this key may have finished meanwhile
-        if replay is not None:
-            return replay
-        raise
+@dataclass(frozen=True, slots=True)
+class Purchase(PharmacySale):
+    """A retail purchase checked before the accumulators and the account; `now` is when the lines occurred."""
+
+    now: datetime
 
 
-async def _purchase(ctx: Ctx, *, body: PurchaseIn, key: idem.IdempotencyKey | None) -> Answer:
+async def checked_purchase(ctx: Ctx, *, body: PurchaseIn) -> Purchase:
+    """Every check of a retail purchase before the accumulators and the account (the purchase's and the
+    presettle's): a designated pharmacy, the buyer by the credential, the payer in the family."""
     async with ctx.db.connect() as unit:
         row = await unit.fetchrow(_PHARMACY, code=body.fixmedins_code)
-    pharmacy = institution_of(row, code=body.fixmedins_code)
-    if pharmacy.kind != "pharmacy":
-        raise Problem(
-            422,
-            "INSTITUTION_NOT_DESIGNATED",
-            f"{body.fixmedins_code} is not a designated pharmacy",
-            errors=[{"field": "fixmedins_code", "code": "INSTITUTION_NOT_DESIGNATED", "detail": body.fixmedins_code}],
-        )
+    pharmacy = designated_pharmacy(row, code=body.fixmedins_code)
     now = ctx.now()
     today = business_date(now)
     holder = await verify_credential(
@@ -115,17 +97,7 @@ async def _purchase(ctx: Ctx, *, body: PurchaseIn, key: idem.IdempotencyKey | No
             med_type="41",
             institution=pharmacy,
             begin_date=today,
-            lines=tuple(
-                FeeLine(
-                    feedetl_sn=i.feedetl_sn,
-                    med_list_codg=i.med_list_codg,
-                    med_list_name=i.med_list_name,
-                    pric=i.pric,
-                    cnt=i.cnt,
-                    fee_ocur_time=now,
-                )
-                for i in items
-            ),
+            lines=tuple(fee_line(i) for i in items),
             mdtrt_id=mdtrt_id,
             acct_used_flag=True,
             acct_payer_psn_no=payer if payer != person.psn_no else None,
@@ -140,51 +112,58 @@ async def _purchase(ctx: Ctx, *, body: PurchaseIn, key: idem.IdempotencyKey | No
         chronic_disease=None,
         retail_purchase=True,
     )
+    return Purchase(
+        pharmacy=pharmacy,
+        person=person,
+        payer=payer,
+        policy=policy,
+        items=items,
+        claim=claim,
+        facts=facts,
+        now=now,
+        today=today,
+    )
+
+
+def purchased(ctx: Ctx, bought: Purchase, *, balance: Decimal) -> Adjudication:
+    """The engine's retail purchase against the payer's `balance`; its refusals as 422 problems."""
+    try:
+        return adjudicate_purchase(
+            claim=replace(bought.claim, account_balance=balance),
+            eligibility=bought.person.snapshot,
+            policy=bought.policy,
+            catalogue=ctx.catalogue,
+        )
+    except EngineError as exc:
+        raise engine_problem(exc) from None
+
+
+async def purchase(ctx: Ctx, *, body: PurchaseIn, principal: Principal, key: idem.IdempotencyKey | None) -> Answer:
+    """201 breakdown (med_type 41, every fund 0); the same Idempotency-Key answers the first result again."""
+    principal.require_institution(body.fixmedins_code)
+    return await idem.answer_once(ctx.db, key, lambda: _purchase(ctx, body=body, key=key))
+
+
+async def _purchase(ctx: Ctx, *, body: PurchaseIn, key: idem.IdempotencyKey | None) -> Answer:
+    bought = await checked_purchase(ctx, body=body)
+    person = bought.person
 
     async def work(unit: Unit) -> Answer:
-        first = await idem.claim(unit, key)
-        if first is not None:
-            return first
-        before = await lock_accumulators(unit, psn_no=person.psn_no, year=today.year)
-        balance = await lock_account(unit, psn_no=payer)
-        try:
-            result = adjudicate_purchase(
-                claim=replace(claim, account_balance=balance),
-                eligibility=person.snapshot,
-                policy=policy,
-                catalogue=ctx.catalogue,
-            )
-        except EngineError as exc:
-            raise engine_problem(exc) from None
+        before = await lock_accumulators(unit, psn_no=person.psn_no, year=bought.today.year)
+        result = purchased(ctx, bought, balance=await lock_account(unit, psn_no=bought.payer))
         reject_violations(result)
-        setl_id = new_id("S")
-        await unit.execute(
-            _INSERT_VISIT,
-            mdtrt_id=mdtrt_id,
-            psn_no=person.psn_no,
-            code=body.fixmedins_code,
-            cert_type=body.mdtrt_cert_type,
-            begntime=now,
-            begndate=today,
-            setl_id=setl_id,
-        )
-        await insert_lines(unit, mdtrt_id=mdtrt_id, items=[(i, line_hash(i)) for i in items])
-        record = settlement_record(
+        return await record_sale(
+            unit,
+            bought,
             result,
-            setl_id=setl_id,
-            setl_time=now,
-            facts=facts,
-            person=person,
-            institution=pharmacy,
-            policy=policy,
-            payer_psn_no=payer,
+            psn_no=person.psn_no,
+            cert_type=body.mdtrt_cert_type,
+            setl_id=new_id("S"),
+            now=bought.now,
+            before=before,
         )
-        await write_settlement(unit, record, before=before)
-        answer = Answer.json(record.breakdown, 201)
-        await idem.remember(unit, key, answer)
-        return answer
 
-    return await ctx.db.transaction(work)
+    return await ctx.db.transaction(idem.keeping(key, work))
 
 
 async def account_totals(ctx: Ctx, *, day: date) -> dict:

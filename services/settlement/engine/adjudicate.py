@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
 from decimal import Decimal, localcontext
+from functools import wraps
+from typing import ParamSpec, TypeVar
 
 from . import accumulators as acc
 from .account import settle_account
 from .accumulators import Accumulators
 from .basic_fund import no_outpatient_pooling, settle_basic_fund
-from .catalogue import Catalogue, classify_lines
+from .catalogue import Catalogue, Classified, classify_lines
 from .covid import covid_status as find_covid_status
 from .covid import covid_subsidy
 from .critical_illness import not_covered, settle_critical_illness
@@ -16,7 +20,16 @@ from .eligibility import aid_identities_for, chronic_qualification_on, offsite_r
 from .errors import ClaimError
 from .invariants import check_invariants
 from .medical_aid import choose_aid_category, not_applicable, settle_medical_aid, settle_tilt_aid
-from .model import CHRONIC, INPATIENT, OUTPATIENT, Adjudication, Claim, EligibilitySnapshot, SettlementWarning
+from .model import (
+    CHRONIC,
+    INPATIENT,
+    OUTPATIENT,
+    Adjudication,
+    Claim,
+    EligibilitySnapshot,
+    SettlementWarning,
+    TraceStep,
+)
 from .money import ENGINE_CONTEXT, ZERO
 from .policy import Policy, PoolRule, SchemeRules
 from .trace import trace_step
@@ -28,20 +41,49 @@ CHRONIC_NOT_QUALIFIED = "CHRONIC_NOT_QUALIFIED"
 OUTPATIENT_DURING_ADMISSION = "OUTPATIENT_DURING_ADMISSION"
 AID_CATEGORY_UNKNOWN = "AID_CATEGORY_UNKNOWN"
 
+P = ParamSpec("P")
+R = TypeVar("R")
 
-def adjudicate(
-    *,
-    claim: Claim,
-    eligibility: EligibilitySnapshot,
-    accumulators: Accumulators,
-    policy: Policy,
-    catalogue: Catalogue,
-) -> Adjudication:
-    """Compute what each fund and the patient pay for `claim`, with trace and accumulator delta. Pure."""
-    with localcontext(ENGINE_CONTEXT):
-        return _adjudicate(
-            claim=claim, eligibility=eligibility, accumulators=accumulators, policy=policy, catalogue=catalogue
-        )
+
+def in_engine_context(compute: Callable[P, R]) -> Callable[P, R]:
+    """`compute` run in the engine's decimal context (exact products; rounding only where `to_fen` is called)."""
+
+    @wraps(compute)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with localcontext(ENGINE_CONTEXT):
+            return compute(*args, **kwargs)
+
+    return run
+
+
+def policy_in_force(policy: Policy, on: date, *, dated: str) -> TraceStep:
+    """The trace step of the policy applied; POLICY_NOT_IN_FORCE unless it is in force on `on` (`dated` says which
+    day that is)."""
+    if not policy.in_force_on(on):
+        raise ClaimError(f"policy {policy.version} is not in force on {on.isoformat()}", code="POLICY_NOT_IN_FORCE")
+    return trace_step(
+        "policy",
+        f"policy in force for the insured pooling area on {dated}",
+        amount=ZERO,
+        version=policy.version,
+        source=policy.source,
+        rule_date=on,
+        year=on.year,
+    )
+
+
+def classify_step(claim: Claim, classified: Classified, **detail: object) -> TraceStep:
+    """The trace step of DOMAIN §2: the lines' amounts by class."""
+    return trace_step(
+        "classify",
+        "DOMAIN §2 line = price × quantity to the fen; A in scope; B first self-pay per line; C self-paid",
+        amount=classified.medfee_sumamt,
+        lines=len(claim.lines),
+        fulamt_ownpay_amt=classified.fulamt_ownpay_amt,
+        preselfpay_amt=classified.preselfpay_amt,
+        inscp_scp_amt=classified.inscp_scp_amt,
+        **detail,
+    )
 
 
 def _select_pool(
@@ -88,7 +130,8 @@ def _offsite_reduction(
     return policy.offsite_unregistered_reduction, "off-site without registration (offsite.unregistered_ratio_reduction)"
 
 
-def _adjudicate(
+@in_engine_context
+def adjudicate(
     *,
     claim: Claim,
     eligibility: EligibilitySnapshot,
@@ -96,25 +139,14 @@ def _adjudicate(
     policy: Policy,
     catalogue: Catalogue,
 ) -> Adjudication:
+    """Compute what each fund and the patient pay for `claim`, with trace and accumulator delta. Pure."""
     on = rule_date(claim)
-    if not policy.in_force_on(on):
-        raise ClaimError(f"policy {policy.version} is not in force on {on.isoformat()}", code="POLICY_NOT_IN_FORCE")
+    trace = [policy_in_force(policy, on, dated="the rule date")]
     scheme = policy.scheme(eligibility.insutype)
     institution = claim.institution
     insuplc = eligibility.insuplc_admdvs
     covid = find_covid_status(claim.diagnoses, policy.covid)
     warnings: list[SettlementWarning] = []
-    trace = [
-        trace_step(
-            "policy",
-            "policy in force for the insured pooling area on the rule date",
-            amount=ZERO,
-            version=policy.version,
-            source=policy.source,
-            rule_date=on,
-            year=on.year,
-        )
-    ]
 
     # DOMAIN §2 classification
     classified = classify_lines(
@@ -128,18 +160,7 @@ def _adjudicate(
     warnings.extend(classified.warnings)
     inscope = classified.inscp_scp_amt
     medfee = classified.medfee_sumamt
-    trace.append(
-        trace_step(
-            "classify",
-            "DOMAIN §2 line = price × quantity to the fen; A in scope; B first self-pay per line; C self-paid",
-            amount=medfee,
-            lines=len(claim.lines),
-            fulamt_ownpay_amt=classified.fulamt_ownpay_amt,
-            preselfpay_amt=classified.preselfpay_amt,
-            inscp_scp_amt=inscope,
-            default_preselfpay_prop=policy.default_preselfpay_prop,
-        )
-    )
+    trace.append(classify_step(claim, classified, default_preselfpay_prop=policy.default_preselfpay_prop))
 
     # DOMAIN §3 pool, off-site, basic fund
     med_type, rule, level = _select_pool(claim=claim, eligibility=eligibility, scheme=scheme, warnings=warnings)

@@ -7,15 +7,14 @@ aid, no deductible and no cap is touched: the accumulators do not change.
 
 from __future__ import annotations
 
-from decimal import localcontext
-
 from .accumulators import Accumulators
+from .adjudicate import classify_step, in_engine_context, policy_in_force
 from .catalogue import Catalogue, classify_lines, entry_on, line_date
 from .eligibility import same_city
 from .errors import ClaimError
 from .invariants import check_invariants
 from .model import Adjudication, Claim, EligibilitySnapshot, SettlementWarning, Violation
-from .money import ENGINE_CONTEXT, ZERO
+from .money import ZERO
 from .policy import Policy
 from .trace import trace_step
 from .validation import TOO_MANY_LINES
@@ -25,6 +24,7 @@ NOT_IN_CATALOGUE = "NOT_IN_CATALOGUE"  # warning: a code the account may not pay
 ACCOUNT_EXCLUDED = "ACCOUNT_EXCLUDED"  # warning: a catalogue item the account never pays
 
 
+@in_engine_context
 def adjudicate_purchase(
     *, claim: Claim, eligibility: EligibilitySnapshot, policy: Policy, catalogue: Catalogue
 ) -> Adjudication:
@@ -32,29 +32,12 @@ def adjudicate_purchase(
 
     `claim.account_balance` is the paying account's balance (the buyer's, or the family member's named in
     `claim.acct_payer_psn_no`)."""
-    with localcontext(ENGINE_CONTEXT):
-        return _purchase(claim=claim, eligibility=eligibility, policy=policy, catalogue=catalogue)
-
-
-def _purchase(*, claim: Claim, eligibility: EligibilitySnapshot, policy: Policy, catalogue: Catalogue) -> Adjudication:
     if claim.med_type != "41" or claim.prescriber is not None:
         raise ClaimError("a retail purchase is med_type 41 without a prescription", code="NOT_A_RETAIL_PURCHASE")
     if claim.institution.kind != "pharmacy":
         raise ClaimError(f"{claim.institution.code} is not a designated pharmacy", code="NOT_A_PHARMACY")
     on = claim.begin_date
-    if not policy.in_force_on(on):
-        raise ClaimError(f"policy {policy.version} is not in force on {on.isoformat()}", code="POLICY_NOT_IN_FORCE")
-    trace = [
-        trace_step(
-            "policy",
-            "policy in force for the insured pooling area on the purchase date",
-            amount=ZERO,
-            version=policy.version,
-            source=policy.source,
-            rule_date=on,
-            year=on.year,
-        )
-    ]
+    trace = [policy_in_force(policy, on, dated="the purchase date")]
     classified = classify_lines(
         lines=claim.lines,
         catalogue=catalogue,
@@ -65,17 +48,7 @@ def _purchase(*, claim: Claim, eligibility: EligibilitySnapshot, policy: Policy,
     )
     medfee = classified.medfee_sumamt
     warnings: list[SettlementWarning] = [w for w in classified.warnings if w.code != "CLASS_NOT_DECLARED"]
-    trace.append(
-        trace_step(
-            "classify",
-            "DOMAIN §2 line = price × quantity to the fen; A in scope; B first self-pay per line; C self-paid",
-            amount=medfee,
-            lines=len(claim.lines),
-            fulamt_ownpay_amt=classified.fulamt_ownpay_amt,
-            preselfpay_amt=classified.preselfpay_amt,
-            inscp_scp_amt=classified.inscp_scp_amt,
-        )
-    )
+    trace.append(classify_step(claim, classified))
 
     payable = excluded = unknown = lapsed = ZERO
     payable_lines = 0

@@ -8,19 +8,11 @@ from datetime import date
 
 import asyncpg
 import pytest
+from prepayment_http import ADMIN, OPS, refused
 
 from services.prepayment.store import business_today
 from shared.db import Sql
-from shared.testing import ADMIN_KEY, HIS_KEYS, OPS_KEY, fetch, fetchval
-
-ADMIN = {"X-Api-Key": ADMIN_KEY}
-OPS = {"X-Api-Key": OPS_KEY}
-
-
-def _problem(response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == code
+from shared.testing import HIS_KEYS, OPS_KEY, fetch, fetchval
 
 
 async def _outbox_payload(books, prepayment_id: str) -> dict:
@@ -83,7 +75,7 @@ async def test_idempotency_key_returns_the_first_answer_and_refuses_another_body
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
     other = await books.prepay(hospital, "501.00", headers=ADMIN | key)
-    _problem(other, 409, "IDEMPOTENCY_KEY_REUSED")
+    refused(other, 409, "IDEMPOTENCY_KEY_REUSED")
     assert (await books.position(hospital))["prepaid"] == "500.00"
     assert await _count(books, "prepayments", fixmedins_code=hospital) == 1
     without = await books.prepay(hospital, "500.00")
@@ -91,9 +83,9 @@ async def test_idempotency_key_returns_the_first_answer_and_refuses_another_body
 
 
 async def test_an_unknown_or_suspended_institution_is_refused_and_nothing_is_written(books, code):
-    _problem(await books.prepay(code, "10.00"), 422, "UNKNOWN_INSTITUTION")
+    refused(await books.prepay(code, "10.00"), 422, "UNKNOWN_INSTITUTION")
     await books.institution(code, suspended=True)
-    _problem(await books.prepay(code, "10.00"), 422, "INSTITUTION_SUSPENDED")
+    refused(await books.prepay(code, "10.00"), 422, "INSTITUTION_SUSPENDED")
     assert await _count(books, "prepayments", fixmedins_code=code) == 0
     assert await _count(books, "journal_entries", fixmedins_code=code) == 0
 
@@ -117,7 +109,7 @@ async def test_an_unknown_or_suspended_institution_is_refused_and_nothing_is_wri
 )
 async def test_bad_prepayment_bodies_are_422(books, hospital, change):
     body = {"fixmedins_code": hospital, "kind": "top_up", "amount": "10.00", "disbursed_on": "2024-01-05", **change}
-    _problem(await books.client.post("/v1/prepayments", json=body, headers=ADMIN), 422, "VALIDATION_FAILED")
+    refused(await books.client.post("/v1/prepayments", json=body, headers=ADMIN), 422, "VALIDATION_FAILED")
     assert await _count(books, "prepayments", fixmedins_code=hospital) == 0
 
 
@@ -125,7 +117,7 @@ async def test_malformed_json_is_400(books):
     response = await books.client.post(
         "/v1/prepayments", content=b'{"amount": ', headers=ADMIN | {"Content-Type": "application/json"}
     )
-    _problem(response, 400, "MALFORMED_JSON")
+    refused(response, 400, "MALFORMED_JSON")
 
 
 @pytest.mark.parametrize(
@@ -141,7 +133,7 @@ async def test_malformed_json_is_400(books):
     ],
 )
 async def test_no_key_is_401(books, method, path, body):
-    _problem(await books.client.request(method, path, json=body), 401, "UNAUTHENTICATED")
+    refused(await books.client.request(method, path, json=body), 401, "UNAUTHENTICATED")
 
 
 @pytest.mark.parametrize("key", [OPS_KEY, HIS_KEYS["H1"]])
@@ -155,7 +147,7 @@ async def test_no_key_is_401(books, method, path, body):
     ],
 )
 async def test_writes_need_an_admin_key(books, key, method, path):
-    _problem(await books.client.request(method, path, json={}, headers={"X-Api-Key": key}), 403, "FORBIDDEN")
+    refused(await books.client.request(method, path, json={}, headers={"X-Api-Key": key}), 403, "FORBIDDEN")
 
 
 @pytest.mark.parametrize(
@@ -169,7 +161,7 @@ async def test_writes_need_an_admin_key(books, key, method, path):
     ],
 )
 async def test_institution_keys_may_not_read_the_books(books, path):
-    _problem(await books.client.get(path, headers={"X-Api-Key": HIS_KEYS["H1"]}), 403, "FORBIDDEN")
+    refused(await books.client.get(path, headers={"X-Api-Key": HIS_KEYS["H1"]}), 403, "FORBIDDEN")
 
 
 async def test_an_institution_key_reads_its_own_position_only(books):
@@ -177,15 +169,15 @@ async def test_an_institution_key_reads_its_own_position_only(books):
     own = await books.client.get("/v1/institutions/H4/position", headers={"X-Api-Key": HIS_KEYS["H4"]})
     assert own.status_code == 200 and set(own.json()) >= {"prepaid", "fund_payable", "subsidy_receivable", "net"}
     other = await books.client.get("/v1/institutions/H4/position", headers={"X-Api-Key": HIS_KEYS["H1"]})
-    _problem(other, 403, "INSTITUTION_FORBIDDEN")
+    refused(other, 403, "INSTITUTION_FORBIDDEN")
 
 
 async def test_unknown_position_and_bad_queries(books, code):
-    _problem(await books.client.get(f"/v1/institutions/{code}/position", headers=OPS), 404, "INSTITUTION_NOT_FOUND")
-    _problem(await books.client.get("/v1/subsidies?payer=town", headers=OPS), 422, "VALIDATION_FAILED")
-    _problem(await books.client.get("/v1/subsidies", headers=OPS), 422, "VALIDATION_FAILED")
-    _problem(await books.client.get("/v1/prepayments/not-an-id!", headers=OPS), 422, "VALIDATION_FAILED")
-    _problem(await books.client.get(f"/v1/prepayments/{uuid.uuid4()}", headers=OPS), 404, "PREPAYMENT_NOT_FOUND")
+    refused(await books.client.get(f"/v1/institutions/{code}/position", headers=OPS), 404, "INSTITUTION_NOT_FOUND")
+    refused(await books.client.get("/v1/subsidies?payer=town", headers=OPS), 422, "VALIDATION_FAILED")
+    refused(await books.client.get("/v1/subsidies", headers=OPS), 422, "VALIDATION_FAILED")
+    refused(await books.client.get("/v1/prepayments/not-an-id!", headers=OPS), 422, "VALIDATION_FAILED")
+    refused(await books.client.get(f"/v1/prepayments/{uuid.uuid4()}", headers=OPS), 404, "PREPAYMENT_NOT_FOUND")
 
 
 async def test_a_monthly_plan_is_disbursed_when_due_or_advanced(books, hospital):
@@ -228,12 +220,12 @@ async def test_a_monthly_plan_is_disbursed_when_due_or_advanced(books, hospital)
     again = await books.client.post(
         f"/v1/prepayments/{items[1]['prepayment_id']}/advance", headers=ADMIN, json={"disbursed_on": "2090-11-30"}
     )
-    _problem(again, 409, "PREPAYMENT_ALREADY_DISBURSED")
+    refused(again, 409, "PREPAYMENT_ALREADY_DISBURSED")
     later = await books.client.post(
         f"/v1/prepayments/{items[2]['prepayment_id']}/advance", headers=ADMIN, json={"disbursed_on": "2091-01-08"}
     )
-    _problem(later, 422, "NOT_EARLIER")
-    _problem(
+    refused(later, 422, "NOT_EARLIER")
+    refused(
         await books.client.post(
             f"/v1/prepayments/{uuid.uuid4()}/advance", headers=ADMIN, json={"disbursed_on": "2091-01-01"}
         ),
@@ -257,7 +249,7 @@ async def test_a_monthly_plan_is_disbursed_when_due_or_advanced(books, hospital)
 )
 async def test_bad_plans_are_422(books, hospital, change):
     body = {"fixmedins_code": hospital, "amount": "1.00", "first_month": "2090-01", "months": 2, **change}
-    _problem(await books.client.post("/v1/prepayments/schedule", json=body, headers=ADMIN), 422, "VALIDATION_FAILED")
+    refused(await books.client.post("/v1/prepayments/schedule", json=body, headers=ADMIN), 422, "VALIDATION_FAILED")
 
 
 ADD_ENTRY = Sql("""

@@ -5,18 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from prepayment_http import ADMIN, OPS, refused
 from prepayment_support import reversal_payload, settled_payload
-
-from shared.testing import ADMIN_KEY, OPS_KEY
-
-ADMIN = {"X-Api-Key": ADMIN_KEY}
-OPS = {"X-Api-Key": OPS_KEY}
-
-
-def _problem(response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == code
 
 
 async def _clear(books, code: str, start: str, end: str, headers: dict | None = None):
@@ -93,7 +83,7 @@ async def test_clearing_is_idempotent_per_period_and_carries_the_balance(books, 
         "subsidy_receivable": "0.00",
         "net": "-699001.00",
     }
-    _problem(await _clear(books, hospital, "2024-01-15", "2024-02-15"), 409, "CLEARING_PERIOD_OVERLAP")
+    refused(await _clear(books, hospital, "2024-01-15", "2024-02-15"), 409, "CLEARING_PERIOD_OVERLAP")
 
     # February: the funds owe more than the carried prepayment; the difference is paid
     await _settle(books, hospital, hifp="899001.00", day="2024-02-20")
@@ -143,14 +133,14 @@ async def test_clearing_with_an_idempotency_key_and_bad_requests(books, hospital
     first = await _clear(books, hospital, "2024-05-01", "2024-05-31", headers=ADMIN | key)
     assert first.status_code == 201
     assert (await _clear(books, hospital, "2024-05-01", "2024-05-31", headers=ADMIN | key)).json() == first.json()
-    _problem(
+    refused(
         await _clear(books, hospital, "2024-06-01", "2024-06-30", headers=ADMIN | key), 409, "IDEMPOTENCY_KEY_REUSED"
     )
-    _problem(await _clear(books, hospital, "2024-07-31", "2024-07-01"), 422, "VALIDATION_FAILED")
-    _problem(
+    refused(await _clear(books, hospital, "2024-07-31", "2024-07-01"), 422, "VALIDATION_FAILED")
+    refused(
         await _clear(books, "Tunknown" + uuid.uuid4().hex[:8], "2024-07-01", "2024-07-31"), 422, "UNKNOWN_INSTITUTION"
     )
-    _problem(await _clear(books, hospital, "2024-07-01", "2024-07-31", headers=OPS), 403, "FORBIDDEN")
+    refused(await _clear(books, hospital, "2024-07-01", "2024-07-31", headers=OPS), 403, "FORBIDDEN")
 
 
 async def test_clearing_every_institution(books, hospital):
@@ -205,12 +195,12 @@ async def test_budget_warns_at_80_percent_is_exceeded_at_100_and_ignores_covid(b
 
 async def test_budget_requests_that_are_refused(books, hospital):
     unknown = "Tunknown" + uuid.uuid4().hex[:8]
-    _problem(
+    refused(
         await books.client.put(f"/v1/budgets/{unknown}", json={"year": 2024, "amount": "1.00"}, headers=ADMIN),
         422,
         "UNKNOWN_INSTITUTION",
     )
-    _problem(
+    refused(
         await books.client.put(f"/v1/budgets/{hospital}", json={"year": 2024, "amount": "1.00"}, headers=OPS),
         403,
         "FORBIDDEN",
@@ -221,11 +211,11 @@ async def test_budget_requests_that_are_refused(books, hospital):
         {"year": 2024},
         {"year": "x", "amount": "1.00"},
     ):
-        _problem(await books.client.put(f"/v1/budgets/{hospital}", json=body, headers=ADMIN), 422, "VALIDATION_FAILED")
-    _problem(
+        refused(await books.client.put(f"/v1/budgets/{hospital}", json=body, headers=ADMIN), 422, "VALIDATION_FAILED")
+    refused(
         await books.client.get(f"/v1/budgets/{hospital}", params={"year": 2024}, headers=OPS), 404, "BUDGET_NOT_FOUND"
     )
-    _problem(
+    refused(
         await books.client.get(f"/v1/budgets/{hospital}", params={"year": 3000}, headers=OPS), 422, "VALIDATION_FAILED"
     )
 

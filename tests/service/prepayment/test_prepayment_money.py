@@ -12,15 +12,14 @@ import uuid
 from dataclasses import replace
 from decimal import Decimal
 
+from prepayment_http import ADMIN, OPS, refused
 from prepayment_support import reversal_payload, settled_payload, subsidy_payload
 
 from services.prepayment import postings, store
 from services.prepayment.facts import settlement_facts
-from shared.testing import ADMIN_KEY, OPS_KEY, fetchval
+from shared.testing import fetchval
 
 D = Decimal
-ADMIN = {"X-Api-Key": ADMIN_KEY}
-OPS = {"X-Api-Key": OPS_KEY}
 
 
 def _sid() -> str:
@@ -184,12 +183,6 @@ async def _pay(books, **body):
     return await books.client.post("/v1/subsidy-payments", headers=ADMIN, json=body)
 
 
-def _refused(response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["code"] == code
-
-
 async def test_finance_pays_its_share_and_the_positions_follow(books, hospital):
     """Positions per level and per hospital before and after finance pays; a payment above what is outstanding is
     refused. (Other tests book subsidies too: a level's figures are compared as the part of these hospitals.)"""
@@ -251,7 +244,7 @@ async def test_finance_pays_its_share_and_the_positions_follow(books, hospital):
         paid_on="2024-03-10",
         ref=f"R-{uuid.uuid4().hex}",
     )
-    _refused(too_much, 422, "PAYMENT_EXCEEDS_OUTSTANDING")
+    refused(too_much, 422, "PAYMENT_EXCEEDS_OUTSTANDING")
     assert too_much.json()["detail"] == (
         f"city owes hospital {hospital} 1000.00 outstanding; a payment of 1000.01 exceeds it"
     )
@@ -263,7 +256,7 @@ async def test_finance_pays_its_share_and_the_positions_follow(books, hospital):
         paid_on="2024-03-10",
         ref=f"R-{uuid.uuid4().hex}",
     )
-    _refused(not_the_advancer, 422, "PAYMENT_EXCEEDS_OUTSTANDING")
+    refused(not_the_advancer, 422, "PAYMENT_EXCEEDS_OUTSTANDING")
     assert await fetchval(books.app, payments, c=hospital) == 0
     assert _payments((await _positions(books))[0], levels_before) == {level: (D("0.00"), D("0.00")) for level in levels}
 
@@ -275,12 +268,12 @@ async def test_finance_pays_its_share_and_the_positions_follow(books, hospital):
     assert (await books.position(hospital))["subsidy_receivable"] == "400.00"
     again = await _pay(books, payer="city", to_fixmedins_code=hospital, amount="600.00", paid_on="2024-03-10", ref=ref)
     assert again.status_code == 200 and again.json() == paid.json()
-    _refused(
+    refused(
         await _pay(books, payer="city", to_fixmedins_code=hospital, amount="1.00", paid_on="2024-03-10", ref=ref),
         409,
         "PAYMENT_REF_REUSED",
     )
-    _refused(
+    refused(
         await _pay(
             books,
             payer="city",
@@ -316,7 +309,7 @@ async def test_finance_pays_its_share_and_the_positions_follow(books, hospital):
         assert D(answer["outstanding_before"]) - D(answer["outstanding_after"]) == D(body["amount"])
         assert D(answer["outstanding_after"]) >= 0
     left = D(done.json()["outstanding_after"])  # what the city still owes the county (other tests' shares too)
-    _refused(
+    refused(
         await _pay(
             books,
             payer="city",
@@ -391,7 +384,7 @@ async def test_a_reversed_subsidy_leaves_nothing_to_pay(books, hospital):
     due = dict(case_status="suspected", amount="50.00", advance_payer="city", shares={"city": "50.00"})
     await books.deliver("subsidy-due", subsidy_payload(setl_id, hospital, **due))
     await books.deliver("subsidy-due", subsidy_payload(setl_id, hospital, reversal=True, **due))
-    _refused(
+    refused(
         await _pay(
             books,
             payer="city",
@@ -411,7 +404,7 @@ async def test_a_reversed_subsidy_leaves_nothing_to_pay(books, hospital):
         {"payer": "central", "to_level": "city", "amount": 1},
     ):
         response = await _pay(books, paid_on="2024-03-10", ref=f"R-{uuid.uuid4().hex}", **bad)
-        _refused(response, 422, "VALIDATION_FAILED")
+        refused(response, 422, "VALIDATION_FAILED")
     unknown = await _pay(
         books,
         payer="city",
@@ -420,7 +413,7 @@ async def test_a_reversed_subsidy_leaves_nothing_to_pay(books, hospital):
         paid_on="2024-03-10",
         ref=f"R-{uuid.uuid4().hex}",
     )
-    _refused(unknown, 422, "UNKNOWN_INSTITUTION")
+    refused(unknown, 422, "UNKNOWN_INSTITUTION")
     by_his = await books.client.post(
         "/v1/subsidy-payments",
         headers=OPS,

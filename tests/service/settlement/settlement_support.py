@@ -76,6 +76,33 @@ async def settle(api, mdtrt_id: str, *, code: str = "H1", body: dict | None = No
     return await api.post(f"/v1/visits/{mdtrt_id}/settle", json=body or {}, headers=headers)
 
 
+def purchase_body(person, items: list[dict], *, code: str = "P1", payer: str | None = None) -> dict:
+    """A retail purchase (定点药店购药) by the person's credential; `payer`: a family member's account pays."""
+    body = {"mdtrt_cert_type": "02", "mdtrt_cert_no": person.certno, "fixmedins_code": code, "items": items}
+    if payer is not None:
+        body["acct_payer_psn_no"] = payer
+    return body
+
+
+async def buy(api, person, items, *, code: str = "P1", payer: str | None = None, key: str | None = None):
+    headers = pharmacy(code) | ({"Idempotency-Key": key} if key else {})
+    return await api.post(
+        "/v1/pharmacy/purchases", json=purchase_body(person, items, code=code, payer=payer), headers=headers
+    )
+
+
+async def credit(api, psn_no: str, amount: str, period: str = "2024-01") -> None:
+    """The month's credit to the person's account (201)."""
+    done = await api.post(f"/v1/accounts/{psn_no}/credits", json={"amount": amount, "period": period}, headers=ADMIN)
+    assert done.status_code == 201, done.text
+
+
+def as_decided(answer: dict) -> dict:
+    """A breakdown without what only a written settlement has (its ids, time and status): what a presettle answers
+    must equal what the settlement that follows it answers."""
+    return {k: v for k, v in answer.items() if k not in ("setl_id", "mdtrt_id", "setl_time", "setl_date", "status")}
+
+
 class Counter:
     """Row counts and accumulators straight from the settlement schema (to prove nothing was written)."""
 

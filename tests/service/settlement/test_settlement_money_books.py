@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from settlement_support import ADMIN, item, pharmacy, visit_body
+from settlement_support import ADMIN, buy, credit, item, visit_body
 
 from shared.db import Sql
 from shared.events.envelope import now
@@ -85,10 +85,7 @@ async def _trial(prepayment, code: str | None = None) -> dict[str, D]:
 async def test_account_payments_are_owed_cleared_and_reversed_to_the_fen(api, fake, prepayment, books):
     code = books
     person = fake.add(psn_type="retired")
-    credited = await api.post(
-        f"/v1/accounts/{person.psn_no}/credits", json={"amount": "123.45", "period": "2024-01"}, headers=ADMIN
-    )
-    assert credited.status_code == 201, credited.text
+    await credit(api, person.psn_no, "123.45")
     today = now().date().isoformat()
     visit = await api.post("/v1/visits", json=visit_body(person, code=code, day=today), headers=ADMIN)
     assert visit.status_code == 201, visit.text
@@ -150,23 +147,11 @@ async def test_account_payments_are_owed_cleared_and_reversed_to_the_fen(api, fa
 
 async def test_a_retail_purchase_is_owed_to_the_pharmacy(api, fake, prepayment):
     person = fake.add()
-    await api.post(
-        f"/v1/accounts/{person.psn_no}/credits", json={"amount": "30.00", "period": "2024-01"}, headers=ADMIN
-    )
+    await credit(api, person.psn_no, "30.00")
     before = await prepayment.get("/v1/institutions/P1/position", headers=ADMIN)
     acct_before = D(before.json()["acct_payable"]) if before.status_code == 200 else D("0.00")
-    bought = await api.post(
-        "/v1/pharmacy/purchases",
-        headers=pharmacy("P1"),
-        json={
-            "mdtrt_cert_type": "02",
-            "mdtrt_cert_no": person.certno,
-            "fixmedins_code": "P1",
-            "items": [
-                {"feedetl_sn": "1", "med_list_codg": "COVID-AGT", "med_list_name": "抗原", "pric": "7.50", "cnt": "2"}
-            ],
-        },
-    )
+    antigen = {"feedetl_sn": "1", "med_list_codg": "COVID-AGT", "med_list_name": "抗原", "pric": "7.50", "cnt": "2"}
+    bought = await buy(api, person, [antigen])
     assert bought.status_code == 201, bought.text
     assert (bought.json()["acct_pay"], bought.json()["psn_cash_pay"]) == ("15.00", "0.00")
 
@@ -194,18 +179,9 @@ async def test_reporting_reconciles_the_days_account_payments_and_purchases_with
     """The reconciliation of the account side against the real settlement service, once the events arrived."""
     person, spouse = fake.add(), fake.add()
     fake.relate(person, spouse)
-    await api.post(f"/v1/accounts/{spouse.psn_no}/credits", json={"amount": "9.00", "period": "2024-01"}, headers=ADMIN)
-    bought = await api.post(
-        "/v1/pharmacy/purchases",
-        headers=pharmacy("P1"),
-        json={
-            "mdtrt_cert_type": "02",
-            "mdtrt_cert_no": person.certno,
-            "fixmedins_code": "P1",
-            "acct_payer_psn_no": spouse.psn_no,
-            "items": [{"feedetl_sn": "1", "med_list_codg": "COVID-AGT", "pric": "6.00", "cnt": "2"}],
-        },
-    )
+    await credit(api, spouse.psn_no, "9.00")
+    antigen = {"feedetl_sn": "1", "med_list_codg": "COVID-AGT", "pric": "6.00", "cnt": "2"}
+    bought = await buy(api, person, [antigen], payer=spouse.psn_no)
     assert bought.status_code == 201, bought.text
     assert (bought.json()["acct_pay"], bought.json()["psn_cash_pay"]) == ("9.00", "3.00")
     day = bought.json()["setl_date"]

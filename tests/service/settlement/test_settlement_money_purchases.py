@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from settlement_support import ADMIN, his, item, open_visit, pharmacy, settle
+from settlement_support import ADMIN, as_decided, buy, credit, his, item, open_visit, pharmacy, purchase_body, settle
 
 from shared.events.envelope import now
 
@@ -53,25 +53,6 @@ def line(code: str, pric: str, cnt: str = "1") -> dict:
         "pric": pric,
         "cnt": cnt,
     }
-
-
-def purchase_body(person, items: list[dict], *, code: str = "P1", payer: str | None = None) -> dict:
-    body = {"mdtrt_cert_type": "02", "mdtrt_cert_no": person.certno, "fixmedins_code": code, "items": items}
-    if payer is not None:
-        body["acct_payer_psn_no"] = payer
-    return body
-
-
-async def buy(api, person, items, *, code: str = "P1", payer: str | None = None, key: str | None = None):
-    headers = pharmacy(code) | ({"Idempotency-Key": key} if key else {})
-    return await api.post(
-        "/v1/pharmacy/purchases", json=purchase_body(person, items, code=code, payer=payer), headers=headers
-    )
-
-
-async def credit(api, psn_no: str, amount: str, period: str = "2024-01") -> None:
-    done = await api.post(f"/v1/accounts/{psn_no}/credits", json={"amount": amount, "period": period}, headers=ADMIN)
-    assert done.status_code == 201, done.text
 
 
 async def balance(api, psn_no: str) -> str:
@@ -316,3 +297,42 @@ async def test_a_hospital_line_is_judged_by_its_own_day_against_a_temporary_entr
     body = done.json()
     assert (body["inscp_scp_amt"], body["fulamt_ownpay_amt"]) == ("100.00", "100.00")
     assert "CATALOGUE_ENTRY_NOT_IN_FORCE" in [w["code"] for w in body["warnings"]]
+
+
+async def test_presettle_answers_what_the_purchase_then_makes_and_writes_nothing(api, fake, db, catalogue):
+    person = fake.add()
+    await credit(api, person.psn_no, "30.00")
+    items = [line(OTC, "12.50", "4"), line(GYM, "15.00")]
+    before = await db.written(person.psn_no)
+    pre = await api.post("/v1/pharmacy/purchases/presettle", json=purchase_body(person, items), headers=pharmacy())
+    assert pre.status_code == 200, pre.text
+    assert (pre.json()["setl_id"], pre.json()["status"]) == (None, "presettled")
+    assert await db.written(person.psn_no) == before
+    done = await buy(api, person, items)
+    assert done.status_code == 201, done.text
+    assert as_decided(pre.json()) == as_decided(done.json())
+
+
+@pytest.mark.parametrize("case", ["unknown_credential", "not_a_pharmacy", "stranger_pays", "closed_account"])
+async def test_presettle_refuses_a_purchase_as_the_purchase_does(api, fake, db, catalogue, case):
+    """The same status, code and errors from POST …/purchases/presettle as from POST …/purchases; nothing written."""
+    person, stranger = fake.add(), fake.add()
+    await credit(api, person.psn_no, "40.00")
+    body, headers = purchase_body(person, [line(OTC, "10.00")]), pharmacy()
+    if case == "unknown_credential":
+        body["mdtrt_cert_no"] = "C-NOBODY"
+    elif case == "not_a_pharmacy":
+        body["fixmedins_code"], headers = "H1", ADMIN
+    elif case == "stranger_pays":
+        body["acct_payer_psn_no"] = stranger.psn_no
+    else:
+        closure = {"reason": "transfer_out", "closed_on": now().date().isoformat()}
+        closed = await api.post(f"/v1/accounts/{person.psn_no}/closure", json=closure, headers=ADMIN)
+        assert closed.status_code == 200, closed.text
+    before = await db.written(person.psn_no)
+    pre = await api.post("/v1/pharmacy/purchases/presettle", json=body, headers=headers)
+    refused = await api.post("/v1/pharmacy/purchases", json=body, headers=headers)
+    assert refused.status_code == 422, refused.text
+    said = lambda r: (r.status_code, r.json()["code"], r.json()["errors"])  # noqa: E731
+    assert said(pre) == said(refused)
+    assert await db.written(person.psn_no) == before

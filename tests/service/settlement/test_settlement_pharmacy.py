@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from settlement_support import his, item, open_visit, pharmacy, settle
+from settlement_support import as_decided, his, item, open_visit, pharmacy, settle
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -113,20 +113,20 @@ async def test_chronic_prescription_uses_the_chronic_pool(api, fake):
     assert done["pool"] == "chronic" and done["act_pay_dedc"] == "0.00" and done["hifp_pay"] == "50.00"
 
 
-@pytest.mark.parametrize(
-    "case, status, code",
-    [
-        ("other_person", 422, "PRESCRIPTION_OTHER_PERSON"),
-        ("unknown_credential", 422, "CREDENTIAL_MISMATCH"),
-        ("expired", 422, "PRESCRIPTION_EXPIRED"),
-        ("not_prescribed", 422, "PRESCRIPTION_ITEM_NOT_PRESCRIBED"),
-        ("too_much", 422, "PRESCRIPTION_QUANTITY_EXCEEDED"),
-        ("too_long", 422, "SUPPLY_DAYS_ABOVE_LIMIT"),
-        ("unknown_rx", 404, "PRESCRIPTION_NOT_FOUND"),
-        ("hospital_as_pharmacy", 422, "INSTITUTION_NOT_DESIGNATED"),
-    ],
-)
-async def test_pharmacy_refusals_write_nothing(api, fake, db, case, status, code):
+REFUSALS = [
+    ("other_person", 422, "PRESCRIPTION_OTHER_PERSON"),
+    ("unknown_credential", 422, "CREDENTIAL_MISMATCH"),
+    ("expired", 422, "PRESCRIPTION_EXPIRED"),
+    ("not_prescribed", 422, "PRESCRIPTION_ITEM_NOT_PRESCRIBED"),
+    ("too_much", 422, "PRESCRIPTION_QUANTITY_EXCEEDED"),
+    ("too_long", 422, "SUPPLY_DAYS_ABOVE_LIMIT"),
+    ("unknown_rx", 404, "PRESCRIPTION_NOT_FOUND"),
+    ("hospital_as_pharmacy", 422, "INSTITUTION_NOT_DESIGNATED"),
+]
+
+
+async def _refused(api, fake, case: str) -> tuple:
+    """(person, rx, body, headers) of a dispensing the settlement refuses for `case`."""
     person, other = fake.add(), fake.add()
     rx = await _issue(api, rx_body(person, days_ago=5 if case == "expired" else 0))
     body = pharmacy_body(person, rx["rx_no"])
@@ -146,10 +146,40 @@ async def test_pharmacy_refusals_write_nothing(api, fake, db, case, status, code
     if case == "hospital_as_pharmacy":
         body["fixmedins_code"] = "H1"
         headers = {"X-Api-Key": "test-admin-key-0000000000"}
+    return person, rx, body, headers
+
+
+@pytest.mark.parametrize("case, status, code", REFUSALS)
+async def test_pharmacy_refusals_write_nothing(api, fake, db, case, status, code):
+    person, rx, body, headers = await _refused(api, fake, case)
     response = await api.post("/v1/pharmacy/settlements", json=body, headers=headers)
     assert response.status_code == status and response.json()["code"] == code, response.text
     assert await db.written(person.psn_no) == (0, 0, {}, 0)
     assert (await api.get(f"/v1/prescriptions/{rx['rx_no']}", headers=pharmacy())).json()["used_setl_id"] is None
+
+
+@pytest.mark.parametrize("case", [case for case, _, _ in REFUSALS if case != "too_long"])
+async def test_presettle_refuses_as_the_settlement_does(api, fake, db, case):
+    """The same status, code and errors from POST …/settlements/presettle as from POST …/settlements (a violation of
+    smart monitoring such as too_long is a warning of the presettle, as POST /v1/visits/{mdtrt_id}/presettle says)."""
+    person, _, body, headers = await _refused(api, fake, case)
+    said = lambda r: (r.status_code, r.json()["code"], r.json()["errors"])  # noqa: E731
+    pre = await api.post("/v1/pharmacy/settlements/presettle", json=body, headers=headers)
+    assert said(pre) == said(await api.post("/v1/pharmacy/settlements", json=body, headers=headers))
+    assert await db.written(person.psn_no) == (0, 0, {}, 0)
+
+
+async def test_presettle_answers_what_the_settlement_then_makes_and_writes_nothing(api, fake, db):
+    person = fake.add()
+    rx = await _issue(api, rx_body(person))
+    body = pharmacy_body(person, rx["rx_no"], acct_used_flag=True)
+    pre = await api.post("/v1/pharmacy/settlements/presettle", json=body, headers=pharmacy())
+    assert pre.status_code == 200, pre.text
+    assert (pre.json()["setl_id"], pre.json()["status"], pre.json()["rx_no"]) == (None, "presettled", rx["rx_no"])
+    assert await db.written(person.psn_no) == (0, 0, {}, 0)
+    done = await _dispense(api, body)
+    assert done.status_code == 201, done.text
+    assert as_decided(pre.json()) == as_decided(done.json())
 
 
 async def test_pharmacy_keys(api, fake):

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from engine_support import BOOK, CATALOGUE, INSTITUTIONS, accumulators, build_claim, build_eligibility
 
-from services.settlement.engine import Accumulators, adjudicate
+from services.settlement.engine import MONEY_FIELDS, Accumulators, adjudicate
 
 EMP = {"insutype": "310", "psn_type": "in_service"}
 RET = {"insutype": "310", "psn_type": "retired"}
@@ -1024,24 +1024,7 @@ CASES: list[dict[str, Any]] = [
     ),
 ]
 
-MONEY = {
-    "medfee_sumamt",
-    "fulamt_ownpay_amt",
-    "preselfpay_amt",
-    "inscp_scp_amt",
-    "act_pay_dedc",
-    "hifp_pay",
-    "hifmi_pay",
-    "maf_pay",
-    "tilt_aid_pay",
-    "fin_subsidy_pay",
-    "fund_pay_sumamt",
-    "psn_pay",
-    "acct_pay",
-    "psn_cash_pay",
-    "balc",
-    "pool_prop",
-}
+MONEY = {*MONEY_FIELDS, "balc", "pool_prop"}  # what the breakdown writes as text
 
 
 def _check(result: Any, expect: dict[str, Any], where: str) -> None:

@@ -8,25 +8,9 @@ from decimal import Decimal
 import pytest
 from engine_support import CATALOGUE, REPO_ROOT, build_claim, build_eligibility, example_institutions, settle
 
-from services.settlement.engine import Accumulators
+from services.settlement.engine import MONEY_FIELDS, Accumulators
 
 EXAMPLES = REPO_ROOT / "tests" / "fixtures" / "settlements.json"
-MONEY_FIELDS = (
-    "medfee_sumamt",
-    "fulamt_ownpay_amt",
-    "preselfpay_amt",
-    "inscp_scp_amt",
-    "act_pay_dedc",
-    "hifp_pay",
-    "hifmi_pay",
-    "maf_pay",
-    "tilt_aid_pay",
-    "fin_subsidy_pay",
-    "fund_pay_sumamt",
-    "psn_pay",
-    "acct_pay",
-    "psn_cash_pay",
-)
 
 
 DATA = json.loads(EXAMPLES.read_text(encoding="utf-8"))
@@ -35,6 +19,12 @@ CASES = DATA["cases"]
 
 def test_examples_file_has_cases() -> None:
     assert len(CASES) >= 10
+
+
+def test_every_expected_field_is_checked() -> None:
+    """An expected field test_example does not compare would pass unseen."""
+    expected = {key for case in CASES for settlement in case["settlements"] for key in settlement["expected"]}
+    assert expected <= {*MONEY_FIELDS, "warnings", "offsite"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
