@@ -8,7 +8,8 @@ group's service (`POST /v1/inbox/applied`, the ids of rows not yet delivered) an
 seconds, was seen acknowledging records its log then did not hold where it said, or held at one moment and not at the
 next. So:
 - a row a group has not applied although it has committed offsets past the row's (it read past it: what it found
-  there was not this row) is published again at once;
+  there was not this row), or that the log does not hold (its offset at or past the end of its partition, or a
+  partition the topic no longer has), is published again at once;
 - when the broker came back without its log (a new epoch, shared.events.epoch), every row not delivered is
   published again, whatever the offsets of the new log say.
 The consumers' inboxes make the repeats harmless. This watching runs beside the publishing and never holds it up.
@@ -32,7 +33,14 @@ from prometheus_client import Counter, Gauge
 from shared.db import Database, Lease, Sql, is_outage
 from shared.events.envelope import dumpb
 from shared.events.epoch import BrokerEpoch
-from shared.events.kafka import cancelled_from_outside, close_quietly, ensure_topics, make_consumer, make_producer
+from shared.events.kafka import (
+    cancelled_from_outside,
+    close_quietly,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+    partition_for,
+)
 from shared.events.topics import CONSUMER_GROUPS
 
 log = logging.getLogger("yibao.relay")
@@ -126,7 +134,7 @@ class Relay:
         self.lease = Lease(db, "relay")
         self._producer: Any = None
         self._epoch: BrokerEpoch | None = None
-        self._watchers: dict[str, Any] = {}
+        self._watchers: dict[str | None, Any] = {}
         self._wake = asyncio.Event()
         self._adopting = asyncio.Lock()
 
@@ -250,9 +258,13 @@ class Relay:
                 if not rows:
                     PENDING.set(0)
                     return 0
-                futures = [
-                    await self._producer.send(row.topic, dumpb(row.envelope), key=row.key.encode()) for row in rows
-                ]
+                futures = []
+                for row in rows:
+                    key = row.key.encode()
+                    partition = partition_for(key, self.partitions)
+                    futures.append(
+                        await self._producer.send(row.topic, dumpb(row.envelope), key=key, partition=partition)
+                    )
                 results = await asyncio.wait_for(asyncio.gather(*futures), SEND_TIMEOUT)
                 await self.after_publish(rows)
                 epoch = await self._epoch.read()
@@ -314,6 +326,7 @@ class Relay:
                 if group not in row.applied_by:
                     asked.setdefault(group, set()).add(row.event_id)
         past = await self._committed_past(rows)  # first the offsets, then the inboxes (consumers commit after)
+        absent = await self._not_in_log(rows)
         applied: dict[str, set[str]] = {}
         for group, ids in asked.items():
             answer = await self.inbox(group, sorted(ids)) if self.inbox is not None else None
@@ -328,7 +341,11 @@ class Relay:
             if now != set(row.applied_by) or now >= set(groups):
                 confirmed.append({"id": row.id, "applied_by": sorted(now), "delivered": now >= set(groups)})
             missed = [
-                g for g in groups if g in applied and g not in now and (g, row.topic, row.partition, row.offset) in past
+                g
+                for g in groups
+                if g in applied
+                and g not in now
+                and ((g, row.topic, row.partition, row.offset) in past or row.id in absent)
             ]
             if missed and row.settled and row.epoch == self.epoch:
                 lost.append(row.id)
@@ -341,7 +358,8 @@ class Relay:
         if lost:
             REPUBLISHED.inc(len(lost))
             log.warning(
-                "%d events were read past but not applied by a consumer group: publishing them again", len(lost)
+                "%d events not applied by a consumer group were read past or are not in the log: publishing them again",
+                len(lost),
             )
             self.wake()
 
@@ -361,8 +379,24 @@ class Relay:
                     past.add((group, row.topic, row.partition, row.offset))
         return past
 
-    async def _watcher(self, group: str) -> Any:
-        """A client of the group that never subscribes: it only reads the group's committed offsets."""
+    async def _not_in_log(self, rows: list[Any]) -> set[int]:
+        """The ids of the rows (of this epoch) the broker's log does not hold where it acknowledged them: a partition
+        the topic does not have (anymore), or an offset at or past the end of its partition."""
+        ours = [row for row in rows if row.epoch == self.epoch and row.partition is not None]
+        if not ours:
+            return set()
+        shape = {topic: await self._producer.partitions_for(topic) for topic in {row.topic for row in ours}}
+        places = {TopicPartition(row.topic, row.partition) for row in ours if row.partition in shape[row.topic]}
+        ends = await (await self._watcher(None)).end_offsets(sorted(places)) if places else {}
+        return {
+            row.id
+            for row in ours
+            if row.partition not in shape[row.topic] or row.offset >= ends[TopicPartition(row.topic, row.partition)]
+        }
+
+    async def _watcher(self, group: str | None) -> Any:
+        """A client of the group that never subscribes: it only reads the group's committed offsets (None: the log's
+        end offsets)."""
         if group not in self._watchers:
             watcher = make_consumer(self.bootstrap, group_id=group)
             await asyncio.wait_for(watcher.start(), 10)

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer
 from deploy.embedded import free_port
 from services.eligibility.app import spec as eligibility_spec
 from services.prepayment.app import spec as prepayment_spec
+from shared.events.kafka import make_producer, partition_for
 from shared.events.relay import Relay
 from shared.events.topics import ALL_TOPICS, INSTITUTION_CHANGED
 from shared.service import create_app
@@ -334,5 +335,75 @@ async def _delivery(url: str) -> tuple[int, int]:
             " from eligibility.outbox"
         )
         return row["d"], row["q"]
+    finally:
+        await conn.close()
+
+
+async def test_a_topic_the_broker_made_up_itself_loses_nothing(pg, own_broker):
+    """The loss of chaos seed 106: the broker back empty, the relay's producer asked for `institution-changed` before
+    anyone recreated it, and the embedded broker made the topic up itself, with 4 partitions; the consumer groups
+    were only ever assigned 3 (the metadata changed again under everyone), and the events keyed into partition 3
+    were never read. Events go to the partition of their key among the partitions the topics are created with,
+    whatever the broker's metadata says; and an event the log does not hold where the broker acknowledged it (an
+    offset past the end of its partition) and that a group has not applied goes again."""
+    producer = make_producer(own_broker.bootstrap)
+    await producer.start()
+    try:
+        assert len(await producer.partitions_for(INSTITUTION_CHANGED)) == 4  # the broker made it up, with 4
+    finally:
+        await producer.stop()
+    async with _with_prepayment_in_process(pg, own_broker, "madeup", relay=False) as (url, elig, prep):
+
+        async def inbox(group: str, ids: list[str]) -> set[str] | None:
+            answer = await prep.post("/v1/inbox/applied", json={"event_ids": ids}, headers=HEADERS)
+            return set(answer.json()["applied"])
+
+        for i in range(40):
+            assert (
+                await elig.post("/v1/institutions", json=institution(f"MU{i:03d}"), headers=HEADERS)
+            ).status_code == 201
+        relay = Relay(
+            db=elig._transport.app.state.db,
+            bootstrap=own_broker.bootstrap,
+            topics=ALL_TOPICS,
+            partitions=3,
+            groups={INSTITUTION_CHANGED: ("prepayment",)},
+            inbox=inbox,
+        )
+        await relay._connect()
+        try:
+            assert await relay.publish_batch() == 40
+            places = await _places(url)
+            assert {key: partition for key, (partition, _) in places.items()} == {
+                key: partition_for(key.encode(), 3) for key in places
+            }  # never partition 3, which the murmur2 of 4 partitions would give some of these keys
+            assert any(partition_for(key.encode(), 4) == 3 for key in places)
+            await eventually(lambda: _all(url, "MU", 40), what="40 applied")
+            lost = await _forget_one(url)
+            conn = await asyncpg.connect(url)
+            try:  # where the broker said it put the event, its log ends before
+                await conn.execute('update eligibility.outbox set "offset" = 1000000 where key = $1', lost)
+            finally:
+                await conn.close()
+            await asyncio.sleep(2.2)  # settled
+
+            async def requeued() -> bool:
+                await relay.confirm()
+                return (await _delivery(url))[1] == 1
+
+            await eventually(requeued, what="the event the log does not hold queued again")
+            assert await _delivery(url) == (39, 1)
+            assert await relay.publish_batch() == 1
+            applied = await eventually(lambda: _all(url, "MU", 40), what="the lost one applied again")
+            assert applied[lost] == 1 and set(applied.values()) == {1}
+        finally:
+            await relay.stop()
+
+
+async def _places(url: str) -> dict[str, tuple[int, int]]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch('select key, partition, "offset" from eligibility.outbox where key like $1', "MU%")
+        return {r["key"]: (r["partition"], r["offset"]) for r in rows}
     finally:
         await conn.close()
