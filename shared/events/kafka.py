@@ -33,7 +33,7 @@ def partition_for(key: bytes, partitions: int) -> int:
     broker creates a topic it does not know on a producer's first metadata request, with 4 partitions; after a
     restart that topic can win the race against ensure_topics', and the metadata then changes under the producer
     (chaos seed 106: events keyed into a partition 3 no consumer was ever assigned)."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def make_consumer(
