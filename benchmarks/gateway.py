@@ -2,6 +2,7 @@
 the REST API, in one run, on this machine.
 
     .venv/bin/python benchmarks/gateway.py [--seconds 15] [--concurrency 16] [--lines 10] [--rounds 2]
+        [--rate DAYS_PER_SECOND] [--statements N] [--syscalls] [--profile-gateway FILE]
 
 Starts embedded PostgreSQL and the broker, then eligibility, settlement and the gateway as real uvicorn processes,
 registers a hospital, catalogue entries and persons through the APIs, and drives C in-flight loops of one
@@ -16,6 +17,16 @@ times; the tables grow as it runs):
 It prints days per second, the latency of a day and of its settle step, the CPU each process spent per settled day,
 and the ratio of service CPU per day (eligibility + settlement + gateway + PostgreSQL; the load generator left
 out) of the gateway path to the REST path. The aim: at most 1.25.
+
+- The loops are closed (each starts its next day when its last one ends): each path runs as fast as 16 in flight
+  allow, and the gateway path, with more round trips a day, settles fewer days a second, so its CPU per day also
+  carries more idle CPU and the lower efficiency of processes that wait more (the second ratio leaves the idle
+  CPU out). `--rate R` starts R days a second on both paths instead (open loop), for the cost of a day at equal
+  throughput.
+- The cost follows round trips: each statement or call wakes a process that waits on its socket. `--statements N`
+  (pg_stat_statements: statements a day and the costliest) and `--syscalls` (read and write system calls a day of
+  each process) show where they are.
+- PostgreSQL's CPU counts the backends that ended during a round (their time is the postmaster's, once reaped).
 """
 
 from __future__ import annotations
@@ -38,6 +49,8 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import psutil
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -47,7 +60,6 @@ from settle import (  # noqa: E402
     analyze,
     certno,
     cpu_report,
-    cpu_seconds,
     describe,
     start_service,
     statement_stats,
@@ -285,14 +297,26 @@ async def rest_day(eligibility: Http, settlement: Http, person: tuple[str, str],
     return took
 
 
-async def loops(kind: str, ports: dict[str, int], people: list, seconds: float, concurrency: int, n: int) -> dict:
+async def loops(
+    kind: str, ports: dict[str, int], people: list, seconds: float, concurrency: int, n: int, rate: float = 0
+) -> dict:
+    """C loops of days for `seconds`, each starting its next day when its last one ends (closed loop), or, with
+    `rate`, when the next of `rate` days a second is due (open loop: both paths settle as many days a second)."""
     results: dict = {"day": [], "settle": [], "errors": []}
-    until = time.monotonic() + seconds
+    started_at = time.monotonic()
+    until = started_at + seconds
+    due = iter(range(1 << 30))
 
     async def one() -> None:
         his = Hospital(ports["gateway"])
         eligibility, settlement = Http(ports["eligibility"]), Http(ports["settlement"])
         while time.monotonic() < until:
+            if rate:
+                wait = started_at + next(due) / rate - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                if time.monotonic() >= until:
+                    break
             person, lines = random.choice(people), Lines(n)
             started = time.monotonic()
             try:
@@ -347,6 +371,54 @@ async def setup(ports: dict[str, int], persons: int) -> list[tuple[str, str]]:
     raise RuntimeError("the gateway never settled a day")
 
 
+def cpu_seconds(groups: dict[str, list[int]]) -> dict[str, float]:
+    """CPU time (user + system) of each group of processes and their children, now, with the children that have
+    ended: a PostgreSQL backend whose connection a pool closed (idle for a minute) takes its CPU time to the
+    postmaster's reaped-children times (benchmarks/settle.py's count, without them, can even go backwards)."""
+    out = {}
+    for name, pids in groups.items():
+        total = 0.0
+        for pid in pids:
+            try:
+                root = psutil.Process(pid)
+                times = root.cpu_times()
+                total += times.user + times.system
+                if pid != os.getpid():
+                    total += times.children_user + times.children_system
+                    for child in root.children(recursive=True):
+                        child_times = child.cpu_times()
+                        total += child_times.user + child_times.system
+            except psutil.NoSuchProcess:
+                pass
+        out[name] = total
+    return out
+
+
+def syscalls(groups: dict[str, list[int]]) -> dict[str, tuple[int, int]]:
+    """(read, write) system calls so far of each group of processes and their children (/proc/PID/io)."""
+    out = {}
+    for name, pids in groups.items():
+        reads = writes = 0
+        for pid in pids:
+            try:
+                root = psutil.Process(pid)
+                for proc in [root] if pid == os.getpid() else [root, *root.children(recursive=True)]:
+                    io = proc.io_counters()
+                    reads, writes = reads + io.read_count, writes + io.write_count
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        out[name] = (reads, writes)
+    return out
+
+
+def syscall_report(before: dict, after: dict, count: int) -> str:
+    n = max(count, 1)
+    parts = [
+        f"{g} {(after[g][0] - before[g][0]) / n:.1f}/{(after[g][1] - before[g][1]) / n:.1f}" for g in SERVICE_GROUPS
+    ]
+    return "  system calls per day (read/write): " + ", ".join(parts)
+
+
 def share(before: dict, after: dict, count: int) -> float:
     return 1000 * sum(after[g] - before[g] for g in SERVICE_GROUPS) / max(count, 1)
 
@@ -359,6 +431,13 @@ async def main() -> None:
     parser.add_argument("--persons", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2, help="REST then gateway, gateway then REST, … this many times")
     parser.add_argument("--statements", type=int, default=0, metavar="N", help="PostgreSQL's N costliest statements")
+    parser.add_argument("--syscalls", action="store_true", help="also the read/write system calls per day")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="days a second per path, open loop (default: closed loop, as fast as the concurrency allows)",
+    )
     parser.add_argument("--idle", type=float, default=3, help="seconds of idle CPU measured before the runs")
     parser.add_argument("--profile-gateway", metavar="FILE", help="run the gateway under cProfile, stats to FILE")
     args = parser.parse_args()
@@ -426,9 +505,10 @@ async def main() -> None:
             for kind in ("rest", "gateway") if round_ % 2 else ("gateway", "rest"):  # the tables grow: alternate
                 if args.statements:
                     await statement_stats(pg.url, reset=True)
+                calls_before = syscalls(groups) if args.syscalls else {}
                 before = cpu_seconds(groups)
                 started = time.monotonic()
-                results = await loops(kind, ports, people, args.seconds, args.concurrency, args.lines)
+                results = await loops(kind, ports, people, args.seconds, args.concurrency, args.lines, args.rate)
                 elapsed = time.monotonic() - started
                 after = cpu_seconds(groups)
                 count = len(results["day"])
@@ -436,6 +516,8 @@ async def main() -> None:
                 print(f"round {round_}: " + describe(label, count, elapsed, results["day"]))
                 print(describe("  of which the settle step", count, elapsed, results["settle"]))
                 print(cpu_report(before, after, count, "day"))
+                if args.syscalls:
+                    print(syscall_report(calls_before, syscalls(groups), count))
                 if results["errors"]:
                     print(f"  errors: {len(results['errors'])}, first: {results['errors'][0]}")
                 if args.statements:

@@ -80,8 +80,12 @@ async def handle(gw: Gateway, *, headers: Mapping[str, str], body: bytes, path_i
         return failed(refused.reason, data)
     call = Call(gw=gw, client=client, infno=infno, msgid=msgid, envelope=data, input=input_, received_at=received_at)
     try:
-        run = messages.run_write if transaction.writes else messages.run_read
-        return 200, await run(call, transaction.run)
+        if not transaction.writes:
+            return 200, await messages.run_read(call, transaction.run)
+        if transaction.once:
+            return 200, await messages.run_once(call, transaction.run)
+        lines_of = transaction.lines_of(input_) if transaction.lines_of is not None else None
+        return 200, await messages.run_write(call, transaction.run, lines_of=lines_of)
     except Exception as exc:  # never a 5xx: the client may retry with the same msgid (nothing was kept)
         if is_outage(exc):
             log.warning("%s %s: database unavailable", infno, msgid)

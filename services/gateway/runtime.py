@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from services.gateway.auth import Client
@@ -39,6 +41,11 @@ class Memo:
     # (fixmedins_code, mdtrt_id) → (begndate, enddate) as the HIS registered and discharged it
     dates: dict[tuple[str, str], tuple[str, str | None]] = field(default_factory=dict)
     persons: dict[tuple[str, str], tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    # (fixmedins_code, msgid) → input hash of a message this process logged (a message run without a claim looks
+    # here first: answered before, it is answered from the log without running again)
+    answered: dict[tuple[str, str], str] = field(default_factory=dict)
+    # (fixmedins_code, msgid) → (input hash, its answer when done) of a message without a claim running now
+    running: dict[tuple[str, str], tuple[str, asyncio.Future[bytes | None]]] = field(default_factory=dict)
 
     @staticmethod
     def put(table: dict[Any, Any], key: Any, value: Any) -> None:
@@ -109,10 +116,34 @@ class Call:
     unit: Statements | None = None  # the gateway's own statements of a writing transaction
     retaken: bool = False  # a stale claim of this msgid taken over: its first run may have done part of the work
     effect: Effect = field(default_factory=Effect)
+    # (mdtrt_id, lines, total) of the fee lines the HIS uploaded through the gateway, read with the msgid's claim
+    uploaded: tuple[str, int, Decimal] | None = None
+    # rows of the gateway's own written with the answer, in its statement (messages.py): (a data-modifying
+    # statement usable as a CTE, its parameters)
+    kept: tuple[str, dict[str, Any]] | None = None
+    # what to undo when a message run without a claim turns out answered already (True: the same message, a retry
+    # or a twin) or another message's msgid (False); see messages.run_once
+    undos: list[Callable[[bool], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def fixmedins_code(self) -> str:
         return self.client.fixmedins_code
+
+    def keep_with_answer(self, statement: str, **params: Any) -> None:
+        """Write these rows of the gateway's own in the statement that keeps the answer (one round trip less). Only
+        for rows that record what is done already and that nothing reads before the answer is kept; should the
+        transaction fail after all, they are written by themselves. `statement` is an INSERT … SELECT or UPDATE
+        whose WHERE holds `{logged}` (the answer was logged: messages.py fills it in); :code is the caller's
+        institution, its other parameter names differ from the log's (response, psn_no, mdtrt_id, setl_id …)."""
+        assert self.kept is None, "one statement kept with an answer"
+        assert "{logged}" in statement
+        self.kept = (statement, params)
+
+    def undo_if_taken(self, undo: Callable[[bool], Awaitable[None]]) -> None:
+        """For a transaction run without a claim: what to undo of its work when its msgid turns out answered already
+        (`undo(True)`: a retry or a twin of this message, e.g. a second visit to cancel) or another message's
+        (`undo(False)`: nothing of this one may stay)."""
+        self.undos.append(undo)
 
     def key(self) -> str:
         if self.client.api_key is None:

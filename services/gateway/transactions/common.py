@@ -8,7 +8,7 @@ from typing import Any
 
 from services.gateway.codes import Codes
 from services.gateway.errors import require_ok
-from services.gateway.inputs import Failure, Node
+from services.gateway.inputs import Failure, Node, node
 from services.gateway.runtime import Call, Memo
 from services.gateway.transactions.setl import amount, setldetail, setlinfo
 from shared.db import Sql
@@ -124,6 +124,14 @@ def settled_by(call: Call, setl_id: str) -> None:
     Memo.put(call.gw.memo.settled_by, (call.fixmedins_code, setl_id), call.msgid)
 
 
+def visit_in_data(input_: dict[str, Any]) -> str | None:
+    """data.mdtrt_id of a settle's input when it reads as one (else None: the settle's own checks refuse it)."""
+    try:
+        return node(input_, "data").code("mdtrt_id")
+    except Failure:
+        return None
+
+
 def credential(d: Node, *, required: bool = True) -> tuple[str, str]:
     """(mdtrt_cert_type, mdtrt_cert_no); without a number, the ID number (certno) as credential 02."""
     cert_type = d.flag("mdtrt_cert_type", required=True, allowed=CERT_TYPES)
@@ -190,11 +198,15 @@ async def settle_visit(call: Call, d: Node, *, psn_no: str, mdtrt_id: str) -> di
     declared = d.decimal("medfee_sumamt", required=True)
     assert declared is not None
     await check_visit_person(call, mdtrt_id=mdtrt_id, psn_no=psn_no)
-    assert call.unit is not None
-    uploaded = await call.unit.fetchrow(_UPLOADED, mdtrt_id=mdtrt_id, code=call.fixmedins_code)
-    assert uploaded is not None  # an aggregate: always one row
-    if uploaded["lines"] and Decimal(uploaded["total"]) != declared:  # refused before anything is settled
-        raise Failure(f"医疗费总额[{declared}]与已上传费用明细合计[{uploaded['total']:.2f}]不符，请核对费用明细")
+    if call.uploaded is not None and call.uploaded[0] == mdtrt_id:  # read with the msgid's claim
+        lines, total = call.uploaded[1], call.uploaded[2]
+    else:
+        assert call.unit is not None
+        row = await call.unit.fetchrow(_UPLOADED, mdtrt_id=mdtrt_id, code=call.fixmedins_code)
+        assert row is not None  # an aggregate: always one row
+        lines, total = row["lines"], Decimal(row["total"])
+    if lines and total != declared:  # refused before anything is settled
+        raise Failure(f"医疗费总额[{declared}]与已上传费用明细合计[{total:.2f}]不符，请核对费用明细")
     reply = await call.settlement("POST", f"/v1/visits/{mdtrt_id}/settle", body={"acct_used_flag": acct != "0"})
     if reply.code == "ALREADY_SETTLED" and call.retaken:
         breakdown = await _lost_settlement(call, mdtrt_id) or require_ok(reply).body

@@ -4,7 +4,8 @@ ratio, price cap, split).
 
 Settlement keeps a visit's lines netted: a refund line (2301, negative cnt, init_feedetl_sn) lowers the quantity
 of the line it refunds (PUT …/fees/{init}); cancelling the refund (2302) puts it back. The gateway keeps each line
-as the HIS sent it (its charge batch, the refunds) in its own `fee_lines`, in the message's transaction.
+as the HIS sent it (its charge batch, the refunds) in its own `fee_lines`: an upload's lines in the statement that
+keeps its answer, refunds (which read the lines they refund) as they are netted.
 """
 
 from __future__ import annotations
@@ -29,15 +30,18 @@ VALUES (:mdtrt_id, :sn, :code, :batch, :init, :cnt, CAST(:item AS jsonb), 'activ
 ON CONFLICT (mdtrt_id, feedetl_sn) DO UPDATE SET chrg_bchno = EXCLUDED.chrg_bchno,
        init_feedetl_sn = EXCLUDED.init_feedetl_sn, cnt = EXCLUDED.cnt, item = EXCLUDED.item, status = 'active'
 """)
-# The lines of one upload, in one statement (arrays: feedetl_sn, batch, cnt, item).
-_UPSERT_MANY = Sql("""
+# The lines of one upload, in one statement (arrays: feedetl_sn, batch, cnt, item); with the answer of a 2204
+# (Call.keep_with_answer), by itself when refunds follow (they read these rows).
+_UPSERT_MANY_TEXT = """
 INSERT INTO fee_lines AS f (mdtrt_id, feedetl_sn, fixmedins_code, chrg_bchno, init_feedetl_sn, cnt, item, status)
-SELECT CAST(:mdtrt_id AS text), r.sn, CAST(:code AS text), r.batch, NULL, r.cnt, r.item, 'active'
+SELECT CAST(:line_visit AS text), r.sn, CAST(:code AS text), r.batch, NULL, r.cnt, r.item, 'active'
   FROM unnest(CAST(:sns AS text[]), CAST(:batches AS text[]), CAST(:cnts AS numeric[]), CAST(:items AS jsonb[]))
        AS r(sn, batch, cnt, item)
+ WHERE {logged}
 ON CONFLICT (mdtrt_id, feedetl_sn) DO UPDATE SET chrg_bchno = EXCLUDED.chrg_bchno, init_feedetl_sn = NULL,
        cnt = EXCLUDED.cnt, item = EXCLUDED.item, status = 'active'
-""")
+"""
+_UPSERT_MANY = Sql(_UPSERT_MANY_TEXT.replace("{logged}", "true"))
 _LINE = Sql("""
 SELECT feedetl_sn, init_feedetl_sn, cnt, item, status FROM fee_lines
  WHERE mdtrt_id = :mdtrt_id AND feedetl_sn = :sn AND fixmedins_code = :code
@@ -178,17 +182,28 @@ async def upload(call: Call, *, inpatient: bool) -> dict[str, Any]:
             FEE_LINE_CONFLICT="费用明细流水号已上传且内容不同，请先撤销原明细（2205/2302）",
             ALREADY_SETTLED="该就诊已结算，不能再上传费用明细",
         ).body
-        if not refunds:
-            classified = {item["feedetl_sn"]: item for item in uploaded["items"]}
-        await unit.execute(
-            _UPSERT_MANY,
-            mdtrt_id=mdtrt_id,
-            code=call.fixmedins_code,
+        kept = dict(
+            line_visit=mdtrt_id,
             sns=[line.sn for line in charges],
             batches=[line.batch for line in charges],
             cnts=[line.cnt for line in charges],
             items=[dumps(line.item) for line in charges],
         )
+        if refunds:
+            await unit.execute(_UPSERT_MANY, code=call.fixmedins_code, **kept)
+        else:
+            classified = {item["feedetl_sn"]: item for item in uploaded["items"]}
+            call.keep_with_answer(_UPSERT_MANY_TEXT, **kept)
+        accepted = list(uploaded.get("accepted") or [])
+        if accepted:
+
+            async def take_back(same: bool) -> None:
+                """Lines new to settlement under a msgid another message holds: cancelled (a retry or twin of this
+                upload keeps them: they are its lines)."""
+                if not same:
+                    await _cancel_at_settlement(call, mdtrt_id=mdtrt_id, sns=accepted)
+
+            call.undo_if_taken(take_back)
     diffs: dict[str, dict[str, Decimal]] = {}
     if refunds:
         before = await _classified(call, mdtrt_id)

@@ -47,6 +47,12 @@ async def register(call: Call) -> dict[str, Any]:
         },
     )
     mdtrt_id = require_ok(reply).body["mdtrt_id"]
+
+    async def cancel_it(same: bool) -> None:
+        """A visit registered under a msgid already answered (a retry, a twin) or another message's: not wanted."""
+        await call.settlement("POST", f"/v1/visits/{mdtrt_id}/cancel")
+
+    call.undo_if_taken(cancel_it)
     call.effect.psn_no, call.effect.mdtrt_id = psn_no, mdtrt_id
     registered(call, mdtrt_id=mdtrt_id, psn_no=psn_no, begntime=begntime)
     if await call.person(psn_no) is None:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import orjson
-
+from services.settlement.engine import Policy
 from services.settlement.engine.catalogue import classify_lines
 from services.settlement.runtime import Ctx, as_business_time
 from services.settlement.schemas import FeeItemIn, FeesIn
@@ -130,16 +129,21 @@ async def classified_lines(ctx: Ctx, *, mdtrt_id: str, principal: Principal) -> 
     policy = _upload_policy(ctx, admdvs=row.admdvs, on=row.begndate)
     if policy is None:
         raise Problem(422, "POLICY_NOT_FOUND", f"no policy in force for visit {mdtrt_id}")
-    stored = [_Stored(line) for line in row.lines]
+    items = _classified_items(ctx, [_Stored(line) for line in row.lines], policy)
+    return {"mdtrt_id": mdtrt_id, "status": row.status, "items": items}
+
+
+def _classified_items(ctx: Ctx, lines: list, policy: Policy) -> list[dict]:
+    """Each line as the catalogue classifies it under `policy` (per line: independent of the visit's other lines)."""
     classified = classify_lines(
-        lines=tuple(fee_line(line) for line in stored),
+        lines=tuple(fee_line(line) for line in lines),
         catalogue=ctx.catalogue,
         default_preselfpay_prop=policy.default_preselfpay_prop,
         covid=False,
         max_days_supply=policy.prescription.max_days_supply_chronic,
     )
     items = []
-    for line, result in zip(stored, classified.lines, strict=True):
+    for line, result in zip(lines, classified.lines, strict=True):
         entry = ctx.catalogue.get(line.med_list_codg)
         items.append(
             {
@@ -159,15 +163,46 @@ async def classified_lines(ctx: Ctx, *, mdtrt_id: str, principal: Principal) -> 
                 "inscp_scp_amt": fmt(result.inscp_amt),
             }
         )
-    return {"mdtrt_id": mdtrt_id, "status": row.status, "items": items}
+    return items
 
 
 async def add_classified(ctx: Ctx, *, mdtrt_id: str, body: FeesIn, principal: Principal) -> Answer:
-    """POST …/fees (the same answer and status) with `items`: the uploaded lines as classified_lines shows them
-    (2204 answers this per line, in one call)."""
-    answer = await fees.add_fees(ctx, mdtrt_id=mdtrt_id, body=body, principal=principal)
-    classified = await classified_lines(ctx, mdtrt_id=mdtrt_id, principal=principal)
-    wanted = {item.feedetl_sn for item in body.items}
-    upload = orjson.loads(answer.body)
-    upload["items"] = [item for item in classified["items"] if item["feedetl_sn"] in wanted]
-    return Answer.json(upload, answer.status)
+    """POST …/fees (the same checks, answer and status) with `items`: the uploaded lines as classified_lines shows
+    them (2204 answers this per line, in one call).
+
+    The upload is POST …/fees's steps (fees.upload_once, open_visit, store_lines); the lines are classified from the
+    upload itself under the policy of the visit as read for it, not read back (a line stored before has the same
+    content, its line_hash, so the same classes). Without a policy in force the lines are stored as POST …/fees
+    stores them, and the answer is 422 POLICY_NOT_FOUND, as classified_lines's."""
+    upload, status = await fees.upload_once(
+        ctx,
+        mdtrt_id,
+        lambda unit, read: _upload_classified(ctx, unit, mdtrt_id=mdtrt_id, body=body, principal=principal, read=read),
+    )
+    if upload["items"] is None:
+        raise Problem(422, "POLICY_NOT_FOUND", f"no policy in force for visit {mdtrt_id}")
+    return Answer.json(upload, status)
+
+
+async def _upload_classified(
+    ctx: Ctx, unit: Unit, *, mdtrt_id: str, body: FeesIn, principal: Principal, read: Sql
+) -> tuple[dict, int] | None:
+    """(the answer, its status), or None when the visit changed between the read and the write."""
+    visit = await fees.open_visit(unit, read=read, mdtrt_id=mdtrt_id, principal=principal)
+    policy = _upload_policy(ctx, admdvs=visit.admdvs, on=visit.begndate)
+    max_lines = policy.max_lines_per_claim if policy else 1000
+    max_days = policy.prescription.max_days_supply_chronic if policy else 366
+    unique = _check_lines(ctx, body.items, max_days_supply=max_days)
+    found = await fees.store_lines(unit, mdtrt_id=mdtrt_id, visit=visit, lines=unique, max_lines=max_lines)
+    if found is None:
+        return None
+    inserted = set(found["inserted"])
+    uploaded = sorted((item for item, _ in unique), key=lambda item: item.feedetl_sn)
+    answer = {
+        "mdtrt_id": mdtrt_id,
+        "accepted": sorted(inserted),
+        "duplicates": sorted(item.feedetl_sn for item, _ in unique if item.feedetl_sn not in inserted),
+        "line_count": found["stored"] + len(inserted),
+        "items": _classified_items(ctx, uploaded, policy) if policy is not None else None,
+    }
+    return answer, 201 if inserted else 200

@@ -194,3 +194,109 @@ async def test_the_log_keeps_thirty_days_and_nonces_an_hour(gateway):
     left = {r[0] for r in await fetch(app, "SELECT msgid FROM gateway.messages WHERE msgid LIKE '%-MSG'")}
     assert left == {"NEW-MSG"}
     assert await fetch(app, "SELECT nonce FROM gateway.nonces WHERE nonce = 'old'") == []
+
+
+# ------------------------------------------------------------------ messages without a claim (2201, 2204)
+
+
+async def _visits_of(settlement, psn_no: str) -> list:
+    return await fetch(
+        settlement._transport.app,
+        "SELECT mdtrt_id, status FROM settlement.visits WHERE psn_no = :p ORDER BY begntime, mdtrt_id",
+        p=psn_no,
+    )
+
+
+def _forget_answered(gateway) -> None:
+    """This process forgets which msgids it answered: as another gateway process (or one restarted) would know it."""
+    gateway._transport.app.state.gateway.memo.answered.clear()
+
+
+async def test_a_registration_retried_or_sent_twice_at_once_registers_one_visit(gateway, settlement, eligibility):
+    p, q = await twins(eligibility, insutype="390")
+    his = his_of(gateway)
+    when = now() - timedelta(minutes=5)
+    msgid = his.msgid()
+    first = await his.call("2201", register_2201(p, when=when, ipt_otp_no="MZR"), msgid=msgid)
+    again = await his.call("2201", register_2201(p, when=when, ipt_otp_no="MZR"), msgid=msgid)
+    assert again.raw == first.raw
+    assert [v["status"] for v in await _visits_of(settlement, p.psn_no)] == ["open"]
+    # two at once, in this process: one registers, the other answers its bytes
+    msgid = his.msgid()
+    answers = await asyncio.gather(
+        *(his.call("2201", register_2201(q, when=when, ipt_otp_no="MZS"), msgid=msgid) for _ in range(3))
+    )
+    assert len({a.raw for a in answers}) == 1
+    assert [v["status"] for v in await _visits_of(settlement, q.psn_no)] == ["open"]
+
+
+async def test_a_registration_whose_msgid_another_process_answered_cancels_its_own_visit(
+    gateway, settlement, eligibility
+):
+    """The log is the judge across processes: a retry that reaches a gateway not knowing the msgid registers once
+    more, finds the msgid answered, cancels the visit it made and answers the stored bytes."""
+    p, _ = await twins(eligibility, insutype="390")
+    his = his_of(gateway)
+    when = now() - timedelta(minutes=5)
+    msgid = his.msgid()
+    first = await his.call("2201", register_2201(p, when=when, ipt_otp_no="MZT"), msgid=msgid)
+    _forget_answered(gateway)
+    again = await his.call("2201", register_2201(p, when=when, ipt_otp_no="MZT"), msgid=msgid)
+    assert again.raw == first.raw
+    visits = await _visits_of(settlement, p.psn_no)
+    assert sorted(v["status"] for v in visits) == ["closed", "open"]
+    assert [v["mdtrt_id"] for v in visits if v["status"] == "open"] == [first.output["data"]["mdtrt_id"]]
+    _forget_answered(gateway)  # and a msgid of another message: refused, its visit cancelled too
+    other = await his.refused("2201", register_2201(p, when=when, ipt_otp_no="MZU"), msgid=msgid)
+    assert "报文ID重复" in other.err_msg
+    assert sorted(v["status"] for v in await _visits_of(settlement, p.psn_no)) == ["closed", "closed", "open"]
+
+
+async def test_fee_lines_under_a_msgid_taken_by_another_message_are_taken_back(gateway, settlement, eligibility):
+    p, _ = await twins(eligibility, insutype="390")
+    his = his_of(gateway)
+    when = now() - timedelta(minutes=5)
+    await his.call("1101", person_1101(p))
+    mdtrt_id = (await his.call("2201", register_2201(p, when=when, ipt_otp_no="MZV"))).output["data"]["mdtrt_id"]
+    await his.call("2203", visit_2203(p, mdtrt_id, when=when))
+    items = numbered([Item("XGWA001", "12.00", "3"), Item("XGWB001", "55.00", "2")])
+    msgid = his.msgid()
+    first = await his.call("2204", fees_2204(p, mdtrt_id, items, when=when, batch="B1"), msgid=msgid)
+    app, gw = settlement._transport.app, gateway._transport.app
+
+    async def lines() -> tuple[list, list]:
+        at_settlement = await fetch(
+            app, "SELECT feedetl_sn FROM settlement.fee_lines WHERE mdtrt_id = :m ORDER BY feedetl_sn", m=mdtrt_id
+        )
+        here = await fetch(
+            gw,
+            "SELECT feedetl_sn FROM gateway.fee_lines WHERE mdtrt_id = :m AND status = 'active' ORDER BY feedetl_sn",
+            m=mdtrt_id,
+        )
+        return [r[0] for r in at_settlement], [r[0] for r in here]
+
+    both = ([i.sn for i in items], [i.sn for i in items])
+    assert await lines() == both
+    more = items + numbered([Item("XGWC001", "9.50", "1")])
+    # reused for another input, in this process: refused before anything is uploaded
+    assert (
+        "报文ID重复"
+        in (await his.refused("2204", fees_2204(p, mdtrt_id, more, when=when, batch="B1"), msgid=msgid)).err_msg
+    )
+    assert await lines() == both
+    # the same in a process that does not know the msgid: uploaded, then the new line taken back
+    _forget_answered(gateway)
+    assert (
+        "报文ID重复"
+        in (await his.refused("2204", fees_2204(p, mdtrt_id, more, when=when, batch="B1"), msgid=msgid)).err_msg
+    )
+    assert await lines() == both
+    # a retry there: the stored answer, the lines stay
+    _forget_answered(gateway)
+    again = await his.call("2204", fees_2204(p, mdtrt_id, items, when=when, batch="B1"), msgid=msgid)
+    assert again.raw == first.raw
+    assert await lines() == both
+    total = sum((i.total for i in items), Decimal("0.00"))
+    assert (
+        amount((await his.call("2207", settle_data(p, mdtrt_id, total))).output["setlinfo"]["medfee_sumamt"]) == total
+    )
