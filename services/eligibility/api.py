@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -40,11 +40,13 @@ from services.eligibility.schemas import (
     SnapshotOut,
 )
 from shared.auth import Admin, Principal, Reader, authenticate, require
+from shared.db import Database
 from shared.events.envelope import dumpb, now
 from shared.problems import Problem, not_found
 from shared.service import Db
 
 log = logging.getLogger("yibao.eligibility")
+T = TypeVar("T")
 
 
 def as_problem(exc: RuleViolation) -> Problem:
@@ -113,6 +115,13 @@ def _created(body: dict, created: bool = True) -> JSONResponse:
     return JSONResponse(body, status_code=201 if created else 200)
 
 
+async def _write(db: Database, work: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """`work(unit, *args, today=…)` in one transaction, today (business time) taken once before it: a retry after a
+    deadlock writes the same day."""
+    today = business_today()
+    return await db.transaction(lambda unit: work(unit, *args, today=today))
+
+
 # ------------------------------------------------------------------ institutions
 
 
@@ -144,8 +153,7 @@ async def resume_institution(db: Db, _: Admin, code: str = CodePath):
 @router.post("/persons", status_code=201)
 async def register_person(body: PersonIn, db: Db, _: Admin):
     """Register a person; the answer carries `ecert_token` (电子凭证), shown this once."""
-    today = business_today()
-    person = await db.transaction(lambda unit: persons.register_person(unit, body, today=today))
+    person = await _write(db, persons.register_person, body)
     return _created(person)
 
 
@@ -157,22 +165,19 @@ async def get_person(psn_no: PsnNoPath, db: Db, principal: PersonReader):
 
 @router.patch("/persons/{psn_no}")
 async def update_person(psn_no: PsnNoPath, body: PersonPatch, db: Db, _: Admin):
-    today = business_today()
-    return await db.transaction(lambda unit: persons.update_person(unit, psn_no, body, today=today))
+    return await _write(db, persons.update_person, psn_no, body)
 
 
 @router.post("/persons/{psn_no}/retire")
 async def retire(psn_no: PsnNoPath, body: RetireIn, db: Db, _: Admin):
     """In service → retired, effective the first day of the month after `retired_on`."""
-    today = business_today()
-    return await db.transaction(lambda unit: persons.retire(unit, psn_no, body.retired_on, today=today))
+    return await _write(db, persons.retire, psn_no, body.retired_on)
 
 
 @router.post("/persons/{psn_no}/ecert", status_code=201)
 async def reissue_ecert(psn_no: PsnNoPath, db: Db, _: Admin):
     """A new 电子凭证 token; the old one stops resolving."""
-    today = business_today()
-    answer = await db.transaction(lambda unit: persons.reissue_ecert(unit, psn_no, today=today))
+    answer = await _write(db, persons.reissue_ecert, psn_no)
     return _created(answer)
 
 
@@ -245,8 +250,7 @@ async def account_roster(
 
 @router.post("/persons/{psn_no}/aid-identities", status_code=201)
 async def add_aid_identity(psn_no: PsnNoPath, body: AidIdentityIn, db: Db, _: Admin):
-    today = business_today()
-    identity = await db.transaction(lambda unit: entitlements.add_aid_identity(unit, psn_no, body, today=today))
+    identity = await _write(db, entitlements.add_aid_identity, psn_no, body)
     return _created(identity)
 
 
@@ -268,53 +272,40 @@ async def import_aid_identities(request: Request, db: Db, _: Admin):
     """Civil affairs' changes of identities (add, change, end) as a CSV or xlsx file: the good rows applied once, each
     bad row reported with its reason (`{rows, applied, unchanged, refused: [{row, code, reason}]}`)."""
     content = await request.body()
-    today = business_today()
-    return await db.transaction(lambda unit: imports.import_changes(unit, content, today=today))
+    return await _write(db, imports.import_changes, content)
 
 
 @router.patch("/persons/{psn_no}/aid-identities/{identity_id}")
 async def set_aid_lost_on(psn_no: PsnNoPath, identity_id: IdPath, body: AidIdentityPatch, db: Db, _: Admin):
-    today = business_today()
-    return await db.transaction(
-        lambda unit: entitlements.set_aid_lost_on(unit, psn_no, identity_id, body.lost_on, today=today)
-    )
+    return await _write(db, entitlements.set_aid_lost_on, psn_no, identity_id, body.lost_on)
 
 
 @router.post("/persons/{psn_no}/chronic-qualifications", status_code=201)
 async def add_qualification(psn_no: PsnNoPath, body: ChronicQualificationIn, db: Db, _: Admin):
-    today = business_today()
-    qualification = await db.transaction(lambda unit: entitlements.add_qualification(unit, psn_no, body, today=today))
+    qualification = await _write(db, entitlements.add_qualification, psn_no, body)
     return _created(qualification)
 
 
 @router.patch("/persons/{psn_no}/chronic-qualifications/{qualification_id}")
 async def end_qualification(psn_no: PsnNoPath, qualification_id: IdPath, body: EndDatePatch, db: Db, _: Admin):
-    today = business_today()
-    return await db.transaction(
-        lambda unit: entitlements.end_qualification(unit, psn_no, qualification_id, body.end_date, today=today)
-    )
+    return await _write(db, entitlements.end_qualification, psn_no, qualification_id, body.end_date)
 
 
 @router.post("/persons/{psn_no}/offsite-registrations", status_code=201)
 async def add_registration(psn_no: PsnNoPath, body: OffsiteRegistrationIn, db: Db, _: Admin):
-    today = business_today()
-    registration = await db.transaction(lambda unit: entitlements.add_registration(unit, psn_no, body, today=today))
+    registration = await _write(db, entitlements.add_registration, psn_no, body)
     return _created(registration)
 
 
 @router.patch("/persons/{psn_no}/offsite-registrations/{registration_id}")
 async def end_registration(psn_no: PsnNoPath, registration_id: IdPath, body: EndDatePatch, db: Db, _: Admin):
-    today = business_today()
-    return await db.transaction(
-        lambda unit: entitlements.end_registration(unit, psn_no, registration_id, body.end_date, today=today)
-    )
+    return await _write(db, entitlements.end_registration, psn_no, registration_id, body.end_date)
 
 
 @router.post("/persons/{psn_no}/family", status_code=201)
 async def add_family(psn_no: PsnNoPath, body: FamilyIn, db: Db, _: Admin):
     """Link a spouse, parent or child (recorded both ways); the same link again answers 200."""
-    today = business_today()
-    link, created = await db.transaction(lambda unit: entitlements.add_family(unit, psn_no, body, today=today))
+    link, created = await _write(db, entitlements.add_family, psn_no, body)
     return _created(link, created)
 
 
@@ -336,26 +327,21 @@ async def get_employer(emp_no: EmpNoPath, db: Db, _: Reader):
 @router.post("/employers/{emp_no}/deferrals", status_code=201)
 async def add_deferral(emp_no: EmpNoPath, body: DeferralIn, db: Db, _: Admin):
     """Contribution deferral (缓缴) of 1..6 months; benefits unaffected."""
-    today = business_today()
-    deferral = await db.transaction(lambda unit: employers.add_deferral(unit, emp_no, body, today=today))
+    deferral = await _write(db, employers.add_deferral, emp_no, body)
     return _created(deferral)
 
 
 @router.post("/employers/{emp_no}/arrears", status_code=201)
 async def add_arrears(emp_no: EmpNoPath, body: ArrearsIn, db: Db, _: Admin):
     """Arrears since a month; beyond 3 months not covered by a deferral, employees' benefits stop."""
-    today = business_today()
-    owed = await db.transaction(lambda unit: employers.add_arrears(unit, emp_no, body, today=today))
+    owed = await _write(db, employers.add_arrears, emp_no, body)
     return _created(owed)
 
 
 @router.post("/employers/{emp_no}/arrears/{arrears_id}/settle")
 async def settle_arrears(emp_no: EmpNoPath, arrears_id: IdPath, body: ArrearsSettleIn, db: Db, _: Admin):
     """The arrears are paid; benefits resume from `settled_on`."""
-    today = business_today()
-    return await db.transaction(
-        lambda unit: employers.settle_arrears(unit, emp_no, arrears_id, body.settled_on, today=today)
-    )
+    return await _write(db, employers.settle_arrears, emp_no, arrears_id, body.settled_on)
 
 
 # ------------------------------------------------------------------ COVID case registry

@@ -6,7 +6,6 @@ ledger shows names and ID numbers in full to admin only.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Annotated
 
@@ -16,8 +15,7 @@ from pydantic import AfterValidator
 
 from services.reporting import alerts, daily, dashboard, feed, layouts, ledgers, price_watch, reconcile, stats
 from services.reporting.areas import AdmdvsQuery, RollupQuery, area_of
-from services.reporting.domain import area_name
-from services.reporting.exports import Format, FormSettings, answer
+from services.reporting.exports import Format, area_answer
 from shared.auth import Principal, authenticate, require
 from shared.inputs import MAX_QUERY_INT, MONTH_PATTERN, BusinessDay, month_in_window
 from shared.problems import Problem
@@ -32,15 +30,6 @@ Day = Annotated[BusinessDay, Query(alias="date", description="YYYY-MM-DD, 1900-0
 Fmt = Annotated[Format, Query(alias="format")]
 Month = Annotated[str, Query(pattern=MONTH_PATTERN, description="YYYY-MM"), AfterValidator(month_in_window)]
 Year = Annotated[int, Query(ge=1900, le=2100)]
-
-
-def _filtered(body: dict, request: Request, admdvs: str | None, rollup: bool) -> FormSettings:
-    """A report filtered by pooling area says so (`area` in JSON, the area's name in the form's title)."""
-    forms: FormSettings = request.app.state.forms
-    if admdvs is None:
-        return forms
-    body["area"] = {"admdvs": admdvs, "rollup": rollup, "area_name": area_name(admdvs)}
-    return dataclasses.replace(forms, region=area_name(admdvs) + ("(含所辖县区)" if rollup else ""))
 
 
 @router.get("/reports/daily")
@@ -58,12 +47,9 @@ async def daily_report(
     (with `rollup`): the institutions of a pooling area only (a county's report, the city's roll-up)."""
     area = area_of(admdvs, rollup)
     async with db.connect() as unit:
-        figures = await daily.daily_figures(unit, day=day, cumulative=cumulative, area=area)
-        accounts = await daily.account_totals(unit, day=day, cumulative=cumulative, area=area)
-    body = daily.daily_json(day=day, cumulative=cumulative, figures=figures, accounts=accounts)
-    forms = _filtered(body, request, admdvs, rollup)
-    name = f"daily-{day.isoformat()}" + ("-cumulative" if cumulative else "") + (f"-{admdvs}" if admdvs else "")
-    return answer(body, fmt=fmt, layout=layouts.daily_form, filename=name, forms=forms)
+        body = await daily.daily_report(unit, day=day, cumulative=cumulative, area=area)
+    name = f"daily-{day.isoformat()}" + ("-cumulative" if cumulative else "")
+    return area_answer(request, body, area=area, fmt=fmt, layout=layouts.daily_form, filename=name)
 
 
 @router.get("/reports/covid-ledger")
@@ -78,13 +64,11 @@ async def covid_ledger(
 ) -> Response:
     """附件3 for the filing date `date`: published cases up to 17:00 the day before; masked unless admin; `admdvs`:
     the cases of the hospitals of a pooling area."""
+    area = area_of(admdvs, rollup)
     async with db.connect() as unit:
-        body = await ledgers.covid_ledger(
-            unit, filing_date=day, unmasked=principal.role == "admin", area=area_of(admdvs, rollup)
-        )
-    forms = _filtered(body, request, admdvs, rollup)
-    name = f"covid-ledger-{day.isoformat()}" + (f"-{admdvs}" if admdvs else "")
-    return answer(body, fmt=fmt, layout=layouts.ledger_form, filename=name, forms=forms)
+        body = await ledgers.covid_ledger(unit, filing_date=day, unmasked=principal.role == "admin", area=area)
+    name = f"covid-ledger-{day.isoformat()}"
+    return area_answer(request, body, area=area, fmt=fmt, layout=layouts.ledger_form, filename=name)
 
 
 @router.get("/reports/prepayments")
@@ -98,11 +82,11 @@ async def prepayment_table(
     rollup: RollupQuery = False,
 ) -> Response:
     """附件4 for the filing date `date`: cumulative special prepayments per pooling area up to 17:00 the day before."""
+    area = area_of(admdvs, rollup)
     async with db.connect() as unit:
-        body = await ledgers.prepayment_table(unit, filing_date=day, area=area_of(admdvs, rollup))
-    forms = _filtered(body, request, admdvs, rollup)
-    name = f"prepayments-{day.isoformat()}" + (f"-{admdvs}" if admdvs else "")
-    return answer(body, fmt=fmt, layout=layouts.prepayment_form, filename=name, forms=forms)
+        body = await ledgers.prepayment_table(unit, filing_date=day, area=area)
+    name = f"prepayments-{day.isoformat()}"
+    return area_answer(request, body, area=area, fmt=fmt, layout=layouts.prepayment_form, filename=name)
 
 
 @router.get("/reports/two-diseases")
@@ -116,11 +100,11 @@ async def two_diseases(
     rollup: RollupQuery = False,
 ) -> Response:
     """两病 monthly statistics: beneficiaries, visits, total cost, fund paid, by disease."""
+    area = area_of(admdvs, rollup)
     async with db.connect() as unit:
-        body = await stats.two_diseases(unit, month=month, area=area_of(admdvs, rollup))
-    forms = _filtered(body, request, admdvs, rollup)
-    name = f"two-diseases-{month}" + (f"-{admdvs}" if admdvs else "")
-    return answer(body, fmt=fmt, layout=layouts.two_disease_form, filename=name, forms=forms)
+        body = await stats.two_diseases(unit, month=month, area=area)
+    name = f"two-diseases-{month}"
+    return area_answer(request, body, area=area, fmt=fmt, layout=layouts.two_disease_form, filename=name)
 
 
 @router.get("/reports/indicators")
@@ -134,13 +118,11 @@ async def indicators(
     rollup: RollupQuery = False,
 ) -> Response:
     """Institution indicators of a year (aid self-pay share vs 10 %, outside-catalogue share, budget use)."""
+    area = area_of(admdvs, rollup)
     async with db.connect() as unit:
-        body = await stats.indicators(
-            unit, year=year, thresholds=request.app.state.budget_thresholds, area=area_of(admdvs, rollup)
-        )
-    forms = _filtered(body, request, admdvs, rollup)
-    name = f"indicators-{year}" + (f"-{admdvs}" if admdvs else "")
-    return answer(body, fmt=fmt, layout=layouts.indicators_form, filename=name, forms=forms)
+        body = await stats.indicators(unit, year=year, thresholds=request.app.state.budget_thresholds, area=area)
+    name = f"indicators-{year}"
+    return area_answer(request, body, area=area, fmt=fmt, layout=layouts.indicators_form, filename=name)
 
 
 @router.get("/reconciliation")

@@ -104,6 +104,13 @@ def daily_json(
     }
 
 
+async def daily_report(unit: Unit, *, day: date, cumulative: bool, area: Area | None) -> dict:
+    """附件2 as the API answers it: the form's figures and, outside the form, the day's account payments."""
+    figures = await daily_figures(unit, day=day, cumulative=cumulative, area=area)
+    accounts = await account_totals(unit, day=day, cumulative=cumulative, area=area)
+    return daily_json(day=day, cumulative=cumulative, figures=figures, accounts=accounts)
+
+
 async def day_totals(unit: Unit, *, day: date) -> dict:
     """All settlements of a business day net of that day's reversals (what settlement's /v1/totals says)."""
     row = await unit.fetchrow(_DAY_TOTALS, day=day)

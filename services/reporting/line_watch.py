@@ -148,29 +148,12 @@ def _repeated_exams(settled: Settled, exams: set[tuple[str, date]], rows: list[R
         nearest = min(others, key=lambda r: (abs(r.fee_day - day), r.fee_day))
         first, last = min(day, nearest.fee_day), max(day, nearest.fee_day)
         evidence = [r for r in by_code[code] if first <= r.fee_day <= last]
-        found.append(
-            Finding(
-                kind="fraud",
-                rule="fraud.repeat_exam",
-                subject=f"{settled.psn_no}|{code}",
-                window_start=first,
-                window_end=last,
-                facts={
-                    "psn_no": settled.psn_no,
-                    "med_list_codg": code,
-                    "med_list_name": evidence[0].med_list_name,
-                    "days_apart": (last - first).days,
-                    "window_days": reach.days + 1,
-                    "lines": [_line_view(r) for r in evidence[:MAX_EVIDENCE]],
-                    "fixmedins_codes": sorted({r.fixmedins_code for r in evidence}),
-                },
-                psn_no=settled.psn_no,
-                fixmedins_code=settled.fixmedins_code,
-                admdvs=settled.fixmedins_admdvs,
-                setl_ids=tuple(dict.fromkeys(r.setl_id for r in evidence)),
-                windowed=True,
-            )
-        )
+        facts = {
+            "days_apart": (last - first).days,
+            "window_days": reach.days + 1,
+            "fixmedins_codes": sorted({r.fixmedins_code for r in evidence}),
+        }
+        found.append(_code_finding(settled, "fraud.repeat_exam", code, (first, last), evidence, facts))
     return found
 
 
@@ -185,30 +168,34 @@ def _stockpiling(
         total = sum(int(r.days_supply) for r in inside)
         if total <= fraud.supply_max_days:
             continue
-        found.append(
-            Finding(
-                kind="fraud",
-                rule="fraud.stockpiling",
-                subject=f"{settled.psn_no}|{code}",
-                window_start=first,
-                window_end=last,
-                facts={
-                    "psn_no": settled.psn_no,
-                    "med_list_codg": code,
-                    "med_list_name": inside[0].med_list_name,
-                    "supply_days": total,
-                    "limit": fraud.supply_max_days,
-                    "window_days": fraud.supply_window_days,
-                    "lines": [_line_view(r) for r in inside[:MAX_EVIDENCE]],
-                },
-                psn_no=settled.psn_no,
-                fixmedins_code=settled.fixmedins_code,
-                admdvs=settled.fixmedins_admdvs,
-                setl_ids=tuple(dict.fromkeys(r.setl_id for r in inside)),
-                windowed=True,
-            )
-        )
+        facts = {"supply_days": total, "limit": fraud.supply_max_days, "window_days": fraud.supply_window_days}
+        found.append(_code_finding(settled, "fraud.stockpiling", code, (first, last), inside, facts))
     return found
+
+
+def _code_finding(
+    settled: Settled, rule: str, code: str, window: tuple[date, date], evidence: list[Row], facts: dict[str, Any]
+) -> Finding:
+    """A fraud finding on one person's code over a sliding window, with the lines that show it."""
+    return Finding(
+        kind="fraud",
+        rule=rule,
+        subject=f"{settled.psn_no}|{code}",
+        window_start=window[0],
+        window_end=window[1],
+        facts={
+            "psn_no": settled.psn_no,
+            "med_list_codg": code,
+            "med_list_name": evidence[0].med_list_name,
+            **facts,
+            "lines": [_line_view(r) for r in evidence[:MAX_EVIDENCE]],
+        },
+        psn_no=settled.psn_no,
+        fixmedins_code=settled.fixmedins_code,
+        admdvs=settled.fixmedins_admdvs,
+        setl_ids=tuple(dict.fromkeys(r.setl_id for r in evidence)),
+        windowed=True,
+    )
 
 
 async def lines_hold(unit: Unit, alert: Row) -> bool:

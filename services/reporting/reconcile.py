@@ -14,6 +14,7 @@ from shared.problems import Problem
 
 TIMEOUT_SECONDS = 3.0
 FIELDS = ("count", *RECONCILED)
+Client = InternalClient | httpx.AsyncClient
 
 
 def make_client(base_url: str) -> InternalClient:
@@ -40,19 +41,24 @@ def _normalise(body: object) -> dict:
     return out
 
 
-async def settlement_totals(client: InternalClient | httpx.AsyncClient, *, day: date, api_key: str) -> dict:
-    """GET {SETTLEMENT_URL}/v1/totals?date= with the internal key; 503 SETTLEMENT_UNAVAILABLE when it fails."""
+async def _day_of_settlement(client: Client, path: str, *, day: date, api_key: str) -> object:
+    """GET {SETTLEMENT_URL}`path`?date= with the internal key: the JSON answer; 503 SETTLEMENT_UNAVAILABLE when the
+    call fails, answers other than 200, or not JSON."""
     try:
-        response = await client.get("/v1/totals", params={"date": day.isoformat()}, headers={"X-Api-Key": api_key})
+        response = await client.get(path, params={"date": day.isoformat()}, headers={"X-Api-Key": api_key})
     except (httpx.HTTPError, TimeoutError) as exc:
         raise _unavailable(f"the settlement service did not answer ({type(exc).__name__})") from None
     if response.status_code != 200:
         raise _unavailable(f"the settlement service answered {response.status_code}")
     try:
-        body = response.json()
+        return response.json()
     except ValueError:
         raise _unavailable("the settlement service answered unexpectedly (not JSON)") from None
-    return _normalise(body)
+
+
+async def settlement_totals(client: Client, *, day: date, api_key: str) -> dict:
+    """GET {SETTLEMENT_URL}/v1/totals?date= with the internal key; 503 SETTLEMENT_UNAVAILABLE when it fails."""
+    return _normalise(await _day_of_settlement(client, "/v1/totals", day=day, api_key=api_key))
 
 
 def compare(*, day: date, settlement: dict, reporting: dict) -> dict:
@@ -84,21 +90,9 @@ def _normalise_accounts(body: object) -> dict:
     return out
 
 
-async def settlement_account_totals(client: InternalClient | httpx.AsyncClient, *, day: date, api_key: str) -> dict:
+async def settlement_account_totals(client: Client, *, day: date, api_key: str) -> dict:
     """GET {SETTLEMENT_URL}/v1/account-totals?date= with the internal key; 503 SETTLEMENT_UNAVAILABLE when it fails."""
-    try:
-        response = await client.get(
-            "/v1/account-totals", params={"date": day.isoformat()}, headers={"X-Api-Key": api_key}
-        )
-    except (httpx.HTTPError, TimeoutError) as exc:
-        raise _unavailable(f"the settlement service did not answer ({type(exc).__name__})") from None
-    if response.status_code != 200:
-        raise _unavailable(f"the settlement service answered {response.status_code}")
-    try:
-        body = response.json()
-    except ValueError:
-        raise _unavailable("the settlement service answered unexpectedly (not JSON)") from None
-    return _normalise_accounts(body)
+    return _normalise_accounts(await _day_of_settlement(client, "/v1/account-totals", day=day, api_key=api_key))
 
 
 def compare_accounts(*, day: date, settlement: dict, reporting: dict) -> dict:

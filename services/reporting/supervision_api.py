@@ -3,7 +3,7 @@ institution indicators, county filing. Reads for ops and admin; resolving, check
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -13,8 +13,7 @@ from pydantic import AfterValidator
 from services.reporting import alerts, filing, indicators, price_watch, supervision_layouts
 from services.reporting.alerts import AlertFilter, Supervision
 from services.reporting.areas import AdmdvsQuery, RollupQuery, area_of
-from services.reporting.domain import area_name
-from services.reporting.exports import answer
+from services.reporting.exports import area_answer
 from services.reporting.schemas import AlertResolveIn, CheckIn, FilingIn
 from shared.auth import Admin, Principal, require
 from shared.inputs import MAX_OFFSET, MONTH_PATTERN, BusinessDay, month_in_window
@@ -35,12 +34,8 @@ def _supervision(request: Request) -> Supervision:
     return request.app.state.supervision  # type: ignore[no-any-return]
 
 
-def _forms(request: Request, admdvs: str | None, rollup: bool):
-    """The form settings, with the pooling area in the title when a report is filtered by one."""
-    forms = request.app.state.forms
-    if admdvs is None:
-        return forms
-    return dataclasses.replace(forms, region=area_name(admdvs) + ("(含所辖县区)" if rollup else ""))
+# Supervision's lists say their area themselves (`area` in the JSON) and keep the file name without it.
+_answer = functools.partial(area_answer, named=False)
 
 
 @router.get("/alerts")
@@ -60,26 +55,15 @@ async def list_alerts(
     fmt: ListFormat = "json",
 ) -> Response:
     """Alerts, newest first, filtered; `format=xlsx` exports the list (up to 10,000) for the office that receives it."""
-    where = AlertFilter(
-        kind=kind,
-        status=status,
-        rule=rule,
-        psn_no=psn_no,
-        fixmedins_code=fixmedins_code,
-        area=area_of(admdvs, rollup),
-    )
+    area = area_of(admdvs, rollup)
+    where = AlertFilter(kind=kind, status=status, rule=rule, psn_no=psn_no, fixmedins_code=fixmedins_code, area=area)
     async with db.connect() as unit:
         if fmt == "xlsx":
             body = await alerts.list_alerts(unit, where, limit=MAX_EXPORT, offset=0)
         else:
             body = await alerts.list_alerts(unit, where, limit=limit, offset=offset)
-    return answer(
-        body,
-        fmt=fmt,
-        layout=supervision_layouts.alerts_form,
-        filename="alerts" + (f"-{kind}" if kind else "") + (f"-{status}" if status else ""),
-        forms=_forms(request, admdvs, rollup),
-    )
+    name = "alerts" + (f"-{kind}" if kind else "") + (f"-{status}" if status else "")
+    return _answer(request, body, area=area, fmt=fmt, layout=supervision_layouts.alerts_form, filename=name)
 
 
 @router.get("/alerts/{alert_id}")
@@ -133,16 +117,11 @@ async def watched_prices(
     fmt: Fmt = "json",
 ) -> Response:
     """The day's unit prices of the watched goods per code and institution, against their monitoring caps."""
-    policy = _supervision(request).book.on(day)
+    area, policy = area_of(admdvs, rollup), _supervision(request).book.on(day)
     async with db.connect() as unit:
-        body = await price_watch.watched_prices(unit, day=day, area=area_of(admdvs, rollup), policy=policy)
-    return answer(
-        body,
-        fmt=fmt,
-        layout=supervision_layouts.prices_form,
-        filename=f"watched-prices-{day.isoformat()}",
-        forms=_forms(request, admdvs, rollup),
-    )
+        body = await price_watch.watched_prices(unit, day=day, area=area, policy=policy)
+    name = f"watched-prices-{day.isoformat()}"
+    return _answer(request, body, area=area, fmt=fmt, layout=supervision_layouts.prices_form, filename=name)
 
 
 @router.get("/reports/watched-sales")
@@ -156,15 +135,11 @@ async def watched_sales(
     fmt: Fmt = "json",
 ) -> Response:
     """The day's sales of the watched goods at pharmacies, per pharmacy and district."""
+    area = area_of(admdvs, rollup)
     async with db.connect() as unit:
-        body = await price_watch.watched_sales(unit, day=day, area=area_of(admdvs, rollup))
-    return answer(
-        body,
-        fmt=fmt,
-        layout=supervision_layouts.sales_form,
-        filename=f"watched-sales-{day.isoformat()}",
-        forms=_forms(request, admdvs, rollup),
-    )
+        body = await price_watch.watched_sales(unit, day=day, area=area)
+    name = f"watched-sales-{day.isoformat()}"
+    return _answer(request, body, area=area, fmt=fmt, layout=supervision_layouts.sales_form, filename=name)
 
 
 @router.get("/reports/institution-indicators")
@@ -178,17 +153,12 @@ async def institution_indicators(
     fmt: Fmt = "json",
 ) -> Response:
     """Each hospital's monthly indicators (seed 002) against the thresholds in force, the failing ones flagged."""
-    chosen = indicators.month_of(month)
+    area, chosen = area_of(admdvs, rollup), indicators.month_of(month)
     policy = _supervision(request).book.on(chosen.first)
     async with db.connect() as unit:
-        body = await indicators.month_indicators(unit, month=chosen, area=area_of(admdvs, rollup), policy=policy)
-    return answer(
-        body,
-        fmt=fmt,
-        layout=supervision_layouts.month_indicators_form,
-        filename=f"institution-indicators-{month}",
-        forms=_forms(request, admdvs, rollup),
-    )
+        body = await indicators.month_indicators(unit, month=chosen, area=area, policy=policy)
+    name = f"institution-indicators-{month}"
+    return _answer(request, body, area=area, fmt=fmt, layout=supervision_layouts.month_indicators_form, filename=name)
 
 
 @router.post("/filings", status_code=201)

@@ -232,32 +232,42 @@ async def register(stack: Stack) -> tuple[str, str]:
     return person["psn_no"], certno
 
 
-async def settle(stack: Stack, psn_no: str, certno: str) -> dict:
-    """A COVID (confirmed) outpatient visit, its fee lines and its settlement, with H1's HIS key."""
+async def settled_visit(
+    stack: Stack, psn_no: str, certno: str, *, diagnoses: list[str], lines: list[dict], timed: bool = False
+) -> dict:
+    """An outpatient visit at H1 begun five minutes ago, its fee lines (`timed`: each with the visit's time as
+    fee_ocur_time) and its settlement, with H1's HIS key."""
     begntime = (datetime.now(BUSINESS_TZ) - timedelta(minutes=5)).replace(microsecond=0)
-    visit = await ok(
-        await stack.settlement.post(
-            "/v1/visits",
-            headers=HIS,
-            json={
-                "psn_no": psn_no,
-                "mdtrt_cert_type": "02",
-                "mdtrt_cert_no": certno,
-                "fixmedins_code": CODE,
-                "med_type": "11",
-                "begntime": begntime.isoformat(),
-                "diagnoses": ["U07.1"],
-            },
-        ),
-        201,
-    )
-    await ok(
-        await stack.settlement.post(f"/v1/visits/{visit['mdtrt_id']}/fees", headers=HIS, json={"items": FEES}), 201
-    )
-    answer = await ok(await stack.settlement.post(f"/v1/visits/{visit['mdtrt_id']}/settle", headers=HIS, json={}), 201)
+    visit = {
+        "psn_no": psn_no,
+        "mdtrt_cert_type": "02",
+        "mdtrt_cert_no": certno,
+        "fixmedins_code": CODE,
+        "med_type": "11",
+        "begntime": begntime.isoformat(),
+        "diagnoses": diagnoses,
+    }
+    mdtrt_id = (await ok(await stack.settlement.post("/v1/visits", headers=HIS, json=visit), 201))["mdtrt_id"]
+    items = [dict(line, fee_ocur_time=begntime.isoformat()) for line in lines] if timed else lines
+    await ok(await stack.settlement.post(f"/v1/visits/{mdtrt_id}/fees", headers=HIS, json={"items": items}), 201)
+    return await ok(await stack.settlement.post(f"/v1/visits/{mdtrt_id}/settle", headers=HIS, json={}), 201)
+
+
+async def settle(stack: Stack, psn_no: str, certno: str) -> dict:
+    """A COVID (confirmed) outpatient visit, its fee lines and its settlement."""
+    answer = await settled_visit(stack, psn_no, certno, diagnoses=["U07.1"], lines=FEES)
     assert answer["covid_status"] == "confirmed" and answer["fixmedins_code"] == CODE, answer
     assert Decimal(answer["medfee_sumamt"]) == Decimal("2136.90"), answer
     return answer
+
+
+async def log_in(browser: Browser, url: str, key: str) -> None:
+    """The dashboard at `url`, logged in with `key`, its event stream connected (with a ticket)."""
+    await browser.get(url + "/")
+    await browser.type(await browser.wait_for("#key"), key)
+    await browser.click(await browser.wait_for("#login-button"))
+    await browser.wait_for("#board:not([hidden])")
+    await browser.wait_for("#live.on", timeout=30)
 
 
 async def wait_text(browser: Browser, css: str, want: str, timeout: float = 30) -> str:
@@ -279,11 +289,7 @@ async def test_live_feed_and_xlsx_download(stack: Stack, tmp_path):
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     async with Browser(downloads) as browser:
-        await browser.get(stack.reporting_url + "/")
-        await browser.type(await browser.wait_for("#key"), OPS_KEY)
-        await browser.click(await browser.wait_for("#login-button"))
-        await browser.wait_for("#board:not([hidden])")
-        await browser.wait_for("#live.on", timeout=30)  # the EventSource is connected (with a ticket)
+        await log_in(browser, stack.reporting_url, OPS_KEY)
 
         answer = await settle(stack, psn_no, certno)
         setl_id, day = answer["setl_id"], date.fromisoformat(answer["setl_date"])
@@ -351,27 +357,8 @@ WATCHED = [  # an ibuprofen sold above its monitoring cap of 30.00 (deploy/polic
 
 
 async def settle_watched(stack: Stack, psn_no: str, certno: str) -> dict:
-    """An ordinary outpatient visit at H1 whose line is a watched good above its cap, settled with H1's HIS key."""
-    begntime = (datetime.now(BUSINESS_TZ) - timedelta(minutes=5)).replace(microsecond=0)
-    visit = await ok(
-        await stack.settlement.post(
-            "/v1/visits",
-            headers=HIS,
-            json={
-                "psn_no": psn_no,
-                "mdtrt_cert_type": "02",
-                "mdtrt_cert_no": certno,
-                "fixmedins_code": CODE,
-                "med_type": "11",
-                "begntime": begntime.isoformat(),
-                "diagnoses": ["J06.9"],
-            },
-        ),
-        201,
-    )
-    lines = [dict(line, fee_ocur_time=begntime.isoformat()) for line in WATCHED]
-    await ok(await stack.settlement.post(f"/v1/visits/{visit['mdtrt_id']}/fees", headers=HIS, json={"items": lines}))
-    return await ok(await stack.settlement.post(f"/v1/visits/{visit['mdtrt_id']}/settle", headers=HIS, json={}), 201)
+    """An ordinary outpatient visit whose line (with its time) is a watched good above its cap."""
+    return await settled_visit(stack, psn_no, certno, diagnoses=["J06.9"], lines=WATCHED, timed=True)
 
 
 async def test_an_alert_raised_by_a_settlement_is_resolved_on_the_alert_page(stack: Stack, tmp_path):
@@ -379,11 +366,7 @@ async def test_an_alert_raised_by_a_settlement_is_resolved_on_the_alert_page(sta
     the admin resolves it there, and it leaves the open list."""
     psn_no, certno = await register(stack)
     async with Browser(tmp_path) as browser:
-        await browser.get(stack.reporting_url + "/")
-        await browser.type(await browser.wait_for("#key"), ADMIN_KEY)
-        await browser.click(await browser.wait_for("#login-button"))
-        await browser.wait_for("#board:not([hidden])")
-        await browser.wait_for("#live.on", timeout=30)
+        await log_in(browser, stack.reporting_url, ADMIN_KEY)
         await browser.click(await browser.find("#nav-alerts"))
         await browser.wait_for("#alerts-page:not([hidden])")
         assert await browser.find(f'#alerts tr[data-fixmedins-code="{CODE}"]') is None  # nothing open yet

@@ -224,9 +224,10 @@ async def credit_run(ctx: Ctx, *, body: CreditRunIn, key: idem.IdempotencyKey | 
             f"{period} has not begun: a month is credited from its first day",
             errors=[{"field": "period", "code": "INVALID_PERIOD", "detail": "a future month"}],
         )
-    replay = await idem.replay(ctx.db, key)
-    if replay is not None:
-        return replay
+    return await idem.answer_once(ctx.db, key, lambda: _credit_run(ctx, period=period, first=first, key=key))
+
+
+async def _credit_run(ctx: Ctx, *, period: str, first: date, key: idem.IdempotencyKey | None) -> Answer:
     async with ctx.db.connect() as unit:
         done = await unit.fetchval(_RUN, period=period)
     if done is not None and key is None:
@@ -234,35 +235,27 @@ async def credit_run(ctx: Ctx, *, body: CreditRunIn, key: idem.IdempotencyKey | 
     credits, skipped = _credits(ctx, await _roster(ctx, period=period), on=first) if done is None else ([], {})
 
     async def work(unit: Unit) -> Answer:
-        first_answer = await idem.claim(unit, key)
-        if first_answer is not None:
-            return first_answer
         if await unit.fetchval(_OWN_RUN, period=period) is None:  # run before (or by a concurrent call, now done)
-            answer = Answer.json(await unit.fetchval(_RUN, period=period), 200)
-        else:
-            persons, total, left_out = 0, ZERO, dict(skipped)
-            for start in range(0, len(credits), CREDIT_BATCH):
-                batch = credits[start : start + CREDIT_BATCH]
-                psn = [p for p, _ in batch]
-                await unit.execute(_CREATE_ACCOUNTS, psn=psn)
-                closed = {r.psn_no for r in await unit.fetch(_LOCK_ACCOUNTS, psn=psn) if r.closed_on is not None}
-                open_ = [(p, a) for p, a in batch if p not in closed]
-                left_out["account_closed"] = left_out.get("account_closed", 0) + len(batch) - len(open_)
-                rows = await unit.fetch(
-                    _CREDIT_MANY, period=period, psn=[p for p, _ in open_], amount=[a for _, a in open_]
-                )
-                left_out["credited_before"] = left_out.get("credited_before", 0) + len(open_) - len(rows)
-                persons += len(rows)
-                total += sum((Decimal(r.amount) for r in rows), ZERO)
-            body_ = {"period": period, "persons": persons, "total": fmt(total), "skipped": left_out}
-            await unit.execute(
-                _FINISH_RUN, period=period, persons=persons, total=total, answer=orjson.dumps(body_).decode()
+            return Answer.json(await unit.fetchval(_RUN, period=period), 200)
+        persons, total, left_out = 0, ZERO, dict(skipped)
+        for start in range(0, len(credits), CREDIT_BATCH):
+            batch = credits[start : start + CREDIT_BATCH]
+            psn = [p for p, _ in batch]
+            await unit.execute(_CREATE_ACCOUNTS, psn=psn)
+            closed = {r.psn_no for r in await unit.fetch(_LOCK_ACCOUNTS, psn=psn) if r.closed_on is not None}
+            open_ = [(p, a) for p, a in batch if p not in closed]
+            left_out["account_closed"] = left_out.get("account_closed", 0) + len(batch) - len(open_)
+            rows = await unit.fetch(
+                _CREDIT_MANY, period=period, psn=[p for p, _ in open_], amount=[a for _, a in open_]
             )
-            answer = Answer.json(body_, 201)
-        await idem.remember(unit, key, answer)
-        return answer
+            left_out["credited_before"] = left_out.get("credited_before", 0) + len(open_) - len(rows)
+            persons += len(rows)
+            total += sum((Decimal(r.amount) for r in rows), ZERO)
+        body = {"period": period, "persons": persons, "total": fmt(total), "skipped": left_out}
+        await unit.execute(_FINISH_RUN, period=period, persons=persons, total=total, answer=orjson.dumps(body).decode())
+        return Answer.json(body, 201)
 
-    return await ctx.db.transaction(work)
+    return await ctx.db.transaction(idem.keeping(key, work))
 
 
 def _credits(ctx: Ctx, roster: list[dict], *, on: date) -> tuple[list[tuple[str, Decimal]], dict[str, int]]:

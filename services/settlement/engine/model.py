@@ -171,8 +171,8 @@ class EligibilitySnapshot:
 
 
 @dataclass(frozen=True, slots=True)
-class SettlementWarning:
-    """A soft finding: settlement goes on, the HIS is told why."""
+class Finding:
+    """What smart monitoring found (DOMAIN §11), of the claim or of one fee line."""
 
     code: str
     detail: str
@@ -186,18 +186,13 @@ class SettlementWarning:
 
 
 @dataclass(frozen=True, slots=True)
-class Violation:
+class SettlementWarning(Finding):
+    """A soft finding: settlement goes on, the HIS is told why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Violation(Finding):
     """A hard finding: the service must reject the settlement (nothing is written)."""
-
-    code: str
-    detail: str
-    feedetl_sn: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "detail": self.detail}
-        if self.feedetl_sn is not None:
-            out["feedetl_sn"] = self.feedetl_sn
-        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,17 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
-from services.settlement.engine import Accumulators, Claim, EngineError, Institution, accumulator_year, rule_date
+from services.settlement.eligibility_client import Person
+from services.settlement.engine import (
+    Accumulators,
+    Adjudication,
+    Claim,
+    EngineError,
+    Institution,
+    Policy,
+    accumulator_year,
+    rule_date,
+)
 from services.settlement.runtime import Ctx, engine_problem
 from services.settlement.schemas import SettleIn
 from services.settlement.settle.inputs import (
@@ -174,7 +184,41 @@ class _StoredLine:
     fee_ocur_time: str | None  # as JSON has it (ISO 8601)
 
 
-async def _prepare(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: SettleIn, final: bool):
+@dataclass(frozen=True, slots=True)
+class _Settling:
+    """A visit ready for the engine: as stored, its claim with the account options, the person, whose account pays
+    and the policy in force."""
+
+    prepared: PreparedVisit
+    claim: Claim
+    person: Person
+    payer: str
+    policy: Policy
+
+    def adjudicate(self, ctx: Ctx, *, balance: Decimal, accumulators: Accumulators) -> Adjudication:
+        """The engine on these inputs, with the payer's balance and the person-year's accumulators."""
+        claim = replace(self.claim, account_balance=balance)
+        return run_engine(ctx, claim=claim, person=self.person, accumulators=accumulators, policy=self.policy)
+
+    async def write(
+        self, ctx: Ctx, unit: Unit, result: Adjudication, *, before: Accumulators, acc_version: int | None = None
+    ) -> Answer:
+        """A new setl_id: the visits, the settlement, the accumulators and the events; answers the breakdown (201)."""
+        record = settlement_record(
+            result,
+            setl_id=new_id("S"),
+            setl_time=ctx.now(),
+            facts=self.prepared.facts,
+            person=self.person,
+            institution=self.prepared.institution,
+            policy=self.policy,
+            payer_psn_no=self.payer,
+        )
+        await write_settlement(unit, record, before=before, visits=_expected(self.prepared), acc_version=acc_version)
+        return Answer.json(record.breakdown, 201)
+
+
+async def _prepare(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: SettleIn, final: bool) -> _Settling:
     async with ctx.db.connect() as unit:
         prepared = await load_visit(unit, mdtrt_id=mdtrt_id, principal=principal)
     claim = prepared.claim
@@ -188,23 +232,20 @@ async def _prepare(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: Se
     policy = ctx.policy_for(
         insuplc_admdvs=person.insuplc_admdvs, institution_admdvs=claim.institution.admdvs, on=rule_date(claim)
     )
-    return prepared, claim, person, payer, policy
+    return _Settling(prepared, claim, person, payer, policy)
 
 
 async def presettle(ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: SettleIn) -> dict:
     """What settle would answer now, with warnings (violations included as warnings); writes nothing."""
-    prepared, claim, person, payer, policy = await _prepare(
-        ctx, mdtrt_id=mdtrt_id, principal=principal, options=options, final=False
-    )
-    _, before = prepared.accumulators_of(accumulator_year(claim))
+    settling = await _prepare(ctx, mdtrt_id=mdtrt_id, principal=principal, options=options, final=False)
+    prepared = settling.prepared
+    _, before = prepared.accumulators_of(accumulator_year(settling.claim))
     balance = prepared.balance
-    if payer != prepared.psn_no:
+    if settling.payer != prepared.psn_no:
         async with ctx.db.connect() as unit:
-            found = await unit.fetchval(_BALANCE, psn_no=payer)
+            found = await unit.fetchval(_BALANCE, psn_no=settling.payer)
         balance = ZERO if found is None else Decimal(found)
-    result = run_engine(
-        ctx, claim=replace(claim, account_balance=balance), person=person, accumulators=before, policy=policy
-    )
+    result = settling.adjudicate(ctx, balance=balance, accumulators=before)
     body = breakdown(result, setl_id=None, setl_time=None, facts=prepared.facts, status="presettled")
     return with_violations_as_warnings(body, result)
 
@@ -233,109 +274,46 @@ async def settle(
     ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: SettleIn, key: idem.IdempotencyKey | None
 ) -> Answer:
     """Settle a visit (201 breakdown), or replay the first answer for the same Idempotency-Key."""
-    replay = await idem.replay(ctx.db, key)
-    if replay is not None:
-        return replay
-    try:
-        prepared, claim, person, payer, policy = await _prepare(
-            ctx, mdtrt_id=mdtrt_id, principal=principal, options=options, final=True
-        )
-    except Problem:
-        replay = await idem.replay(ctx.db, key)  # the first request may have finished meanwhile
-        if replay is not None:
-            return replay
-        raise
+    return await idem.answer_once(
+        ctx.db, key, lambda: _settle(ctx, mdtrt_id=mdtrt_id, principal=principal, options=options, key=key)
+    )
+
+
+async def _settle(
+    ctx: Ctx, *, mdtrt_id: str, principal: Principal, options: SettleIn, key: idem.IdempotencyKey | None
+) -> Answer:
+    settling = await _prepare(ctx, mdtrt_id=mdtrt_id, principal=principal, options=options, final=True)
+    prepared, year = settling.prepared, accumulator_year(settling.claim)
     try:
         if key is None and not options.acct_used_flag:
             try:
-                return await _settle_as_loaded(
-                    ctx, prepared=prepared, claim=claim, person=person, payer=payer, policy=policy
-                )
+                return await _settle_as_loaded(ctx, settling, year=year)
             except (AccumulatorsChanged, Rejected, *RETRYABLE):
                 pass  # settled in the transaction below, holding the person-year's row
 
         async def work(unit: Unit) -> Answer:
-            first = await idem.claim(unit, key)
-            if first is not None:
-                return first
-            before = await lock_accumulators(unit, psn_no=prepared.psn_no, year=accumulator_year(claim))
+            before = await lock_accumulators(unit, psn_no=prepared.psn_no, year=year)
             if options.acct_used_flag:
-                balance = await lock_account(unit, psn_no=payer)
+                balance = await lock_account(unit, psn_no=settling.payer)
             else:
                 balance = prepared.balance
-            result = run_engine(
-                ctx, claim=replace(claim, account_balance=balance), person=person, accumulators=before, policy=policy
-            )
+            result = settling.adjudicate(ctx, balance=balance, accumulators=before)
             reject_violations(result)
-            answer = Answer.json(
-                await _write(
-                    ctx,
-                    unit,
-                    prepared=prepared,
-                    result=result,
-                    before=before,
-                    person=person,
-                    policy=policy,
-                    payer=payer,
-                ),
-                201,
-            )
-            await idem.remember(unit, key, answer)
-            return answer
+            return await settling.write(ctx, unit, result, before=before)
 
-        return await ctx.db.transaction(work)
+        return await ctx.db.transaction(idem.keeping(key, work))
     except VisitsChanged:
         async with ctx.db.connect() as unit:
-            raise await _changed(unit, main=claim.mdtrt_id) from None
+            raise await _changed(unit, main=settling.claim.mdtrt_id) from None
 
 
-async def _settle_as_loaded(ctx: Ctx, *, prepared: PreparedVisit, claim, person, payer: str, policy) -> Answer:
+async def _settle_as_loaded(ctx: Ctx, settling: _Settling, *, year: int) -> Answer:
     """Most settlements: no key, no personal account. The engine runs on the accumulators as loaded, and one
     statement, committed by itself, writes everything if they are still at the version read
     (AccumulatorsChanged otherwise: nothing written). Three round trips fewer than holding the row."""
-    version, before = prepared.accumulators_of(accumulator_year(claim))
-    result = run_engine(
-        ctx, claim=replace(claim, account_balance=prepared.balance), person=person, accumulators=before, policy=policy
-    )
+    version, before = settling.prepared.accumulators_of(year)
+    result = settling.adjudicate(ctx, balance=settling.prepared.balance, accumulators=before)
     if result.violations:
         raise Rejected
     async with ctx.db.connect() as unit:
-        body = await _write(
-            ctx,
-            unit,
-            prepared=prepared,
-            result=result,
-            before=before,
-            person=person,
-            policy=policy,
-            payer=payer,
-            acc_version=version,
-        )
-    return Answer.json(body, 201)
-
-
-async def _write(
-    ctx: Ctx,
-    unit: Unit,
-    *,
-    prepared: PreparedVisit,
-    result,
-    before: Accumulators,
-    person,
-    policy,
-    payer: str,
-    acc_version: int | None = None,
-) -> dict:
-    """A new setl_id: the visits, the settlement, the accumulators and the events; returns the breakdown."""
-    record = settlement_record(
-        result,
-        setl_id=new_id("S"),
-        setl_time=ctx.now(),
-        facts=prepared.facts,
-        person=person,
-        institution=prepared.institution,
-        policy=policy,
-        payer_psn_no=payer,
-    )
-    await write_settlement(unit, record, before=before, visits=_expected(prepared), acc_version=acc_version)
-    return record.breakdown
+        return await settling.write(ctx, unit, result, before=before, acc_version=version)

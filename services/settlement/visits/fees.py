@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from services.settlement.engine import (
     LINE_TOTAL_MISMATCH,
@@ -19,9 +21,11 @@ from services.settlement.schemas import FeeItemIn, FeesIn
 from services.settlement.settle.inputs import fee_line
 from services.settlement.visits.visits import NOT_OPEN
 from shared.auth import Principal
-from shared.db import Sql, Unit
+from shared.db import Row, Sql, Unit
 from shared.idempotency import Answer
 from shared.problems import Problem, not_found
+
+T = TypeVar("T")
 
 
 def line_hash(item: FeeItemIn) -> str:
@@ -167,21 +171,27 @@ async def add_fees(ctx: Ctx, *, mdtrt_id: str, body: FeesIn, principal: Principa
     Read the visit, check the lines against its policy, then one guarded statement (_UPLOAD_LINES),
     committed by itself. When another upload or a settle changed the visit in between, once more in a
     transaction that holds the visit's row from the read on."""
+    return await upload_once(
+        ctx,
+        mdtrt_id,
+        lambda unit, read: _upload(ctx, unit, mdtrt_id=mdtrt_id, body=body, principal=principal, read=read),
+    )
+
+
+async def upload_once(ctx: Ctx, mdtrt_id: str, upload: Callable[[Unit, Sql], Awaitable[T | None]]) -> T:
+    """`upload(unit, read)` on a connection, the visit read without a lock (`read`: the statement that reads it);
+    when the visit changed in between (None), once more in a transaction that holds its row."""
     async with ctx.db.connect() as unit:
-        answer = await _upload(ctx, unit, mdtrt_id=mdtrt_id, body=body, principal=principal, read=_READ_FOR_UPLOAD)
-    if answer is None:
-        answer = await ctx.db.transaction(
-            lambda unit: _upload(ctx, unit, mdtrt_id=mdtrt_id, body=body, principal=principal, read=_LOCK_FOR_UPLOAD)
-        )
-    if answer is None:
+        done = await upload(unit, _READ_FOR_UPLOAD)
+    if done is None:
+        done = await ctx.db.transaction(lambda unit: upload(unit, _LOCK_FOR_UPLOAD))
+    if done is None:
         raise AssertionError(f"visit {mdtrt_id} changed while its row was locked")
-    return answer
+    return done
 
 
-async def _upload(
-    ctx: Ctx, unit: Unit, *, mdtrt_id: str, body: FeesIn, principal: Principal, read: Sql
-) -> Answer | None:
-    """The answer, or None when the visit changed between the read and the write."""
+async def open_visit(unit: Unit, *, read: Sql, mdtrt_id: str, principal: Principal) -> Row:
+    """The visit lines are uploaded to: 404 unknown, 403 another institution's, 409 not open."""
     visit = await unit.fetchrow(read, mdtrt_id=mdtrt_id)
     if visit is None:
         raise not_found("visit", mdtrt_id, "VISIT_NOT_FOUND")
@@ -189,12 +199,16 @@ async def _upload(
     if visit.status in NOT_OPEN:
         code, why = NOT_OPEN[visit.status]
         raise Problem(409, code, f"visit {mdtrt_id} {why}")
-    policy = _upload_policy(ctx, admdvs=visit.admdvs, on=visit.begndate)
-    max_lines = policy.max_lines_per_claim if policy else 1000
-    max_days = policy.prescription.max_days_supply_chronic if policy else 366
-    unique = _check_lines(ctx, body.items, max_days_supply=max_days)
+    return visit
+
+
+async def store_lines(
+    unit: Unit, *, mdtrt_id: str, visit: Row, lines: list[tuple[FeeItemIn, str]], max_lines: int
+) -> Row | None:
+    """The guarded statement (_UPLOAD_LINES) for checked (item, line_hash) pairs: 409 FEE_LINE_CONFLICT, 422
+    TOO_MANY_LINES; what it found, or None when the visit changed since it was read (nothing written)."""
     found = await unit.fetchrow(
-        _UPLOAD_LINES, mdtrt_id=mdtrt_id, version=visit.lines_version, max_lines=max_lines, **_line_columns(unique)
+        _UPLOAD_LINES, mdtrt_id=mdtrt_id, version=visit.lines_version, max_lines=max_lines, **_line_columns(lines)
     )
     if conflicts := sorted(found["conflicts"]):
         raise Problem(
@@ -208,7 +222,20 @@ async def _upload(
         )
     if found["stored"] + found["fresh"] > max_lines:
         raise Problem(422, "TOO_MANY_LINES", f"a visit holds at most {max_lines} fee lines")
-    if not found["locked"]:
+    return found if found["locked"] else None
+
+
+async def _upload(
+    ctx: Ctx, unit: Unit, *, mdtrt_id: str, body: FeesIn, principal: Principal, read: Sql
+) -> Answer | None:
+    """The answer, or None when the visit changed between the read and the write."""
+    visit = await open_visit(unit, read=read, mdtrt_id=mdtrt_id, principal=principal)
+    policy = _upload_policy(ctx, admdvs=visit.admdvs, on=visit.begndate)
+    max_lines = policy.max_lines_per_claim if policy else 1000
+    max_days = policy.prescription.max_days_supply_chronic if policy else 366
+    unique = _check_lines(ctx, body.items, max_days_supply=max_days)
+    found = await store_lines(unit, mdtrt_id=mdtrt_id, visit=visit, lines=unique, max_lines=max_lines)
+    if found is None:
         return None
     inserted = set(found["inserted"])
     repeated = sorted(item.feedetl_sn for item, _ in unique if item.feedetl_sn not in inserted)

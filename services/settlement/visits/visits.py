@@ -114,9 +114,10 @@ async def _merge(unit: Unit, *, row: Row, policy: Policy) -> str | None:
 async def create_visit(ctx: Ctx, *, body: VisitIn, principal: Principal, key: idem.IdempotencyKey | None) -> Answer:
     """201 {mdtrt_id, ...}: the institution designated and not suspended, the credential the person's."""
     principal.require_institution(body.fixmedins_code)
-    replay = await idem.replay(ctx.db, key)
-    if replay is not None:
-        return replay
+    return await idem.answer_once(ctx.db, key, lambda: _create_visit(ctx, body=body, key=key))
+
+
+async def _create_visit(ctx: Ctx, *, body: VisitIn, key: idem.IdempotencyKey | None) -> Answer:
     institution = institution_of(await ctx.institutions.get(ctx.db, body.fixmedins_code), code=body.fixmedins_code)
     if institution.kind != "hospital":
         raise Problem(
@@ -157,7 +158,7 @@ async def create_visit(ctx: Ctx, *, body: VisitIn, principal: Principal, key: id
             answer.update(status="merged", merged_into=joined)
         return Answer.json(answer, 201)
 
-    return await idem.run(ctx.db, key, work)
+    return await ctx.db.transaction(idem.keeping(key, work))
 
 
 _VISIT = Sql("SELECT * FROM visits WHERE mdtrt_id = :mdtrt_id")

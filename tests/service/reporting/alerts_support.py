@@ -145,18 +145,7 @@ async def alerts_of(client, **params: str) -> list[dict[str, Any]]:
 
 async def rule_alerts(client, rule: str, subject_part: str) -> list[dict[str, Any]]:
     """The alerts of a rule whose subject names `subject_part` (a test's own person, code or institution)."""
-    rows = await fetch(
-        client._transport.app,
-        "SELECT alert_id FROM alerts WHERE rule = :rule AND position(:part in subject) > 0 ORDER BY raised_at",
-        rule=rule,
-        part=subject_part,
-    )
-    found = []
-    for row in rows:
-        response = await client.get(f"/v1/alerts/{row.alert_id}", headers=OPS)
-        assert response.status_code == 200, response.text
-        found.append(response.json())
-    return found
+    return await alerts_about(client, subject_part, rule=rule)
 
 
 async def outbox(client, alert_id: str) -> list[dict[str, Any]]:
@@ -177,14 +166,19 @@ def days(first: date, *offsets: int) -> list[date]:
     return [first + timedelta(days=n) for n in offsets]
 
 
-async def alerts_about(client, subject_part: str, *, kind: str | None = None) -> list[dict[str, Any]]:
-    """Every alert (of a kind) whose subject names `subject_part`, oldest first."""
+async def alerts_about(
+    client, subject_part: str, *, kind: str | None = None, rule: str | None = None
+) -> list[dict[str, Any]]:
+    """Every alert (of a kind, of a rule) whose subject names `subject_part`, oldest first, as GET /v1/alerts/{id}
+    answers it."""
     rows = await fetch(
         client._transport.app,
         "SELECT alert_id FROM alerts WHERE position(:part in subject) > 0"
-        " AND (CAST(:kind AS text) IS NULL OR kind = :kind) ORDER BY raised_at, alert_id",
+        " AND (CAST(:kind AS text) IS NULL OR kind = :kind) AND (CAST(:rule AS text) IS NULL OR rule = :rule)"
+        " ORDER BY raised_at, alert_id",
         part=subject_part,
         kind=kind,
+        rule=rule,
     )
     found = []
     for row in rows:

@@ -9,6 +9,9 @@ import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import httpx
+from fastapi import FastAPI
+
 from shared.events.envelope import BUSINESS_TZ, Envelope, new_event
 from shared.events.topics import COVID_CASE_REGISTERED, PREPAYMENT_DISBURSED, SETTLED, SETTLEMENT_REVERSED, SUBSIDY_DUE
 from shared.testing import ADMIN_KEY, HIS_KEYS, OPS_KEY, fetch
@@ -175,6 +178,11 @@ async def settle(client, **kwargs) -> dict:
     return payload
 
 
+async def settle_ordinary(client, **kwargs) -> dict:
+    """`settle` of an ordinary settlement: no COVID case, the basic fund alone (no 大病, no aid) unless told."""
+    return await settle(client, **{"covid": None, "hifmi": "0.00", "maf": "0.00", **kwargs})
+
+
 async def reverse(client, original: dict, *, day: date, hour: int = 15) -> dict:
     payload = reversed_(original, day=day, hour=hour)
     await feed(client, SETTLEMENT_REVERSED, payload)
@@ -256,6 +264,17 @@ def row(report: dict, case_status: str, origin: str, insutype: str) -> dict:
     return next(
         r for r in report["rows"] if (r["case_status"], r["origin"], r["insutype"]) == (case_status, origin, insutype)
     )
+
+
+def fake_settlement(path: str, answer: dict) -> httpx.AsyncClient:
+    """A client of a stand-in settlement service whose GET `path`?date= answers {date, **answer}."""
+    fake = FastAPI()
+
+    @fake.get(path)
+    async def _day(date: str) -> dict:
+        return {"date": date, **answer}
+
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=fake), base_url="http://settlement")
 
 
 def workbook(content: bytes):

@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from reporting_support import OPS, envelope, feed, fresh_day, reverse, settle, uid, workbook
+from reporting_support import OPS, envelope, feed, fresh_day, reverse, settle, settle_ordinary, uid, workbook
 
 from services.reporting import replay
 from services.reporting.feed import public_view
@@ -133,30 +133,12 @@ async def test_indicators_show_the_budget_its_use_and_status_to_the_fen(reportin
         hifmi="0.00",
         maf="0.00",
     )
-    gone = await settle(
-        reporting,
-        day=day,
-        covid=None,
-        fixmedins_code=warning,
-        affiliation="county",
-        medfee="100.00",
-        hifp="70.00",
-        hifmi="0.00",
-        maf="0.00",
+    gone = await settle_ordinary(
+        reporting, day=day, fixmedins_code=warning, affiliation="county", medfee="100.00", hifp="70.00"
     )
     await reverse(reporting, gone, day=day + timedelta(days=1))
     # ok: one fen short of 80 % (the ratio shown rounds to 0.8000, the status compares exactly)
-    await settle(
-        reporting,
-        day=day,
-        covid=None,
-        fixmedins_code=ok,
-        affiliation="county",
-        medfee="9000.00",
-        hifp="8199.99",
-        hifmi="0.00",
-        maf="0.00",
-    )
+    await settle_ordinary(reporting, day=day, fixmedins_code=ok, affiliation="county", medfee="9000.00", hifp="8199.99")
     # exceeded: all of it
     await settle(
         reporting,
@@ -169,17 +151,7 @@ async def test_indicators_show_the_budget_its_use_and_status_to_the_fen(reportin
         hifmi="250.00",
         maf="0.00",
     )
-    await settle(
-        reporting,
-        day=day,
-        covid=None,
-        fixmedins_code=none,
-        affiliation="county",
-        medfee="10.00",
-        hifp="5.00",
-        hifmi="0.00",
-        maf="0.00",
-    )
+    await settle_ordinary(reporting, day=day, fixmedins_code=none, affiliation="county", medfee="10.00", hifp="5.00")
     for code in (warning, ok, exceeded, unused):
         await feed(reporting, BUDGET_SET, budget_set(code, year=year, amount="10250.00", version=1), key=code)
     await feed(reporting, BUDGET_SET, budget_set(warning, year=year + 1, amount="1.00", version=1), key=warning)
@@ -232,9 +204,7 @@ async def test_budget_status_follows_the_policy_the_service_loaded(reporting):
 
     day = fresh_day()
     code = uid("HT")
-    await settle(
-        reporting, day=day, covid=None, fixmedins_code=code, medfee="700.00", hifp="600.00", hifmi="0.00", maf="0.00"
-    )
+    await settle_ordinary(reporting, day=day, fixmedins_code=code, medfee="700.00", hifp="600.00")
     await feed(reporting, BUDGET_SET, budget_set(code, year=day.year, amount="1000.00", version=1), key=code)
     original = state.budget_thresholds
     try:

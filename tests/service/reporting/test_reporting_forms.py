@@ -6,7 +6,9 @@ import csv
 import io
 from datetime import timedelta
 
-from reporting_support import ADMIN, OPS, fresh_day, settle, workbook
+from reporting_support import ADMIN, OPS, fresh_day, settle, settle_ordinary, workbook
+
+from services.reporting.domain import area_name
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -120,17 +122,7 @@ async def test_daily_csv_has_a_bom_and_the_same_grid(reporting):
 
 async def test_every_report_renders_in_every_format(reporting):
     day = fresh_day()
-    await settle(
-        reporting,
-        day=day,
-        covid=None,
-        two_disease="diabetes",
-        med_type="14",
-        medfee="200.00",
-        hifp="100.00",
-        hifmi="0.00",
-        maf="0.00",
-    )
+    await settle_ordinary(reporting, day=day, two_disease="diabetes", med_type="14", medfee="200.00", hifp="100.00")
     for path, params in (
         ("/v1/reports/covid-ledger", {"date": day.isoformat()}),
         ("/v1/reports/prepayments", {"date": day.isoformat()}),
@@ -145,3 +137,36 @@ async def test_every_report_renders_in_every_format(reporting):
                 assert sheet["A1"].value and "A1:" in " ".join(str(r) for r in sheet.merged_cells.ranges)
             if fmt == "csv":
                 assert response.content.startswith(b"\xef\xbb\xbf")
+
+
+async def test_a_report_of_a_pooling_area_says_so_in_its_title_and_the_bureaus_in_json_and_file_name(reporting):
+    """Every report filtered by area names it in the form's title; the bureau's reports (附件2/3/4, the statistics)
+    also in the JSON (`area` with its name) and in the file name, supervision's lists in neither (their JSON says
+    the area as they read it)."""
+    day = fresh_day()
+    area, title = {"admdvs": "621000", "rollup": True}, area_name("621000") + "(含所辖县区)"
+    on_day, in_month = {"date": day.isoformat()}, {"month": day.isoformat()[:7]}
+    for path, params, stem, named in (
+        ("/v1/reports/daily", on_day, f"daily-{day.isoformat()}", True),
+        ("/v1/reports/covid-ledger", on_day, f"covid-ledger-{day.isoformat()}", True),
+        ("/v1/reports/prepayments", on_day, f"prepayments-{day.isoformat()}", True),
+        ("/v1/reports/two-diseases", in_month, f"two-diseases-{in_month['month']}", True),
+        ("/v1/reports/indicators", {"year": str(day.year)}, f"indicators-{day.year}", True),
+        ("/v1/reports/watched-prices", on_day, f"watched-prices-{day.isoformat()}", False),
+        ("/v1/reports/watched-sales", on_day, f"watched-sales-{day.isoformat()}", False),
+        ("/v1/reports/institution-indicators", in_month, f"institution-indicators-{in_month['month']}", False),
+        ("/v1/alerts", {}, "alerts", False),
+    ):
+        query = {**params, "admdvs": "621000", "rollup": "true"}
+        body = (await reporting.get(path, params=query, headers=ADMIN)).json()
+        if path == "/v1/alerts":
+            assert "area" not in body, body
+        else:
+            assert body["area"] == ({**area, "area_name": area_name("621000")} if named else area), (path, body)
+        book = await reporting.get(path, params={**query, "format": "xlsx"}, headers=ADMIN)
+        assert book.status_code == 200, (path, book.text)
+        name = f"{stem}-621000.xlsx" if named else f"{stem}.xlsx"
+        assert book.headers["content-disposition"] == f'attachment; filename="{name}"', path
+        assert workbook(book.content).active["A1"].value.startswith(title), path
+        plain = await reporting.get(path, params={**params, "format": "xlsx"}, headers=ADMIN)
+        assert not workbook(plain.content).active["A1"].value.startswith(title), path

@@ -7,44 +7,29 @@ import json
 from datetime import timedelta
 
 import httpx
-import pytest
-from fastapi import FastAPI
-from reporting_support import HIS, OPS, at, case, feed, fresh_day, reverse, settle, subsidy, uid
+from reporting_support import (
+    HIS,
+    OPS,
+    at,
+    case,
+    fake_settlement,
+    feed,
+    fresh_day,
+    reverse,
+    settle,
+    settle_ordinary,
+    subsidy,
+    uid,
+)
 
 from shared.events.topics import COVID_CASE_REGISTERED, SUBSIDY_DUE
 
 
-def _fake_settlement(totals: dict) -> httpx.AsyncClient:
-    fake = FastAPI()
-
-    @fake.get("/v1/totals")
-    async def _totals(date: str) -> dict:
-        return {"date": date, **totals}
-
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=fake), base_url="http://settlement")
-
-
-@pytest.fixture
-def swap_settlement(reporting):
-    state = reporting._transport.app.state
-    original = state.settlement
-
-    def swap(client):
-        state.settlement = client
-
-    yield swap
-    state.settlement = original
-
-
 async def test_reconciliation_compares_every_settlement_of_the_day(reporting, swap_settlement):
     day = fresh_day(span=2)
-    a = await settle(
-        reporting, day=day, covid=None, medfee="100.00", hifp="60.00", hifmi="0.00", maf="0.00", acct="10.00"
-    )
+    a = await settle_ordinary(reporting, day=day, medfee="100.00", hifp="60.00", acct="10.00")
     await settle(reporting, day=day, covid="confirmed", medfee="300.00", hifp="200.00", hifmi="0.00", maf="0.00")
-    b = await settle(
-        reporting, day=day - timedelta(days=3), covid=None, medfee="50.00", hifp="25.00", hifmi="0.00", maf="0.00"
-    )
+    b = await settle_ordinary(reporting, day=day - timedelta(days=3), medfee="50.00", hifp="25.00")
     await reverse(reporting, b, day=day)
     assert a["psn_pay"] == "40.00"
     mine = {
@@ -54,12 +39,12 @@ async def test_reconciliation_compares_every_settlement_of_the_day(reporting, sw
         "fin_subsidy_pay": "100.00",
         "psn_pay": "15.00",
     }
-    swap_settlement(_fake_settlement(mine))
+    swap_settlement(fake_settlement("/v1/totals", mine))
     response = await reporting.get("/v1/reconciliation", params={"date": day.isoformat()}, headers=OPS)
     assert response.status_code == 200, response.text
     assert response.json() == {"date": day.isoformat(), "settlement": mine, "reporting": mine, "differences": []}
 
-    swap_settlement(_fake_settlement({**mine, "count": 2, "psn_pay": "15.01"}))
+    swap_settlement(fake_settlement("/v1/totals", {**mine, "count": 2, "psn_pay": "15.01"}))
     differences = (await reporting.get("/v1/reconciliation", params={"date": day.isoformat()}, headers=OPS)).json()[
         "differences"
     ]
@@ -75,7 +60,7 @@ async def test_reconciliation_is_503_when_settlement_is_down(reporting, swap_set
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "SETTLEMENT_UNAVAILABLE"
-    swap_settlement(_fake_settlement({"count": "many"}))
+    swap_settlement(fake_settlement("/v1/totals", {"count": "many"}))
     response = await reporting.get("/v1/reconciliation", params={"date": "2024-03-01"}, headers=OPS)
     assert response.status_code == 503 and "unexpectedly" in response.json()["detail"]
 
@@ -150,7 +135,7 @@ async def test_dashboard_page_and_summary(reporting):
         fixmedins_code=uid("HD"),
     )
     await feed(reporting, SUBSIDY_DUE, subsidy(original))
-    await settle(reporting, day=day, covid=None, medfee="10.00", hifp="5.00", hifmi="0.00", maf="0.00", hour=9)
+    await settle_ordinary(reporting, day=day, medfee="10.00", hifp="5.00", hour=9)
     response = await reporting.get("/v1/dashboard", params={"date": day.isoformat()}, headers=OPS)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -167,42 +152,13 @@ async def test_two_diseases_monthly_net_of_reversals(reporting):
     month = day.isoformat()[:7]
     before = (await reporting.get("/v1/reports/two-diseases", params={"month": month}, headers=OPS)).json()
     psn = uid("P")
-    first = await settle(
-        reporting,
-        day=day,
-        covid=None,
-        two_disease="hypertension",
-        med_type="14",
-        psn_no=psn,
-        medfee="120.00",
-        hifp="60.00",
-        hifmi="0.00",
-        maf="0.00",
-    )
-    await settle(
-        reporting,
-        day=day,
-        covid=None,
-        two_disease="hypertension",
-        med_type="14",
-        psn_no=psn,
-        medfee="80.00",
-        hifp="40.00",
-        hifmi="0.00",
-        maf="0.00",
-    )
-    other = await settle(
-        reporting,
-        day=day,
-        covid=None,
-        two_disease="diabetes",
-        med_type="14",
-        psn_no=psn,
-        medfee="300.00",
-        hifp="150.00",
-        hifmi="0.00",
-        maf="0.00",
-    )
+    visits = (("hypertension", "120.00", "60.00"), ("hypertension", "80.00", "40.00"), ("diabetes", "300.00", "150.00"))
+    first, _, other = [
+        await settle_ordinary(
+            reporting, day=day, two_disease=disease, med_type="14", psn_no=psn, medfee=medfee, hifp=hifp
+        )
+        for disease, medfee, hifp in visits
+    ]
     await reverse(reporting, other, day=day + timedelta(days=1))
     await reverse(reporting, first, day=day + timedelta(days=1))
     after = (await reporting.get("/v1/reports/two-diseases", params={"month": month}, headers=OPS)).json()
@@ -241,18 +197,15 @@ async def test_indicators_aid_self_pay_share_in_county_hospitals(reporting):
         hifmi="1000.00",
         maf="1200.00",
     )
-    await settle(
+    await settle_ordinary(
         reporting,
         day=day,
-        covid=None,
         aid_category=None,
         affiliation="county",
         fixmedins_code=county,
         medfee="1000.00",
         inscp="1000.00",
         hifp="500.00",
-        hifmi="0.00",
-        maf="0.00",
     )
     response = await reporting.get("/v1/reports/indicators", params={"year": day.year}, headers=OPS)
     assert response.status_code == 200, response.text

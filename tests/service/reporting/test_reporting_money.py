@@ -10,9 +10,21 @@ from datetime import timedelta
 from decimal import Decimal
 
 import httpx
-import pytest
-from fastapi import FastAPI
-from reporting_support import ADMIN, OPS, at, case, envelope, feed, fresh_day, reverse, settle, settled, uid
+from reporting_support import (
+    ADMIN,
+    OPS,
+    at,
+    case,
+    envelope,
+    fake_settlement,
+    feed,
+    fresh_day,
+    reverse,
+    settle,
+    settle_ordinary,
+    settled,
+    uid,
+)
 
 from services.reporting import replay
 from shared.events.kafka import make_producer
@@ -66,7 +78,7 @@ async def test_the_daily_report_shows_account_payments_and_purchases_net_of_reve
             uid("P"),
         ),
     )
-    await settle(reporting, day=day, covid=None, medfee="100.00", hifp="60.00", hifmi="0.00", maf="0.00", acct="25.55")
+    await settle_ordinary(reporting, day=day, medfee="100.00", hifp="60.00", acct="25.55")
     await settle(reporting, day=day, covid="confirmed", medfee="999.00", hifp="600.00", hifmi="0.00", maf="0.00")
     assert await _accounts(reporting, day) == {
         "acct_pay": "147.95",
@@ -86,28 +98,6 @@ async def test_the_daily_report_shows_account_payments_and_purchases_net_of_reve
     assert up_to["purchases"]["count"] - before["purchases"]["count"] == 1
 
 
-def _fake_settlement(accounts: dict) -> httpx.AsyncClient:
-    fake = FastAPI()
-
-    @fake.get("/v1/account-totals")
-    async def _totals(date: str) -> dict:
-        return {"date": date, **accounts}
-
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=fake), base_url="http://settlement")
-
-
-@pytest.fixture
-def swap_settlement(reporting):
-    state = reporting._transport.app.state
-    original = state.settlement
-
-    def swap(client):
-        state.settlement = client
-
-    yield swap
-    state.settlement = original
-
-
 async def test_the_account_side_is_reconciled_with_the_settlement_service(reporting, swap_settlement):
     day = fresh_day()
     await feed(reporting, SETTLED, purchase(day=day, medfee="20.00", acct="15.00"))
@@ -123,12 +113,12 @@ async def test_the_account_side_is_reconciled_with_the_settlement_service(report
         "family_acct_pay": "20.00",
         "purchases": {"count": 1, "medfee_sumamt": "20.00", "acct_pay": "15.00", "psn_cash_pay": "5.00"},
     }
-    swap_settlement(_fake_settlement(mine))
+    swap_settlement(fake_settlement("/v1/account-totals", mine))
     response = await reporting.get("/v1/reconciliation/accounts", params={"date": day.isoformat()}, headers=OPS)
     assert response.status_code == 200, response.text
     assert response.json() == {"date": day.isoformat(), "settlement": mine, "reporting": mine, "differences": []}
     theirs = {**mine, "acct_pay": "35.01", "purchases": {**mine["purchases"], "count": 2}}
-    swap_settlement(_fake_settlement(theirs))
+    swap_settlement(fake_settlement("/v1/account-totals", theirs))
     differences = (
         await reporting.get("/v1/reconciliation/accounts", params={"date": day.isoformat()}, headers=OPS)
     ).json()["differences"]
@@ -136,7 +126,7 @@ async def test_the_account_side_is_reconciled_with_the_settlement_service(report
         {"field": "acct_pay", "settlement": "35.01", "reporting": "35.00"},
         {"field": "purchases.count", "settlement": 2, "reporting": 1},
     ]
-    swap_settlement(_fake_settlement({"acct_pay": "x"}))
+    swap_settlement(fake_settlement("/v1/account-totals", {"acct_pay": "x"}))
     broken = await reporting.get("/v1/reconciliation/accounts", params={"date": day.isoformat()}, headers=OPS)
     assert broken.status_code == 503 and broken.json()["code"] == "SETTLEMENT_UNAVAILABLE"
     swap_settlement(httpx.AsyncClient(base_url="http://127.0.0.1:9", timeout=1))
