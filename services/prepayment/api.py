@@ -20,6 +20,7 @@ from services.prepayment.schemas import (
     ClearingIn,
     ClearingOut,
     ClearingsOut,
+    DayPaymentsOut,
     DisbursedOut,
     EntriesOut,
     Payer,
@@ -39,6 +40,7 @@ from shared import idempotency
 from shared.auth import Admin, Principal, require
 from shared.db import Unit
 from shared.idempotency import Answer
+from shared.inputs import BusinessDay
 from shared.service import Db, idempotency_key, respond
 
 router = APIRouter(prefix="/v1", tags=["prepayment"])
@@ -61,7 +63,7 @@ EntryKind = Literal[
 ]
 
 
-def _budget_thresholds(request: Request) -> BudgetThresholds:
+async def _budget_thresholds(request: Request) -> BudgetThresholds:
     """When budget use is flagged: deploy/policy/budget.toml, loaded at start-up."""
     return request.app.state.budget_thresholds
 
@@ -196,6 +198,19 @@ async def pay_subsidy(body: SubsidyPaymentIn, db: Db, request: Request, principa
         return Answer.json(answer, status=201 if created else 200)
 
     return respond(await idempotency.run(db, idempotency_key(request, principal, body), work))
+
+
+@router.get("/subsidy-payments", response_model=DayPaymentsOut)
+async def day_payments(
+    db: Db,
+    _: OpsReader,
+    day: Annotated[BusinessDay, Query(alias="date")],
+    limit: int = Query(default=finance.MAX_PAYMENTS, ge=1, le=finance.MAX_PAYMENTS),
+):
+    """Finance's payments of a day (`paid_on`): count and amount in all and per payer level, and the payments (for
+    reporting's reconciliation)."""
+    async with db.connect() as unit:
+        return await finance.payments_of_day(unit, day=day, limit=limit)
 
 
 @router.get("/subsidies/positions", response_model=SubsidyPositionsOut)

@@ -6,14 +6,16 @@ Outstanding (reversed settlements net out):
 - payer P → hospital H: Σ subsidies of H advanced by P − Σ P's payments to H;
 - payer P → level A: Σ P's final shares of subsidies advanced by A − Σ P's payments to A.
 
-Each payment is one row (`ref`, the payer's reference: the same ref again answers the first payment) and one
-journal entry `subsidy-payment:{ref}` (postings.subsidy_payment_entry). Payments of one payer are serialised by an
-advisory lock, so two payments can never both pass the outstanding check.
+Each payment is one row (`ref`, the payer's reference: the same ref again answers the first payment), one journal
+entry `subsidy-payment:{ref}` (postings.subsidy_payment_entry) and one `subsidy-paid` event, all in one transaction:
+the reports (reporting) hear of a payment exactly when it is booked, never of a repeated ref. Payments of one payer
+are serialised by an advisory lock, so two payments can never both pass the outstanding check.
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -21,13 +23,16 @@ from services.prepayment import postings, store
 from services.prepayment.ledger import FINANCE_LEVELS
 from services.prepayment.schemas import SubsidyPaymentIn, SubsidyPaymentOut
 from shared.db import Sql, Unit
+from shared.events.topics import SUBSIDY_PAID
 from shared.money import ZERO, fmt
 from shared.problems import Problem
 
 LOCK_PAYER = 0x5942_5003
 MAX_INSTITUTIONS = 5000
+MAX_PAYMENTS = 5000  # of one day, in one answer
 
 _BY_REF = Sql("SELECT request_hash, answer FROM subsidy_payments WHERE ref = :ref")
+_HOSPITAL_AREA = Sql("SELECT admdvs FROM institutions WHERE fixmedins_code = :code")
 _OWED_TO_HOSPITAL = Sql("""
 SELECT (SELECT coalesce(sum(amount), 0) FROM subsidies
          WHERE known AND reversed_on IS NULL AND fixmedins_code = :code AND advance_payer = :payer)
@@ -42,6 +47,17 @@ _ADD = Sql("""
 INSERT INTO subsidy_payments (ref, payer, to_fixmedins_code, to_level, amount, paid_on, request_hash, answer)
 VALUES (:ref, :payer, :to_fixmedins_code, :to_level, :amount, :paid_on, :hash, CAST(:answer AS jsonb))
 ON CONFLICT (ref) DO NOTHING RETURNING ref
+""")
+_OF_DAY = Sql("""
+SELECT ref, payer, to_fixmedins_code, to_level, amount, paid_on FROM subsidy_payments
+ WHERE paid_on = :day ORDER BY ref LIMIT :limit
+""")
+# Every level, zeros included, so both sides of a reconciliation name the same rows.
+_DAY_BY_PAYER = Sql("""
+SELECT l.level AS payer, count(p.ref) AS count, coalesce(sum(p.amount), 0) AS amount
+  FROM unnest(CAST(:levels AS text[])) WITH ORDINALITY AS l(level, n)
+  LEFT JOIN subsidy_payments p ON p.payer = l.level AND p.paid_on = :day
+ GROUP BY l.level, l.n ORDER BY l.n
 """)
 _LEVELS = Sql("""
 SELECT l.level,
@@ -94,8 +110,10 @@ async def record_payment(unit: Unit, body: SubsidyPaymentIn) -> tuple[dict[str, 
     first = await _existing(unit, body, digest)
     if first is not None:
         return first, False
+    admdvs = None
     if body.to_fixmedins_code is not None:
         store.check_code_known(await store.institution_known(unit, body.to_fixmedins_code), body.to_fixmedins_code)
+        admdvs = await unit.fetchval(_HOSPITAL_AREA, code=body.to_fixmedins_code)  # None: known from the journal only
         outstanding = await unit.fetchval(_OWED_TO_HOSPITAL, payer=body.payer, code=body.to_fixmedins_code)
         receiver = f"hospital {body.to_fixmedins_code}"
     else:
@@ -123,7 +141,26 @@ async def record_payment(unit: Unit, body: SubsidyPaymentIn) -> tuple[dict[str, 
         assert first is not None
         return first, False
     await store.post(unit, [postings.subsidy_payment_entry(**payment)])
+    await announce(unit, payment, admdvs=admdvs)
     return answer, True
+
+
+async def announce(unit: Unit, payment: dict[str, Any], *, admdvs: str | None) -> None:
+    """`subsidy-paid`, keyed by the payment's ref (a payment between levels has no institution to key it by);
+    `admdvs`: the pooling area of the hospital paid, None for a payment to a level."""
+    await unit.publish(
+        topic=SUBSIDY_PAID,
+        key=payment["ref"],
+        payload={
+            "ref": payment["ref"],
+            "payer": payment["payer"],
+            "to_fixmedins_code": payment["to_fixmedins_code"],
+            "to_level": payment["to_level"],
+            "amount": fmt(payment["amount"]),
+            "paid_on": payment["paid_on"],
+            "admdvs": admdvs,
+        },
+    )
 
 
 async def positions(unit: Unit, *, fixmedins_code: str | None = None) -> dict[str, Any]:
@@ -153,3 +190,21 @@ async def positions(unit: Unit, *, fixmedins_code: str | None = None) -> dict[st
         for row in rows[:MAX_INSTITUTIONS]
     ]
     return {"levels": levels, "institutions": institutions, "truncated": len(rows) > MAX_INSTITUTIONS}
+
+
+async def payments_of_day(unit: Unit, *, day: date, limit: int = MAX_PAYMENTS) -> dict[str, Any]:
+    """The payments finance made on `day` (`paid_on`): count and amount, in all and per payer level, and the payments
+    themselves (up to `limit`) — what reporting reconciles its `subsidy-paid` read model with."""
+    payers = [
+        {"payer": row.payer, "count": row.count, "amount": row.amount}
+        for row in await unit.fetch(_DAY_BY_PAYER, levels=list(FINANCE_LEVELS), day=day)
+    ]
+    rows = await unit.fetch(_OF_DAY, day=day, limit=limit + 1)
+    return {
+        "date": day,
+        "count": sum(p["count"] for p in payers),
+        "amount": sum((p["amount"] for p in payers), ZERO),
+        "payers": payers,
+        "items": [dict(row.items()) for row in rows[:limit]],
+        "truncated": len(rows) > limit,
+    }

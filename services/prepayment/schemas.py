@@ -241,6 +241,33 @@ class SubsidyPaymentOut(BaseModel):
     outstanding_after: Money
 
 
+class PayerPayments(BaseModel):
+    payer: Payer
+    count: int
+    amount: Money
+
+
+class DayPayment(BaseModel):
+    ref: str
+    payer: Payer
+    to_fixmedins_code: str | None
+    to_level: str | None
+    amount: Money
+    paid_on: date
+
+
+class DayPaymentsOut(BaseModel):
+    """Finance's payments of one day (`paid_on`): totals in all and per payer level (every level, zeros too), and
+    the payments themselves (`truncated`: more than the limit)."""
+
+    date: date
+    count: int
+    amount: Money
+    payers: list[PayerPayments]
+    items: list[DayPayment]
+    truncated: bool
+
+
 class LevelPosition(BaseModel):
     """A finance level: advanced (to hospitals), recoverable (the other levels' shares of its advances), share_due
     (its shares of others' advances), paid (to hospitals and levels), received (from levels);

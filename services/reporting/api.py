@@ -148,6 +148,20 @@ async def account_reconciliation(request: Request, db: Db, _: Ops, day: Day) -> 
     return reconcile.compare_accounts(day=day, settlement=theirs, reporting=ours)
 
 
+@router.get("/reconciliation/finance-payments")
+async def finance_reconciliation(request: Request, db: Db, _: Ops, day: Day) -> dict:
+    """Finance's COVID subsidy payments of a day (`paid_on`), count and amount in all and per payer level, reporting's
+    (from `subsidy-paid`) against the prepayment service's (/v1/subsidy-payments; 503 PREPAYMENT_UNAVAILABLE if it is
+    down). A route of its own, like the account side's: the settlements' reconciliation does not wait for prepayment."""
+    state = request.app.state
+    theirs = await reconcile.prepayment_finance_payments(
+        state.prepayment, day=day, api_key=state.settings.internal_api_key
+    )
+    async with db.connect() as unit:
+        ours = await daily.finance_payments(unit, day=day)
+    return reconcile.compare_finance(day=day, prepayment=theirs, reporting=ours)
+
+
 @router.get("/dashboard")
 async def dashboard_summary(request: Request, db: Db, _: Ops, day: Day) -> dict:
     """What the dashboard draws for a business day, plus the most recent events of the feed."""

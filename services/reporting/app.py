@@ -24,6 +24,8 @@ async def on_startup(app: FastAPI) -> None:
     app.state.forms = FormSettings.from_env()
     app.state.own_settlement = reconcile.make_client(app.state.settings.settlement_url)
     app.state.settlement = app.state.own_settlement  # tests may swap in a client on an ASGI transport
+    app.state.own_prepayment = reconcile.make_client(app.state.settings.prepayment_url)
+    app.state.prepayment = app.state.own_prepayment  # the finance payments' reconciliation; tests may swap it too
     # supervision (DOMAIN §13): the policy versions, checked now (a wrong file stops the service), the clock (tests
     # set `app.state.supervision.clock`), the feed that shows alerts; the checks of filings and indicators
     app.state.supervision = Supervision(
@@ -35,6 +37,7 @@ async def on_startup(app: FastAPI) -> None:
 async def on_shutdown(app: FastAPI) -> None:
     app.state.feed.close()
     await app.state.own_settlement.aclose()
+    await app.state.own_prepayment.aclose()
 
 
 spec = ServiceSpec(

@@ -6,7 +6,14 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from services.reporting.areas import Area, pattern, sql_filter
-from services.reporting.domain import DAILY_KEYS, DAILY_MONEY, DailyFigures, DailyKey, psn_burden
+from services.reporting.domain import (
+    DAILY_KEYS,
+    DAILY_MONEY,
+    FINANCE_LEVELS,
+    DailyFigures,
+    DailyKey,
+    psn_burden,
+)
 from shared.db import Sql, Unit
 from shared.money import fmt
 
@@ -38,6 +45,32 @@ SELECT COALESCE(SUM(acct_pay), 0) AS acct_pay,
 """
 _DAY_ACCOUNTS = Sql(_ACCOUNTS.format(op="=", area=sql_filter("fixmedins_admdvs")))
 _ACCOUNTS_UP_TO = Sql(_ACCOUNTS.format(op="<=", area=sql_filter("fixmedins_admdvs")))
+
+
+# Every payer level, zeros included. A payment between levels has no pooling area: an area's report leaves it out.
+_FINANCE = """
+SELECT l.level AS payer, count(f.ref) AS count, COALESCE(SUM(f.amount), 0) AS amount
+  FROM unnest(CAST(:levels AS text[])) WITH ORDINALITY AS l(level, n)
+  LEFT JOIN finance_payments f ON f.payer = l.level AND f.paid_on {op} :day AND {area}
+ GROUP BY l.level, l.n ORDER BY l.n
+"""
+_DAY_FINANCE = Sql(_FINANCE.format(op="=", area=sql_filter("f.admdvs")))
+_FINANCE_UP_TO = Sql(_FINANCE.format(op="<=", area=sql_filter("f.admdvs")))
+
+
+async def finance_payments(unit: Unit, *, day: date, cumulative: bool = False, area: Area | None = None) -> dict:
+    """Finance's COVID subsidy payments of a day (`paid_on`; or everything up to it), in all and per payer level:
+    {count, amount, payers: [{payer, count, amount}]} — what prepayment's /v1/subsidy-payments says of the same day.
+    `area`: the payments to that area's hospitals only."""
+    rows = await unit.fetch(
+        _FINANCE_UP_TO if cumulative else _DAY_FINANCE, levels=list(FINANCE_LEVELS), day=day, area=pattern(area)
+    )
+    payers = [{"payer": row.payer, "count": int(row.count), "amount": Decimal(row.amount)} for row in rows]
+    return {
+        "count": sum(p["count"] for p in payers),
+        "amount": fmt(sum((p["amount"] for p in payers), Decimal("0.00"))),
+        "payers": [{**p, "amount": fmt(p["amount"])} for p in payers],
+    }
 
 
 async def account_totals(unit: Unit, *, day: date, cumulative: bool = False, area: Area | None = None) -> dict:
@@ -84,10 +117,16 @@ def _figures_json(figures: DailyFigures) -> dict:
 
 
 def daily_json(
-    *, day: date, cumulative: bool, figures: dict[DailyKey, DailyFigures], accounts: dict | None = None
+    *,
+    day: date,
+    cumulative: bool,
+    figures: dict[DailyKey, DailyFigures],
+    accounts: dict | None = None,
+    finance: dict | None = None,
 ) -> dict:
     """The CONTRACT shape: {date, unit, rows: [...], total: {...}} (money as "0.00" strings); `accounts`: the same
-    day's personal-account payments and retail purchases (all patients, not only COVID: outside the form)."""
+    day's personal-account payments and retail purchases (all patients, not only COVID: outside the form);
+    `finance`: the day's COVID subsidy payments by finance (`finance_payments`, outside the form too)."""
     total = sum(figures.values(), DailyFigures())
     rows = [
         {"case_status": k.case_status, "origin": k.origin, "insutype": k.insutype, **_figures_json(figures[k])}
@@ -101,14 +140,17 @@ def daily_json(
         "rows": rows,
         "total": _figures_json(total),
         **({"accounts": accounts} if accounts is not None else {}),
+        **({"finance_payments": finance} if finance is not None else {}),
     }
 
 
 async def daily_report(unit: Unit, *, day: date, cumulative: bool, area: Area | None) -> dict:
-    """附件2 as the API answers it: the form's figures and, outside the form, the day's account payments."""
+    """附件2 as the API answers it: the form's figures and, outside the form, the day's account payments and finance's
+    subsidy payments."""
     figures = await daily_figures(unit, day=day, cumulative=cumulative, area=area)
     accounts = await account_totals(unit, day=day, cumulative=cumulative, area=area)
-    return daily_json(day=day, cumulative=cumulative, figures=figures, accounts=accounts)
+    finance = await finance_payments(unit, day=day, cumulative=cumulative, area=area)
+    return daily_json(day=day, cumulative=cumulative, figures=figures, accounts=accounts, finance=finance)
 
 
 async def day_totals(unit: Unit, *, day: date) -> dict:

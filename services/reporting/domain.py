@@ -21,6 +21,7 @@ CASE_STATUSES = ("confirmed", "suspected")
 ORIGINS = ("local", "province", "other_province")
 INSUTYPES = ("310", "390")
 TWO_DISEASES = ("hypertension", "diabetes")
+FINANCE_LEVELS = ("central", "provincial", "city", "county")  # who pays COVID subsidies (subsidy-paid `payer`)
 
 CASE_LABELS = {"confirmed": "确诊病例", "suspected": "疑似病例"}
 ORIGIN_LABELS = {"local": "本市参保患者", "province": "收治省内其它市州参保患者", "other_province": "收治外省参保患者"}

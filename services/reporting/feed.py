@@ -29,6 +29,7 @@ from shared.events.topics import (
     SETTLED,
     SETTLEMENT_REVERSED,
     SUBSIDY_DUE,
+    SUBSIDY_PAID,
 )
 from shared.problems import Problem
 
@@ -73,6 +74,7 @@ _VISIBLE = {
     COVID_CASE_REGISTERED: ("case_id", "status", "published", "fixmedins_code"),
     CLAIM_SUBMITTED: ("claim_id", "fixmedins_code", "submitted_at"),
     BUDGET_SET: ("fixmedins_code", "year", "amount", "version"),
+    SUBSIDY_PAID: ("ref", "payer", "to_fixmedins_code", "to_level", "amount", "paid_on", "admdvs"),
     # alerts: never the person or the facts (they name the person and the settlements)
     ALERT_RAISED: ("alert_id", "kind", "rule", "rule_version", "raised_at", "status", "fixmedins_code", "admdvs"),
     ALERT_RESOLVED: (

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from services.reporting import watch
-from services.reporting.domain import business_day, parse_moment, prepayment_effective_at
+from services.reporting.domain import FINANCE_LEVELS, business_day, parse_moment, prepayment_effective_at
 from services.reporting.feed import Feed
 from services.reporting.lines import BadLines, Line, Settled, line_amounts, line_columns, parse_lines
 from services.reporting.models import LINE_AMOUNTS, MOVE_AMOUNTS
@@ -34,7 +34,9 @@ from shared.events.topics import (
     SETTLED,
     SETTLEMENT_REVERSED,
     SUBSIDY_DUE,
+    SUBSIDY_PAID,
 )
+from shared.money import to_fen
 from shared.readmodels import institution_changed_handler
 
 
@@ -226,6 +228,11 @@ _ADD_PREPAYMENT = _insert(
     ),
     key=("prepayment_id",),
 )
+_ADD_FINANCE_PAYMENT = _insert(
+    "finance_payments",
+    ("ref", "payer", "to_fixmedins_code", "to_level", "amount", "paid_on", "admdvs", "recorded_at"),
+    key=("ref",),
+)
 _ADD_CLAIM = _insert("claims", ("claim_id", "psn_no", "fixmedins_code", "submitted_at"), key=("claim_id",))
 _SET_CASE = _newest(
     "covid_cases",
@@ -321,6 +328,44 @@ async def on_prepayment_disbursed(unit: Unit, event: Envelope) -> None:
     )
 
 
+def _text(payload: dict, name: str, longest: int) -> str | None:
+    """An optional text field of at most `longest` characters (the column's width)."""
+    value = payload.get(name)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or len(value) > longest:
+        raise BadPayload(f"{name} is not a text of at most {longest} characters")
+    return value
+
+
+async def on_subsidy_paid(unit: Unit, event: Envelope) -> None:
+    """Finance's payment, once per `ref`: the prepayment service announces a ref once, and the same ref again (under
+    another event id) changes nothing."""
+    p = event.payload
+    ref, payer = _text(p, "ref", 64), _required(p, "payer")
+    if ref is None:
+        raise BadPayload("payload has no ref")
+    if payer not in FINANCE_LEVELS:
+        raise BadPayload(f"subsidy-paid with payer {str(payer)[:20]!r}, not a finance level")
+    to_fixmedins_code, to_level = _text(p, "to_fixmedins_code", 32), _text(p, "to_level", 16)
+    if (to_fixmedins_code is None) == (to_level is None):
+        raise BadPayload("subsidy-paid names neither or both of to_fixmedins_code and to_level")
+    amount = to_fen(_money(p, "amount"))
+    if amount <= 0:
+        raise BadPayload("subsidy-paid with an amount that is not positive")
+    await unit.execute(
+        _ADD_FINANCE_PAYMENT,
+        ref=ref,
+        payer=payer,
+        to_fixmedins_code=to_fixmedins_code,
+        to_level=to_level,
+        amount=amount,
+        paid_on=_day(_required(p, "paid_on")),
+        admdvs=_text(p, "admdvs", 6),
+        recorded_at=parse_moment(event.occurred_at),
+    )
+
+
 async def on_covid_case(unit: Unit, event: Envelope) -> None:
     p = event.payload
     await unit.execute(
@@ -393,6 +438,7 @@ APPLY: dict[str, Handler] = {
     INSTITUTION_CHANGED: institution_changed_handler(),
     COVID_CASE_REGISTERED: on_covid_case,
     BUDGET_SET: on_budget_set,
+    SUBSIDY_PAID: on_subsidy_paid,
 }
 
 

@@ -1,5 +1,5 @@
-"""Tables of the reporting service (schema `reporting`): read models fed only by events (migrations 0001-0005), and
-supervision's own state (0006): alerts and filing records.
+"""Tables of the reporting service (schema `reporting`): read models fed only by events (migrations 0001-0005, 0007),
+and supervision's own state (0006): alerts and filing records.
 
 The definitions are for Alembic; the service reaches them through shared.db with unqualified names, so the same
 handlers and report queries run against a scratch schema whose search_path comes first (see replay.py).
@@ -183,6 +183,22 @@ subsidies = Table(
     Column("amount", AMOUNT, nullable=False),
     Column("shares", JSONB, nullable=False),
     Column("setl_date", Date),
+)
+
+# Finance's payments of COVID subsidies (subsidy-paid), one per `ref`: to a hospital (`to_fixmedins_code`, `admdvs` its
+# pooling area) or a level's share to the level that advanced it (`to_level`, no pooling area).
+finance_payments = Table(
+    "finance_payments",
+    metadata,
+    Column("ref", String(64), primary_key=True),
+    Column("payer", String(16), nullable=False),
+    Column("to_fixmedins_code", String(32)),
+    Column("to_level", String(16)),
+    Column("amount", AMOUNT, nullable=False),
+    Column("paid_on", Date, nullable=False),
+    Column("admdvs", String(6)),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_finance_payments_paid_on", "paid_on"),
 )
 
 # The newest version of each person (person-changed): no name, no ID number.

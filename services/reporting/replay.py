@@ -33,6 +33,7 @@ from shared.events.topics import (
     SETTLED,
     SETTLEMENT_REVERSED,
     SUBSIDY_DUE,
+    SUBSIDY_PAID,
 )
 
 log = logging.getLogger("yibao.reporting.replay")
@@ -61,6 +62,7 @@ PARTS: dict[str, list[Part]] = {
     INSTITUTION_CHANGED: [Part("institutions")],
     CLAIM_SUBMITTED: [Part("claims")],
     BUDGET_SET: [Part("budgets")],
+    SUBSIDY_PAID: [Part("finance_payments")],
 }
 # What a rebuild writes: every read model, and the consumer's inbox and dead letters.
 SCRATCH_TABLES = (*dict.fromkeys(part.table for parts in PARTS.values() for part in parts), "inbox", "dead_letter")

@@ -9,6 +9,7 @@ PERSON_CHANGED = "person-changed"
 INSTITUTION_CHANGED = "institution-changed"
 COVID_CASE_REGISTERED = "covid-case-registered"
 BUDGET_SET = "budget-set"
+SUBSIDY_PAID = "subsidy-paid"  # prepayment: finance paid a COVID subsidy (to a hospital) or its share (to a level)
 ALERT_RAISED = "alert-raised"  # reporting: a supervision alert (DOMAIN §13), raised or raised again
 ALERT_RESOLVED = "alert-resolved"  # reporting: resolved by a person, or withdrawn / closed by the service
 
@@ -22,6 +23,7 @@ ALL_TOPICS: tuple[str, ...] = (
     INSTITUTION_CHANGED,
     COVID_CASE_REGISTERED,
     BUDGET_SET,
+    SUBSIDY_PAID,
     ALERT_RAISED,
     ALERT_RESOLVED,
 )
@@ -39,6 +41,7 @@ CONSUMER_GROUPS: dict[str, tuple[str, ...]] = {
     INSTITUTION_CHANGED: ("settlement", "prepayment", "reporting"),
     COVID_CASE_REGISTERED: ("reporting",),
     BUDGET_SET: ("reporting",),
+    SUBSIDY_PAID: ("reporting",),
     ALERT_RAISED: (),  # for the offices that act on them (civil affairs, audit); no service consumes them yet
     ALERT_RESOLVED: (),
 }

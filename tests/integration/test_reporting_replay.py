@@ -30,13 +30,24 @@ from shared.events.topics import (
     SETTLED,
     SETTLEMENT_REVERSED,
     SUBSIDY_DUE,
+    SUBSIDY_PAID,
 )
 from shared.service import create_app
 from shared.testing import make_settings, running_app
 from tests.integration.conftest import create_database, eventually
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service" / "reporting"))
-from reporting_support import at, case, envelope, prepayment, reversed_, settled, subsidy, uid  # noqa: E402
+from reporting_support import (  # noqa: E402
+    at,
+    case,
+    envelope,
+    finance_payment,
+    prepayment,
+    reversed_,
+    settled,
+    subsidy,
+    uid,
+)
 
 
 def _events(day: date) -> list[tuple[str, object]]:
@@ -132,6 +143,9 @@ def _events(day: date) -> list[tuple[str, object]]:
             ),
         )
     )
+    paid = finance_payment(paid_on=day, amount="1234.56", to_fixmedins_code=code, admdvs="621022")
+    for payload in (paid, finance_payment(paid_on=day, amount="0.01", payer="central", to_level="city"), paid):
+        out.append((SUBSIDY_PAID, envelope(SUBSIDY_PAID, payload, key=payload["ref"])))  # the same ref twice
     out.append(out[5])  # an exact redelivery (same event id)
     return out
 
@@ -176,7 +190,29 @@ async def test_rebuilt_read_models_equal_the_live_ones(pg, own_broker):
             finally:
                 await db.close()
 
+        async def paid(schema):
+            db = await Database.open(url, schema=schema, size=1)
+            try:
+                async with db.connect() as unit:
+                    return await daily.finance_payments(unit, day=day)
+            finally:
+                await db.close()
+
         assert await report("reporting") == await report(replay.SCRATCH)
+        assert (
+            await paid("reporting")
+            == await paid(replay.SCRATCH)
+            == {
+                "count": 2,
+                "amount": "1234.57",
+                "payers": [
+                    {"payer": "central", "count": 1, "amount": "0.01"},
+                    {"payer": "provincial", "count": 0, "amount": "0.00"},
+                    {"payer": "city", "count": 1, "amount": "1234.56"},
+                    {"payer": "county", "count": 0, "amount": "0.00"},
+                ],
+            }
+        )
         assert any(f.persons < 0 for figures in await report("reporting") for f in figures.values())
 
         # a live model that drifted is caught, and replacing it from the rebuild repairs it

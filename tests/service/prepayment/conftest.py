@@ -2,9 +2,9 @@
 
 Its consumer and relay are off: tests hand events to a `Consumer` bound to the app's database,
 through the inbox, exactly as the running consumer would, and never see events other tests
-publish on the broker; the `prepayment-disbursed` and `budget-set` events these tests cause stay
-in the outbox (where the tests read them) and are removed afterwards, so other services' tests
-never receive them. Every test uses fresh institution codes (T…) in a pooling area nobody else uses.
+publish on the broker; the `prepayment-disbursed`, `budget-set` and `subsidy-paid` events these tests
+cause stay in the outbox (where the tests read them) and are removed afterwards, so other services'
+tests never receive them. Every test uses fresh institution codes (T…) in a pooling area nobody else uses.
 """
 
 from __future__ import annotations
@@ -24,13 +24,14 @@ from prepayment_support import envelope  # noqa: E402
 from services.prepayment.handlers import handlers  # noqa: E402
 from shared.db import Sql  # noqa: E402
 from shared.events.consumer import Consumer  # noqa: E402
-from shared.events.topics import BUDGET_SET, INSTITUTION_CHANGED, PREPAYMENT_DISBURSED  # noqa: E402
+from shared.events.topics import BUDGET_SET, INSTITUTION_CHANGED, PREPAYMENT_DISBURSED, SUBSIDY_PAID  # noqa: E402
 from shared.service import create_app  # noqa: E402
 from shared.testing import ADMIN_KEY, OPS_KEY, make_settings, running_app  # noqa: E402
 
 TEST_AREA = "65"  # not the reference province: nothing these tests book shows in its reports
 TEST_ADMDVS = "650102"
 CODE_PREFIX = "T"  # every institution code these tests make
+REF_PREFIX = "R-"  # every subsidy payment's ref
 ADMIN = {"X-Api-Key": ADMIN_KEY}
 OPS = {"X-Api-Key": OPS_KEY}
 
@@ -131,6 +132,12 @@ async def books(pg, broker):
                 DELETE FROM outbox WHERE published_at IS NULL AND topic = :topic AND key LIKE :codes"""),
                 topic=BUDGET_SET,
                 codes=CODE_PREFIX + "%",
+            )
+            await unit.execute(
+                Sql("""
+                DELETE FROM outbox WHERE published_at IS NULL AND topic = :topic AND key LIKE :refs"""),
+                topic=SUBSIDY_PAID,
+                refs=REF_PREFIX + "%",
             )
 
 

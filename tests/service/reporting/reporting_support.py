@@ -252,6 +252,30 @@ def subsidy(original: dict, *, reversal: bool = False) -> dict:
     }
 
 
+def finance_payment(
+    *,
+    paid_on: date,
+    amount: str,
+    payer: str = "city",
+    to_fixmedins_code: str | None = "H1",
+    to_level: str | None = None,
+    admdvs: str | None = "621000",
+    ref: str | None = None,
+) -> dict:
+    """A `subsidy-paid` payload: finance pays a hospital its COVID subsidy, or (`to_level`) a level its share."""
+    if to_level is not None:
+        to_fixmedins_code, admdvs = None, None
+    return {
+        "ref": ref or uid("R-"),
+        "payer": payer,
+        "to_fixmedins_code": to_fixmedins_code,
+        "to_level": to_level,
+        "amount": amount,
+        "paid_on": paid_on.isoformat(),
+        "admdvs": admdvs,
+    }
+
+
 async def daily(client, day: date, *, cumulative: bool = False, headers: dict = OPS) -> dict:
     response = await client.get(
         "/v1/reports/daily", params={"date": day.isoformat(), "cumulative": str(cumulative).lower()}, headers=headers
