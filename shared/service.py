@@ -89,8 +89,8 @@ class Tasks:
             await stop_task(self.running.pop())
 
 
-def get_db(request: Request) -> Database:
-    """The service's database (from the composition root)."""
+async def get_db(request: Request) -> Database:
+    """The service's database (from the composition root); async, so that FastAPI does not hand it to a thread."""
     return request.app.state.db  # type: ignore[no-any-return]
 
 

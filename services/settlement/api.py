@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from services.settlement.channels import accounts, claims, pharmacy, pharmacy_presettle, prescriptions, purchases
-from services.settlement.runtime import CtxDep, role
+from services.settlement.runtime import CtxDep
 from services.settlement.schemas import (
     CODE,
     IDENT,
@@ -33,19 +33,19 @@ from services.settlement.schemas import (
 from services.settlement.settle import reverse, settle
 from services.settlement.store import catalogue, queries, statements
 from services.settlement.visits import cancel, fees, information, lines, visits
-from shared.auth import Principal
+from shared.auth import Principal, require
 from shared.idempotency import Answer
 from shared.inputs import MAX_OFFSET, PRINTABLE, BusinessDay
 from shared.service import idempotency_key, respond
 
 router = APIRouter(prefix="/v1", tags=["settlement"])
 
-Hospital = Annotated[Principal, Depends(role("his"))]
-Pharmacy = Annotated[Principal, Depends(role("pharmacy"))]
-Institutional = Annotated[Principal, Depends(role("his", "pharmacy"))]
-Viewer = Annotated[Principal, Depends(role("his", "pharmacy", "ops"))]
-Ops = Annotated[Principal, Depends(role("ops"))]
-Admin = Annotated[Principal, Depends(role())]
+Hospital = Annotated[Principal, Depends(require("his"))]
+Pharmacy = Annotated[Principal, Depends(require("pharmacy"))]
+Institutional = Annotated[Principal, Depends(require("his", "pharmacy"))]
+Viewer = Annotated[Principal, Depends(require("his", "pharmacy", "ops"))]
+Ops = Annotated[Principal, Depends(require("ops"))]
+Admin = Annotated[Principal, Depends(require())]
 MdtrtId = Annotated[str, Path(min_length=1, max_length=40, pattern=IDENT)]
 SetlId = Annotated[str, Path(min_length=1, max_length=40, pattern=IDENT)]
 Ident = Annotated[str, Path(min_length=1, max_length=64, pattern=IDENT)]

@@ -11,7 +11,6 @@ from fastapi import Depends, FastAPI, Request
 
 from services.settlement.engine import Catalogue, EngineError, InvariantViolation, Policy, PolicyBook, PolicyNotFound
 from services.settlement.store.institutions import InstitutionCache
-from shared.auth import Principal, authenticate, require
 from shared.db import Database
 from shared.events.envelope import BUSINESS_TZ
 from shared.http import InternalClient
@@ -60,16 +59,6 @@ def ctx_from_app(app: FastAPI) -> Ctx:
 async def get_ctx(request: Request) -> Ctx:
     """Async on purpose: FastAPI runs a sync dependency in a thread pool, a hop on every request."""
     return ctx_from_app(request.app)
-
-
-def role(*roles: str):
-    """Async twin of shared.auth.require (same rules and answers, no thread-pool hop)."""
-    check = require(*roles)
-
-    async def _principal(request: Request) -> Principal:
-        return check(authenticate(request))
-
-    return _principal
 
 
 CtxDep = Annotated[Ctx, Depends(get_ctx)]
