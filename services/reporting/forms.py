@@ -17,12 +17,21 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 WAN_FORMAT = "0.0000"
 RATIO_FORMAT = "0.00%"
+YUAN_FORMAT = "0.00"
 _THIN = Side(style="thin")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
 
 
 class Ratio(Decimal):
     """A share printed as a percentage (xlsx) or a four-decimal ratio (CSV)."""
+
+
+class Yuan(Decimal):
+    """An amount in yuan, printed with its two decimals (a plain Decimal is in 万元, four decimals)."""
+
+
+class Quantity(Decimal):
+    """A quantity of goods, printed as it is."""
 
 
 def chinese_date(day: date) -> str:
@@ -75,6 +84,10 @@ class Form:
 def _csv_value(value) -> str:
     if isinstance(value, Ratio):
         return f"{value:.4f}"
+    if isinstance(value, Yuan):
+        return f"{value:.2f}"
+    if isinstance(value, Quantity):
+        return f"{value.normalize():f}"
     if isinstance(value, Decimal):
         return f"{value:.4f}"
     return "" if value is None else str(value)
@@ -109,6 +122,10 @@ def to_xlsx(form: Form) -> bytes:
             cell = sheet.cell(row=r, column=c, value=value)  # openpyxl writes Decimal (and Ratio) exactly
             if isinstance(value, Ratio):
                 cell.number_format = RATIO_FORMAT
+            elif isinstance(value, Yuan):
+                cell.number_format = YUAN_FORMAT
+            elif isinstance(value, Quantity):
+                cell.number_format = "General"
             elif isinstance(value, Decimal):
                 cell.number_format = WAN_FORMAT
     for r1, c1, r2, c2 in form.merges:

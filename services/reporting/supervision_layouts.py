@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.reporting.domain import area_name
-from services.reporting.forms import Form, Ratio
+from services.reporting.forms import Form, Quantity, Ratio, Yuan
 
 KIND_LABELS = {
     "high_cost": "防返贫高额费用",
@@ -125,7 +125,7 @@ def alerts_form(report: dict, *, filing_unit: str, region: str) -> Form:
 
 
 def _yuan(value: str | None) -> Any:
-    return "" if value is None else float(Decimal(value))
+    return "" if value is None else Yuan(value)
 
 
 def prices_form(report: dict, *, filing_unit: str, region: str) -> Form:
@@ -154,7 +154,7 @@ def prices_form(report: dict, *, filing_unit: str, region: str) -> Form:
             item["fixmedins_code"],
             item["fixmedins_name"],
             item["lines"],
-            float(Decimal(item["quantity"])),
+            Quantity(item["quantity"]),
             _yuan(item["amount"]),
             _yuan(item["lowest_pric"]),
             _yuan(item["average_pric"]),
@@ -180,7 +180,7 @@ def sales_form(report: dict, *, filing_unit: str, region: str) -> Form:
             item["med_list_codg"],
             item["med_list_name"],
             item["settlements"],
-            float(Decimal(item["quantity"])),
+            Quantity(item["quantity"]),
             _yuan(item["amount"]),
         )
     for district in report["districts"]:
@@ -191,7 +191,7 @@ def sales_form(report: dict, *, filing_unit: str, region: str) -> Form:
             "",
             "",
             "",
-            float(Decimal(district["quantity"])),
+            Quantity(district["quantity"]),
             _yuan(district["amount"]),
         )
     form.body_end = len(form.rows)

@@ -154,3 +154,6 @@ async def test_prices_and_pharmacy_sales_of_the_day(reporting):
     assert book.status_code == 200 and "watched-sales" in book.headers["content-disposition"]
     sheet = workbook(book.content).active
     assert sheet["A3"].value == "统筹区" and sheet["A4"].value == area and sheet.max_row == 6
+    amount, quantity = sheet["H4"], sheet["G4"]  # yuan with two decimals, exact (Decimal, never float)
+    assert amount.number_format == "0.00" and quantity.number_format == "General"
+    assert isinstance(amount.value, (int, float)) and amount.value > 0
