@@ -9,9 +9,6 @@ import pytest
 
 from deploy.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 
-REPO = Path(__file__).resolve().parents[1]
-DOCS = REPO.parent / "shared"
-
 
 @pytest.fixture(scope="session")
 def workdir(tmp_path_factory) -> Path:
