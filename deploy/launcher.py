@@ -175,7 +175,6 @@ class Stack:
             "SETTLEMENT_URL": urls["settlement"],
             "PREPAYMENT_URL": urls["prepayment"],
             "REPORTING_URL": urls["reporting"],
-            "GATEWAY_URL": urls["gateway"],
             "NHSA_CLIENTS": self.nhsa_clients,
         }
         for i, name in enumerate(SERVICES, start=1):

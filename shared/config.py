@@ -26,7 +26,6 @@ class Settings(BaseSettings):
     settlement_url: str = Field(default="http://127.0.0.1:8002", alias="SETTLEMENT_URL")
     prepayment_url: str = Field(default="http://127.0.0.1:8003", alias="PREPAYMENT_URL")
     reporting_url: str = Field(default="http://127.0.0.1:8004", alias="REPORTING_URL")
-    gateway_url: str = Field(default="http://127.0.0.1:8005", alias="GATEWAY_URL")
     # The national-platform gateway's callers (NHSA-GATEWAY.md): access key → {secret, fixmedins_code, infcode_type}.
     nhsa_clients_json: str | None = Field(default=None, alias="NHSA_CLIENTS")
     policy_dir: str | None = Field(default=None, alias="POLICY_DIR")

@@ -29,7 +29,6 @@ from shared.problems import Problem, not_found
 from shared.supervision import SupervisionBook
 
 KINDS = ("high_cost", "price", "fraud", "indicator", "filing")
-STATUSES = ("open", "resolved")
 RESOLUTIONS = ("helped", "confirmed", "dismissed", "corrected", "referred")  # what a person records
 WITHDRAWN = "withdrawn"  # the service: the facts no longer hold
 FILED = "filed"  # the service: the late report was filed

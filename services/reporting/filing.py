@@ -24,8 +24,6 @@ from shared.problems import Problem
 
 log = logging.getLogger("yibao.reporting.filing")
 
-REPORTS = ("daily", "covid-ledger", "prepayments")
-
 _FILE = Sql("""
 INSERT INTO filings (report, day, admdvs, filled_by, approved_by, note, filed_at, filed_by_role)
 VALUES (:report, :day, :admdvs, :filled_by, :approved_by, :note, :filed_at, :role)

@@ -13,25 +13,6 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from shared.events.envelope import BUSINESS_TZ
 
-# Every rule, and the kind of alert it raises.
-RULES = {
-    "high_cost.burden": "high_cost",
-    "price.cap": "price",
-    "price.rise": "price",
-    "fraud.visit_frequency": "fraud",
-    "fraud.repeat_exam": "fraud",
-    "fraud.idle_stay": "fraud",
-    "fraud.stockpiling": "fraud",
-    "fraud.shared_credential": "fraud",
-    "indicator.cost_growth_outpatient": "indicator",
-    "indicator.cost_growth_inpatient": "indicator",
-    "indicator.self_pay_share": "indicator",
-    "indicator.exam_share": "indicator",
-    "indicator.outside_catalogue_share": "indicator",
-    "indicator.essential_drug_share": "indicator",
-    "indicator.aid_self_pay_share": "indicator",
-    "filing.late": "filing",
-}
 OUTPATIENT_VISITS = ("11", "14")  # a visit to a hospital's outpatient department (general, chronic)
 RATIO_PLACES = Decimal("0.0001")
 

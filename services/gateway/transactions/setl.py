@@ -140,7 +140,3 @@ def setldetail(b: dict[str, Any], *, codes: Codes, negate: bool = False) -> list
         }
         for code, (name, value) in paid.items()
     ]
-
-
-def total_paid(detail: list[dict[str, Any]]) -> Decimal:
-    return sum((row["fund_payamt"] for row in detail), ZERO)
