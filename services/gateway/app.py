@@ -18,6 +18,7 @@ from services.gateway.api import router
 from services.gateway.auth import Client
 from services.gateway.codes import load_codes
 from services.gateway.gate import PlatformGate
+from services.gateway.logwriter import LogWriter
 from services.gateway.models import SCHEMA
 from services.gateway.runtime import Gateway
 from services.gateway.upstream import Service
@@ -87,6 +88,7 @@ async def on_startup(app: FastAPI) -> None:
         eligibility=Service(settings.eligibility_url, timeout=UPSTREAM_TIMEOUT),
         clients=clients_of(settings),
         clock=now,
+        log=LogWriter(app.state.db),
     )
     app.state.tasks.start(purge_forever(app), name="gateway-purge")
 

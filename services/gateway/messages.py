@@ -22,8 +22,9 @@
   already, so they are written as soon as it is done, at the latest with the answer (Call.keep_with_answer: 2204's
   lines go in the statement that logs its answer, and only if it does).
 - Round trips are the cost of the log (each statement wakes a PostgreSQL backend; benchmarks/gateway.py): a read
-  or a claimless write is one statement, a claimed write two (claim, answer). What a claimed write reads of the
-  gateway's own rows before its work goes with its claim (a settle's uploaded lines: `lines_of`).
+  or a claimless write is one row, a claimed write two (claim, answer), and the rows of the transactions in flight
+  go together in one statement (logwriter.py). What a claimed write reads of the gateway's own rows before its
+  work goes with its claim (a settle's uploaded lines: `lines_of`).
 """
 
 from __future__ import annotations
@@ -33,10 +34,9 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import Any
 
-from services.gateway import envelope
+from services.gateway import envelope, logwriter
 from services.gateway.inputs import Failure
 from services.gateway.runtime import Call, Memo, Statements
 from shared.db import Sql
@@ -48,19 +48,6 @@ STALE_SECONDS = 120.0  # a claim without an answer this old: its process is gone
 WAIT_SECONDS = 30.0  # how long a second identical request waits for the first one's answer
 POLL_SECONDS = 0.02
 
-_CLAIM = Sql("""
-INSERT INTO messages (fixmedins_code, msgid, infno, input_hash) VALUES (:code, :msgid, :infno, :hash)
-ON CONFLICT DO NOTHING RETURNING msgid
-""")
-# The claim of a settle, with the lines the HIS uploaded for the visit (what its medfee_sumamt is checked against).
-_CLAIM_WITH_LINES = Sql("""
-WITH claimed AS (
-  INSERT INTO messages (fixmedins_code, msgid, infno, input_hash) VALUES (:code, :msgid, :infno, :hash)
-  ON CONFLICT DO NOTHING RETURNING msgid)
-SELECT (SELECT msgid FROM claimed) AS claimed, count(*) AS lines,
-       coalesce(sum(CAST(item->>'det_item_fee_sumamt' AS numeric) * sign(cnt)), 0) AS total
-  FROM fee_lines WHERE mdtrt_id = :mdtrt_id AND fixmedins_code = :code AND status = 'active'
-""")
 _FIND = Sql("""
 SELECT infno, input_hash, response, created_at, extract(epoch FROM now() - created_at) AS age
   FROM messages WHERE fixmedins_code = :code AND msgid = :msgid
@@ -75,7 +62,6 @@ _REMEMBER_TEXT = """
 UPDATE messages SET response = :response, psn_no = :psn_no, mdtrt_id = :mdtrt_id, setl_id = :setl_id
  WHERE fixmedins_code = :code AND msgid = :msgid
 """
-_REMEMBER = Sql(_REMEMBER_TEXT)
 _LOG_TEXT = """
 INSERT INTO messages (fixmedins_code, msgid, infno, input_hash, response, psn_no, mdtrt_id, setl_id)
 VALUES (:code, :msgid, :infno, :hash, :response, :psn_no, :mdtrt_id, :setl_id)
@@ -137,22 +123,42 @@ def _log_with(kept: str | None) -> Sql:
 
 
 async def _log(call: Call, db: Statements, digest: str, body: bytes) -> bool:
-    """The answer logged in one statement (True), or the msgid found taken (False)."""
-    kept, params = call.kept if call.kept is not None else (None, {})
+    """The answer logged (True), or the msgid found taken (False). With rows kept with the answer, in a statement
+    of its own; else with the other transactions' in flight (logwriter.py)."""
     effect = call.effect
-    logged = await db.fetchval(
-        _log_with(kept),
-        code=call.fixmedins_code,
-        msgid=call.msgid,
-        infno=call.infno,
-        hash=digest,
-        response=body.decode(),
-        psn_no=effect.psn_no,
-        mdtrt_id=effect.mdtrt_id,
-        setl_id=effect.setl_id,
-        **params,
-    )
-    if logged is None:
+    if call.kept is None:
+        written = await call.gw.log.write(
+            logwriter.Row(
+                "log",
+                call.fixmedins_code,
+                call.msgid,
+                call.infno,
+                digest,
+                response=body.decode(),
+                psn_no=effect.psn_no,
+                mdtrt_id=effect.mdtrt_id,
+                setl_id=effect.setl_id,
+            )
+        )
+        logged = written.done
+    else:
+        kept, params = call.kept
+        logged = (
+            await db.fetchval(
+                _log_with(kept),
+                code=call.fixmedins_code,
+                msgid=call.msgid,
+                infno=call.infno,
+                hash=digest,
+                response=body.decode(),
+                psn_no=effect.psn_no,
+                mdtrt_id=effect.mdtrt_id,
+                setl_id=effect.setl_id,
+                **params,
+            )
+            is not None
+        )
+    if not logged:
         return False
     Memo.put(call.gw.memo.answered, (call.fixmedins_code, call.msgid), digest)
     return True
@@ -174,15 +180,10 @@ async def _claim(call: Call, digest: str, lines_of: str | None) -> bytes | None:
     db = Statements(call.gw.db)
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
-        if lines_of is not None:
-            found = await db.fetchrow(
-                _CLAIM_WITH_LINES, code=code, msgid=msgid, infno=call.infno, hash=digest, mdtrt_id=lines_of
-            )
-            assert found is not None  # an aggregate: always one row
-            if found["claimed"] is not None:
-                call.uploaded = (lines_of, found["lines"], Decimal(found["total"]))
-                return None
-        elif await db.fetchval(_CLAIM, code=code, msgid=msgid, infno=call.infno, hash=digest) is not None:
+        claimed = await call.gw.log.claim(code=code, msgid=msgid, infno=call.infno, digest=digest, lines_of=lines_of)
+        if claimed.done:
+            if lines_of is not None:
+                call.uploaded = (lines_of, claimed.lines, claimed.total)
             return None
         row = await db.fetchrow(_FIND, code=code, msgid=msgid)
         if row is not None:
@@ -229,19 +230,29 @@ async def run_write(call: Call, work: Work, *, lines_of: str | None = None) -> b
         call.unit = None
     body = success(call, output)
     effect = call.effect
-    remember, params = _REMEMBER, {}
-    if call.kept is not None:
-        remember, params = _remember_with(call.kept[0]), call.kept[1]
-    await db.execute(
-        remember,
-        code=code,
-        msgid=msgid,
-        response=body.decode(),
-        psn_no=effect.psn_no,
-        mdtrt_id=effect.mdtrt_id,
-        setl_id=effect.setl_id,
-        **params,
-    )
+    if call.kept is None:
+        await call.gw.log.write(
+            logwriter.Row(
+                "remember",
+                code,
+                msgid,
+                response=body.decode(),
+                psn_no=effect.psn_no,
+                mdtrt_id=effect.mdtrt_id,
+                setl_id=effect.setl_id,
+            )
+        )
+    else:
+        await db.execute(
+            _remember_with(call.kept[0]),
+            code=code,
+            msgid=msgid,
+            response=body.decode(),
+            psn_no=effect.psn_no,
+            mdtrt_id=effect.mdtrt_id,
+            setl_id=effect.setl_id,
+            **call.kept[1],
+        )
     Memo.put(call.gw.memo.answered, (code, msgid), digest)
     return body
 
@@ -312,14 +323,20 @@ async def _run_once(call: Call, work: Work, digest: str) -> bytes:
 
 
 async def run_read(call: Call, work: Work) -> bytes:
-    """A reading transaction: answered, then logged in one statement (a msgid already used: the stored answer)."""
+    """A reading transaction: answered, then logged in one statement (a msgid already used: the stored answer, also
+    when the read would fail now, e.g. a presettle retried after its visit settled)."""
     digest = envelope.input_hash(call.infno, call.input)
+    db = Statements(call.gw.db)
+    if (call.fixmedins_code, call.msgid) in call.gw.memo.answered:  # a retry: from the log, without reading again
+        row = await db.fetchrow(_FIND, code=call.fixmedins_code, msgid=call.msgid)
+        if row is not None:
+            return _stored(call, row, digest)
     try:
         output = await work(call)
     except Failure as refused:
-        return failure(call, refused.reason)
+        row = await db.fetchrow(_FIND, code=call.fixmedins_code, msgid=call.msgid)
+        return failure(call, refused.reason) if row is None else _stored(call, row, digest)
     body = success(call, output)
-    db = Statements(call.gw.db)
     if not await _log(call, db, digest, body):
         return _stored(call, await db.fetchrow(_FIND, code=call.fixmedins_code, msgid=call.msgid), digest)
     return body

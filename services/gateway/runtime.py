@@ -13,6 +13,7 @@ from typing import Any
 from services.gateway.auth import Client
 from services.gateway.codes import Codes
 from services.gateway.inputs import Failure
+from services.gateway.logwriter import LogWriter
 from services.gateway.upstream import Reply, Service
 from shared.db import Database, Row, Sql
 
@@ -64,6 +65,7 @@ class Gateway:
     eligibility: Service
     clients: dict[str, Client]
     clock: Callable[[], datetime]
+    log: LogWriter  # the message log's claims and answers, written together (logwriter.py)
     memo: Memo = field(default_factory=Memo)
 
 
