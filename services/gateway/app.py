@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from services.gateway.api import router
 from services.gateway.auth import Client
 from services.gateway.codes import load_codes
-from services.gateway.gate import PlatformGate
+from services.gateway.gate import Outermost, PlatformGate
 from services.gateway.logwriter import LogWriter
 from services.gateway.models import SCHEMA
 from services.gateway.runtime import Gateway
@@ -110,4 +110,4 @@ spec = ServiceSpec(
     publishes=False,
     gate=PlatformGate,  # its callers sign with the platform's schemes, not X-Api-Key
 )
-app = create_app(spec)
+app = Outermost(create_app(spec))  # transactions before FastAPI's layers (gate.py); tests build create_app(spec)

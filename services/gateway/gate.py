@@ -5,7 +5,8 @@ A POST to /fsi/api/rsfComIfsService/callService or /fsi/api/{infno} is read (wit
 dispatch.handle as bytes and headers, and its answer written back, without FastAPI's routing, dependency and
 exception layers: they cost about as much CPU as the translation itself, and a transaction needs none of them
 (its signature is checked per request, auth.py; every answer is built by dispatch). Everything else (probes,
-/metrics, /docs, the same routes for OpenAPI) goes through the app as usual.
+/metrics, /docs, the same routes for OpenAPI) goes through the app as usual. The served app (app.py) puts
+`Outermost` in front of FastAPI itself, so its error, body-limit and telemetry layers are skipped too.
 """
 
 from __future__ import annotations
@@ -41,6 +42,51 @@ async def _send(send: Any, status: int, body: bytes, *, close: bool = False) -> 
     await send({"type": "http.response.body", "body": body})
 
 
+async def _transaction(
+    app: Any, scope: Any, receive: Any, send: Any, *, infno: str | None, body: bytes | None, started: float
+) -> None:
+    """A platform transaction answered (`app`: the gateway's FastAPI app, for its state)."""
+    if body is None:
+        body = await read_bounded(receive, app.state.settings.max_body_bytes) or b""
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+    status, answer = await dispatch.handle(app.state.gateway, headers=headers, body=body, path_infno=infno)
+    await _send(send, status, answer)
+    route = SINGLE if infno is None else PREFIX + "{infno}"
+    LATENCY.labels("POST", route, status).observe(time.perf_counter() - started)
+
+
+class Outermost:
+    """The served gateway (app.py): platform transactions answered before FastAPI's own layers (its error, body
+    limit and telemetry middleware cost about a tenth of a transaction's CPU, and a transaction needs none of them:
+    dispatch answers every outcome itself); everything else to the app, whose PlatformGate does the rest."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __getattr__(self, name: str) -> Any:  # state, title, openapi() …: the app's
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            started = time.perf_counter()
+            platform, infno = transaction_path(scope["path"])
+            if platform:
+                length = dict(scope["headers"]).get(b"content-length")
+                limit = self.app.state.settings.max_body_bytes
+                if length is not None and (not length.isdigit() or int(length) > limit):
+                    await _send(send, 413, TOO_LARGE, close=True)
+                    return
+                body = None
+                if length is None:
+                    body = await read_bounded(receive, limit)
+                    if body is None:
+                        await _send(send, 413, TOO_LARGE, close=True)
+                        return
+                await _transaction(self.app, scope, receive, send, infno=infno, body=body, started=started)
+                return
+        await self.app(scope, receive, send)
+
+
 class PlatformGate:
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -64,15 +110,7 @@ class PlatformGate:
                     return
         platform, infno = transaction_path(scope["path"]) if method == "POST" else (False, None)
         if platform:
-            if body is None:
-                body = await read_bounded(receive, scope["app"].state.settings.max_body_bytes) or b""
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            status, answer = await dispatch.handle(
-                scope["app"].state.gateway, headers=headers, body=body, path_infno=infno
-            )
-            await _send(send, status, answer)
-            route = SINGLE if infno is None else PREFIX + "{infno}"
-            LATENCY.labels(method, route, status).observe(time.perf_counter() - started)
+            await _transaction(scope["app"], scope, receive, send, infno=infno, body=body, started=started)
             return
         if body is not None:
             receive = replay_body(body)
