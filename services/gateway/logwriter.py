@@ -106,7 +106,7 @@ class LogWriter:
         self.db = db
         self.pending: list[Pending] = []
         self.flushing: asyncio.Task[None] | None = None
-        self.statements = 0  # how many statements carried how many rows (the benchmark's figures)
+        self.statements = 0  # how many statements carried how many rows (tests read them)
         self.rows = 0
 
     async def write(self, row: Row) -> Written:
@@ -174,41 +174,22 @@ class LogWriter:
         return {(r["code"], r["msgid"]): Written(r["done"], r["lines"] or 0, Decimal(r["total"] or 0)) for r in found}
 
     async def _alone(self, row: Row) -> Written:
+        statement = {"remember": _REMEMBER, "log": _LOG}.get(row.kind)
+        if statement is None:
+            statement = _CLAIM if row.lines_of is None else _CLAIM_WITH_LINES
+        params = {
+            "code": row.code,
+            "msgid": row.msgid,
+            "infno": row.infno,
+            "hash": row.digest,
+            "response": row.response,
+            "psn_no": row.psn_no,
+            "mdtrt_id": row.lines_of if row.kind == "claim" else row.mdtrt_id,
+            "setl_id": row.setl_id,
+        }
         async with self.db.connect() as unit:
-            if row.kind == "remember":
-                done = await unit.fetchval(
-                    _REMEMBER,
-                    code=row.code,
-                    msgid=row.msgid,
-                    response=row.response,
-                    psn_no=row.psn_no,
-                    mdtrt_id=row.mdtrt_id,
-                    setl_id=row.setl_id,
-                )
-                return Written(done is not None)
-            if row.kind == "log":
-                done = await unit.fetchval(
-                    _LOG,
-                    code=row.code,
-                    msgid=row.msgid,
-                    infno=row.infno,
-                    hash=row.digest,
-                    response=row.response,
-                    psn_no=row.psn_no,
-                    mdtrt_id=row.mdtrt_id,
-                    setl_id=row.setl_id,
-                )
-                return Written(done is not None)
-            if row.lines_of is None:
-                done = await unit.fetchval(_CLAIM, code=row.code, msgid=row.msgid, infno=row.infno, hash=row.digest)
-                return Written(done is not None)
-            found = await unit.fetchrow(
-                _CLAIM_WITH_LINES,
-                code=row.code,
-                msgid=row.msgid,
-                infno=row.infno,
-                hash=row.digest,
-                mdtrt_id=row.lines_of,
-            )
+            found = await unit.fetchrow(statement, **params)
+        if statement is _CLAIM_WITH_LINES:
             assert found is not None  # an aggregate: always one row
             return Written(found["claimed"] is not None, found["lines"], found["total"])
+        return Written(found is not None)
