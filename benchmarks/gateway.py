@@ -2,7 +2,7 @@
 the REST API, in one run, on this machine.
 
     .venv/bin/python benchmarks/gateway.py [--seconds 15] [--concurrency 16] [--lines 10] [--rounds 2]
-        [--rate DAYS_PER_SECOND] [--statements N] [--syscalls] [--profile-gateway FILE]
+        [--rate DAYS_PER_SECOND] [--statements N] [--syscalls] [--profile-gateway FILE] [--floor]
 
 Starts embedded PostgreSQL and the broker, then eligibility, settlement and the gateway as real uvicorn processes,
 registers a hospital, catalogue entries and persons through the APIs, and drives C in-flight loops of one
@@ -26,6 +26,10 @@ out) of the gateway path to the REST path. The aim: at most 1.25.
 - The cost follows round trips: each statement or call wakes a process that waits on its socket. `--statements N`
   (pg_stat_statements: statements a day and the costliest) and `--syscalls` (read and write system calls a day of
   each process) show where they are.
+- `--floor` adds a round of the same envelopes under transaction numbers the gateway does not have: signature
+  checked, envelope parsed, refused, nothing else, at the pace the gateway path ran (days a second, open loop).
+  The gateway's CPU there is what receiving and answering a day's seven envelopes costs before any translation,
+  statement or call; the rest of its CPU is the work of the transactions.
 - PostgreSQL's CPU counts the backends that ended during a round (their time is the postmaster's, once reaped).
 """
 
@@ -143,6 +147,21 @@ class Hospital:
         if status != 200 or body.get("infcode") != 0:
             raise RuntimeError(f"{infno}: {status} {body}")
         return body["output"]
+
+
+class Unknown(Hospital):
+    """The same envelopes, each under a transaction number the gateway does not have (F2201 …): signature checked,
+    envelope parsed, refused; no statement, no call to a service (the floor of the gateway's cost)."""
+
+    async def call(self, infno: str, input_: dict) -> dict:
+        try:
+            await super().call(f"F{infno}", input_)
+        except RuntimeError as refused:
+            if '"infcode": -1' not in str(refused) and "'infcode': -1" not in str(refused):
+                raise
+        else:
+            raise RuntimeError(f"F{infno} was answered")
+        return {"data": {"mdtrt_id": "M0"}, "setlinfo": {"setl_id": "S0"}}
 
 
 async def gateway_day(his: Hospital, person: tuple[str, str], lines: Lines) -> float:
@@ -308,7 +327,7 @@ async def loops(
     due = iter(range(1 << 30))
 
     async def one() -> None:
-        his = Hospital(ports["gateway"])
+        his = (Unknown if kind == "floor" else Hospital)(ports["gateway"])
         eligibility, settlement = Http(ports["eligibility"]), Http(ports["settlement"])
         while time.monotonic() < until:
             if rate:
@@ -320,7 +339,7 @@ async def loops(
             person, lines = random.choice(people), Lines(n)
             started = time.monotonic()
             try:
-                if kind == "gateway":
+                if kind in ("gateway", "floor"):
                     took = await gateway_day(his, person, lines)
                 else:
                     took = await rest_day(eligibility, settlement, person, lines)
@@ -440,6 +459,11 @@ async def main() -> None:
     )
     parser.add_argument("--idle", type=float, default=3, help="seconds of idle CPU measured before the runs")
     parser.add_argument("--profile-gateway", metavar="FILE", help="run the gateway under cProfile, stats to FILE")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also a round of the same envelopes refused before any work (unknown infno): the gateway's floor",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="yibao-gateway-bench-"))
@@ -500,7 +524,7 @@ async def main() -> None:
             "idle CPU ms per second (relays, consumers, timers): "
             + ", ".join(f"{g} {1000 * idle[g]:.1f}" for g in SERVICE_GROUPS)
         )
-        totals = {"rest": [0.0, 0, 0.0], "gateway": [0.0, 0, 0.0]}
+        totals = {"rest": [0.0, 0, 0.0, 0.0], "gateway": [0.0, 0, 0.0, 0.0]}  # CPU ms, days, idle ms, seconds
         for round_ in range(1, args.rounds + 1):
             for kind in ("rest", "gateway") if round_ % 2 else ("gateway", "rest"):  # the tables grow: alternate
                 if args.statements:
@@ -526,12 +550,29 @@ async def main() -> None:
                 totals[kind][0] += share(before, after, count) * count
                 totals[kind][1] += count
                 totals[kind][2] += 1000 * sum(idle.values()) * elapsed
+                totals[kind][3] += elapsed
+        if args.floor:
+            before = cpu_seconds(groups)
+            started = time.monotonic()
+            pace = args.rate or totals["gateway"][1] / max(totals["gateway"][3], 1e-9)  # the gateway path's days/s
+            results = await loops("floor", ports, people, args.seconds, args.concurrency, args.lines, pace)
+            elapsed, after, count = time.monotonic() - started, cpu_seconds(groups), len(results["day"])
+            print("floor: " + describe("the same 7 envelopes refused before any work", count, elapsed, results["day"]))
+            print(cpu_report(before, after, count, "day"))
+            if results["errors"]:
+                print(f"  errors: {len(results['errors'])}, first: {results['errors'][0]}")
+            floor = 1000 * (after["gateway"] - before["gateway"]) / max(count, 1)
         rest = totals["rest"][0] / max(totals["rest"][1], 1)
         gateway = totals["gateway"][0] / max(totals["gateway"][1], 1)
         print(
             f"service CPU per settled day (eligibility + settlement + gateway + PostgreSQL): REST {rest:.2f} ms, "
             f"gateway {gateway:.2f} ms; ratio gateway ÷ REST = {gateway / rest:.2f} (aim ≤ 1.25)"
         )
+        if args.floor:
+            print(
+                f"the gateway process only receiving, checking and answering a day's envelopes: {floor:.2f} ms a day; "
+                f"a gateway doing nothing else would cost (REST + that) ÷ REST = {(rest + floor) / rest:.2f}"
+            )
         rest_work = (totals["rest"][0] - totals["rest"][2]) / max(totals["rest"][1], 1)
         gateway_work = (totals["gateway"][0] - totals["gateway"][2]) / max(totals["gateway"][1], 1)
         print(
