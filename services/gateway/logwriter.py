@@ -9,6 +9,8 @@ One statement does all three kinds:
 - a claim (`claim`): the msgid's row without an answer, and for a settle the visit's uploaded lines read with it;
 - an answer logged under a msgid nobody holds (`log`, a read or a claimless write);
 - a claimed message's answer kept in its row (`remember`).
+A row with rows of the gateway's own to keep with its answer (2204's fee lines, `Row.kept`) goes in a statement of
+its own, which writes them only if the answer is.
 Rows are inserted in key order (two processes' statements never wait on each other in a cycle) and a msgid goes
 once per statement (a second row of it waits for the next one, so each learns whether it was the first). A failed
 statement fails every row in it, as each row's own statement would have.
@@ -17,8 +19,10 @@ statement fails every row in it, as each row's own statement would have.
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from shared.db import Database, Sql
 
@@ -63,16 +67,41 @@ SELECT (SELECT msgid FROM claimed) AS claimed, count(*) AS lines,
        coalesce(sum(CAST(item->>'det_item_fee_sumamt' AS numeric) * sign(cnt)), 0) AS total
   FROM fee_lines WHERE mdtrt_id = :mdtrt_id AND fixmedins_code = :code AND status = 'active'
 """)
-_LOG = Sql("""
+_LOG_TEXT = """
 INSERT INTO messages (fixmedins_code, msgid, infno, input_hash, response, psn_no, mdtrt_id, setl_id)
 VALUES (:code, :msgid, :infno, :hash, :response, :psn_no, :mdtrt_id, :setl_id)
 ON CONFLICT DO NOTHING RETURNING msgid
-""")
-_REMEMBER = Sql("""
+"""
+_REMEMBER_TEXT = """
 UPDATE messages SET response = :response, psn_no = :psn_no, mdtrt_id = :mdtrt_id, setl_id = :setl_id
  WHERE fixmedins_code = :code AND msgid = :msgid
 RETURNING msgid
-""")
+"""
+_LOG = Sql(_LOG_TEXT)
+_REMEMBER = Sql(_REMEMBER_TEXT)
+LOGGED = "{logged}"  # in rows kept with an answer (Row.kept): the answer was logged
+
+
+@functools.cache
+def kept_alone(kept: str) -> Sql:
+    """The rows kept with an answer, written by themselves (the transaction failed after its work)."""
+    return Sql(kept.strip().replace(LOGGED, "true"))
+
+
+@functools.cache
+def _remember_with(kept: str) -> Sql:
+    """A claimed message's answer kept, and the rows `kept` writes, in one statement."""
+    return Sql(f"WITH kept AS ({kept.strip().replace(LOGGED, 'true')})\n{_REMEMBER_TEXT.strip()}")
+
+
+@functools.cache
+def _log_with(kept: str) -> Sql:
+    """An answer logged under a msgid nobody holds, with the rows `kept` writes only if it is."""
+    return Sql(
+        f"WITH logged AS ({_LOG_TEXT.strip()}),\n"
+        f"kept AS ({kept.strip().replace(LOGGED, 'EXISTS (SELECT 1 FROM logged)')})\n"
+        "SELECT msgid FROM logged"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +116,9 @@ class Row:
     mdtrt_id: str | None = None
     setl_id: str | None = None
     lines_of: str | None = None  # a claim's visit whose uploaded lines are read with it
+    # rows of the gateway's own written with an answer, only if it is (Call.keep_with_answer): (a statement whose
+    # WHERE holds LOGGED, its parameters). Such a row goes in a statement of its own.
+    kept: tuple[str, dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +159,8 @@ class LogWriter:
                 keys: set[tuple[str, str]] = set()
                 for item in self.pending:
                     key = (item[0].code, item[0].msgid)
-                    (later if key in keys else batch).append(item)
+                    alone = batch and (item[0].kept is not None or batch[0][0].kept is not None)
+                    (later if key in keys or alone else batch).append(item)
                     keys.add(key)
                 self.pending = later
                 try:
@@ -177,6 +210,10 @@ class LogWriter:
         statement = {"remember": _REMEMBER, "log": _LOG}.get(row.kind)
         if statement is None:
             statement = _CLAIM if row.lines_of is None else _CLAIM_WITH_LINES
+        kept: dict[str, Any] = {}
+        if row.kept is not None:
+            statement = (_remember_with if row.kind == "remember" else _log_with)(row.kept[0])
+            kept = row.kept[1]
         params = {
             "code": row.code,
             "msgid": row.msgid,
@@ -188,7 +225,7 @@ class LogWriter:
             "setl_id": row.setl_id,
         }
         async with self.db.connect() as unit:
-            found = await unit.fetchrow(statement, **params)
+            found = await unit.fetchrow(statement, **params, **kept)
         if statement is _CLAIM_WITH_LINES:
             assert found is not None  # an aggregate: always one row
             return Written(found["claimed"] is not None, found["lines"], found["total"])

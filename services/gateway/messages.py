@@ -30,7 +30,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -58,17 +57,6 @@ UPDATE messages SET created_at = now()
  WHERE fixmedins_code = :code AND msgid = :msgid AND response IS NULL AND created_at = :seen
 RETURNING msgid
 """)
-_REMEMBER_TEXT = """
-UPDATE messages SET response = :response, psn_no = :psn_no, mdtrt_id = :mdtrt_id, setl_id = :setl_id
- WHERE fixmedins_code = :code AND msgid = :msgid
-"""
-_LOG_TEXT = """
-INSERT INTO messages (fixmedins_code, msgid, infno, input_hash, response, psn_no, mdtrt_id, setl_id)
-VALUES (:code, :msgid, :infno, :hash, :response, :psn_no, :mdtrt_id, :setl_id)
-ON CONFLICT DO NOTHING RETURNING msgid
-"""
-LOGGED = "{logged}"  # in a statement kept with an answer: the answer was logged
-
 Work = Callable[[Call], Awaitable[dict[str, Any]]]
 
 
@@ -101,64 +89,26 @@ def _stored(call: Call, row: Any, digest: str) -> bytes:
     return row["response"].encode()  # type: ignore[no-any-return]
 
 
-@functools.cache
-def _kept_alone(kept: str) -> Sql:
-    """The rows kept with an answer, written by themselves (the transaction failed after its work)."""
-    return Sql(kept.strip().replace(LOGGED, "true"))
-
-
-@functools.cache
-def _remember_with(kept: str) -> Sql:
-    """A claimed message's answer kept, and the rows `kept` writes, in one statement."""
-    return Sql(f"WITH kept AS ({kept.strip().replace(LOGGED, 'true')})\n{_REMEMBER_TEXT.strip()}")
-
-
-@functools.cache
-def _log_with(kept: str | None) -> Sql:
-    """An answer logged under a msgid nobody holds, with the rows `kept` writes only if it is."""
-    text = f"WITH logged AS ({_LOG_TEXT.strip()})"
-    if kept is not None:
-        text += f",\nkept AS ({kept.strip().replace(LOGGED, 'EXISTS (SELECT 1 FROM logged)')})"
-    return Sql(text + "\nSELECT msgid FROM logged")
-
-
-async def _log(call: Call, db: Statements, digest: str, body: bytes) -> bool:
-    """The answer logged (True), or the msgid found taken (False). With rows kept with the answer, in a statement
-    of its own; else with the other transactions' in flight (logwriter.py)."""
+def _row(call: Call, kind: str, digest: str, body: bytes) -> logwriter.Row:
+    """The message log's row of an answer (`log`: under a free msgid; `remember`: in its claimed row)."""
     effect = call.effect
-    if call.kept is None:
-        written = await call.gw.log.write(
-            logwriter.Row(
-                "log",
-                call.fixmedins_code,
-                call.msgid,
-                call.infno,
-                digest,
-                response=body.decode(),
-                psn_no=effect.psn_no,
-                mdtrt_id=effect.mdtrt_id,
-                setl_id=effect.setl_id,
-            )
-        )
-        logged = written.done
-    else:
-        kept, params = call.kept
-        logged = (
-            await db.fetchval(
-                _log_with(kept),
-                code=call.fixmedins_code,
-                msgid=call.msgid,
-                infno=call.infno,
-                hash=digest,
-                response=body.decode(),
-                psn_no=effect.psn_no,
-                mdtrt_id=effect.mdtrt_id,
-                setl_id=effect.setl_id,
-                **params,
-            )
-            is not None
-        )
-    if not logged:
+    return logwriter.Row(
+        kind,
+        call.fixmedins_code,
+        call.msgid,
+        call.infno,
+        digest,
+        response=body.decode(),
+        psn_no=effect.psn_no,
+        mdtrt_id=effect.mdtrt_id,
+        setl_id=effect.setl_id,
+        kept=call.kept,
+    )
+
+
+async def _log(call: Call, digest: str, body: bytes) -> bool:
+    """The answer logged (True), or the msgid found taken (False)."""
+    if not (await call.gw.log.write(_row(call, "log", digest, body))).done:
         return False
     Memo.put(call.gw.memo.answered, (call.fixmedins_code, call.msgid), digest)
     return True
@@ -170,7 +120,7 @@ async def _write_kept(call: Call, db: Statements) -> None:
     if call.kept is not None:
         kept, params = call.kept
         call.kept = None
-        await db.execute(_kept_alone(kept), code=call.fixmedins_code, **params)
+        await db.execute(logwriter.kept_alone(kept), code=call.fixmedins_code, **params)
 
 
 async def _claim(call: Call, digest: str, lines_of: str | None) -> bytes | None:
@@ -229,30 +179,7 @@ async def run_write(call: Call, work: Work, *, lines_of: str | None = None) -> b
     finally:
         call.unit = None
     body = success(call, output)
-    effect = call.effect
-    if call.kept is None:
-        await call.gw.log.write(
-            logwriter.Row(
-                "remember",
-                code,
-                msgid,
-                response=body.decode(),
-                psn_no=effect.psn_no,
-                mdtrt_id=effect.mdtrt_id,
-                setl_id=effect.setl_id,
-            )
-        )
-    else:
-        await db.execute(
-            _remember_with(call.kept[0]),
-            code=code,
-            msgid=msgid,
-            response=body.decode(),
-            psn_no=effect.psn_no,
-            mdtrt_id=effect.mdtrt_id,
-            setl_id=effect.setl_id,
-            **call.kept[1],
-        )
+    await call.gw.log.write(_row(call, "remember", digest, body))
     Memo.put(call.gw.memo.answered, (code, msgid), digest)
     return body
 
@@ -307,7 +234,7 @@ async def _run_once(call: Call, work: Work, digest: str) -> bytes:
         call.unit = None
     body = success(call, output)
     for _ in range(3):
-        if await _log(call, db, digest, body):
+        if await _log(call, digest, body):
             return body
         row = await db.fetchrow(_FIND, code=call.fixmedins_code, msgid=call.msgid)
         if row is None:  # a claim given back meanwhile: the msgid is free again
@@ -337,6 +264,6 @@ async def run_read(call: Call, work: Work) -> bytes:
         row = await db.fetchrow(_FIND, code=call.fixmedins_code, msgid=call.msgid)
         return failure(call, refused.reason) if row is None else _stored(call, row, digest)
     body = success(call, output)
-    if not await _log(call, db, digest, body):
+    if not await _log(call, digest, body):
         return _stored(call, await db.fetchrow(_FIND, code=call.fixmedins_code, msgid=call.msgid), digest)
     return body

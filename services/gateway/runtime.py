@@ -13,7 +13,7 @@ from typing import Any
 from services.gateway.auth import Client
 from services.gateway.codes import Codes
 from services.gateway.inputs import Failure
-from services.gateway.logwriter import LogWriter
+from services.gateway.logwriter import LOGGED, LogWriter
 from services.gateway.upstream import Reply, Service
 from shared.db import Database, Row, Sql
 
@@ -135,10 +135,10 @@ class Call:
         """Write these rows of the gateway's own in the statement that keeps the answer (one round trip less). Only
         for rows that record what is done already and that nothing reads before the answer is kept; should the
         transaction fail after all, they are written by themselves. `statement` is an INSERT … SELECT or UPDATE
-        whose WHERE holds `{logged}` (the answer was logged: messages.py fills it in); :code is the caller's
+        whose WHERE holds `{logged}` (the answer was logged: logwriter.py fills it in); :code is the caller's
         institution, its other parameter names differ from the log's (response, psn_no, mdtrt_id, setl_id …)."""
         assert self.kept is None, "one statement kept with an answer"
-        assert "{logged}" in statement
+        assert LOGGED in statement
         self.kept = (statement, params)
 
     def undo_if_taken(self, undo: Callable[[bool], Awaitable[None]]) -> None:

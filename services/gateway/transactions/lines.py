@@ -16,6 +16,7 @@ from typing import Any
 
 from services.gateway.errors import require_ok
 from services.gateway.inputs import Failure, rows
+from services.gateway.logwriter import kept_alone
 from services.gateway.runtime import Call, Statements
 from services.gateway.transactions.common import check_visit_person, iso
 from services.gateway.transactions.setl import ZERO, amount
@@ -41,7 +42,7 @@ SELECT CAST(:line_visit AS text), r.sn, CAST(:code AS text), r.batch, NULL, r.cn
 ON CONFLICT (mdtrt_id, feedetl_sn) DO UPDATE SET chrg_bchno = EXCLUDED.chrg_bchno, init_feedetl_sn = NULL,
        cnt = EXCLUDED.cnt, item = EXCLUDED.item, status = 'active'
 """
-_UPSERT_MANY = Sql(_UPSERT_MANY_TEXT.replace("{logged}", "true"))
+_UPSERT_MANY = kept_alone(_UPSERT_MANY_TEXT)
 _LINE = Sql("""
 SELECT feedetl_sn, init_feedetl_sn, cnt, item, status FROM fee_lines
  WHERE mdtrt_id = :mdtrt_id AND feedetl_sn = :sn AND fixmedins_code = :code

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -117,6 +118,30 @@ async def test_claims_answers_and_claimed_answers_together(gateway):
     )
     assert (kept[0]["response"], kept[0]["mdtrt_id"]) == ('"kept"', visit)
     assert (await _stored(gateway, fresh))["response"] is None  # a claim: no answer yet
+
+
+_KEPT = """
+INSERT INTO gateway.fee_lines (mdtrt_id, feedetl_sn, fixmedins_code, cnt, item)
+SELECT CAST(:visit AS text), '1', CAST(:code AS text), 1, CAST('{}' AS jsonb) WHERE {logged}
+"""
+
+
+async def test_rows_kept_with_an_answer_go_alone_and_only_with_it(gateway):
+    """2204's fee lines go with its answer: in a statement of their own, written only if the answer is logged."""
+    writer = _writer(gateway)
+    taken, fresh, other = _msgid(), _msgid(), _msgid()
+    await writer.write(_log(taken))
+    visits = [f"LOGB-K-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    before = writer.statements
+    outcomes = await asyncio.gather(
+        writer.write(replace(_log(fresh), kept=(_KEPT, {"visit": visits[0]}))),
+        writer.write(replace(_log(taken), kept=(_KEPT, {"visit": visits[1]}))),
+        writer.write(_log(other)),
+    )
+    assert [o.done for o in outcomes] == [True, False, True]
+    assert writer.statements - before == 3  # each kept row alone; the plain one by itself after them
+    lines = await fetch(_app(gateway), "SELECT mdtrt_id FROM gateway.fee_lines WHERE mdtrt_id = ANY(:v)", v=visits)
+    assert [r["mdtrt_id"] for r in lines] == [visits[0]]
 
 
 async def test_a_statement_that_fails_fails_each_of_its_rows_and_writes_none(gateway):
