@@ -42,12 +42,25 @@ async def _send(send: Any, status: int, body: bytes, *, close: bool = False) -> 
     await send({"type": "http.response.body", "body": body})
 
 
-async def _transaction(
-    app: Any, scope: Any, receive: Any, send: Any, *, infno: str | None, body: bytes | None, started: float
-) -> None:
+async def _bounded(scope: Any, receive: Any, limit: int) -> tuple[bool, bytes | None]:
+    """(Within the bound?, the body when it had to be read to know: no Content-Length)."""
+    length = dict(scope["headers"]).get(b"content-length")
+    if length is not None:
+        return length.isdigit() and int(length) <= limit, None
+    body = await read_bounded(receive, limit)
+    return body is not None, body
+
+
+async def _transaction(app: Any, scope: Any, receive: Any, send: Any, infno: str | None) -> None:
     """A platform transaction answered (`app`: the gateway's FastAPI app, for its state)."""
+    started = time.perf_counter()
+    limit = app.state.settings.max_body_bytes
+    within, body = await _bounded(scope, receive, limit)
+    if not within:
+        await _send(send, 413, TOO_LARGE, close=True)
+        return
     if body is None:
-        body = await read_bounded(receive, app.state.settings.max_body_bytes) or b""
+        body = await read_bounded(receive, limit) or b""
     headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
     status, answer = await dispatch.handle(app.state.gateway, headers=headers, body=body, path_infno=infno)
     await _send(send, status, answer)
@@ -68,21 +81,9 @@ class Outermost:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            started = time.perf_counter()
             platform, infno = transaction_path(scope["path"])
             if platform:
-                length = dict(scope["headers"]).get(b"content-length")
-                limit = self.app.state.settings.max_body_bytes
-                if length is not None and (not length.isdigit() or int(length) > limit):
-                    await _send(send, 413, TOO_LARGE, close=True)
-                    return
-                body = None
-                if length is None:
-                    body = await read_bounded(receive, limit)
-                    if body is None:
-                        await _send(send, 413, TOO_LARGE, close=True)
-                        return
-                await _transaction(self.app, scope, receive, send, infno=infno, body=body, started=started)
+                await _transaction(self.app, scope, receive, send, infno)
                 return
         await self.app(scope, receive, send)
 
@@ -95,23 +96,18 @@ class PlatformGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started, method = time.perf_counter(), scope["method"]
-        body: bytes | None = None
-        if method in BODY_METHODS:
-            limit = scope["app"].state.settings.max_body_bytes
-            length = dict(scope["headers"]).get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > limit):
-                await _send(send, 413, TOO_LARGE, close=True)
-                return
-            if length is None:
-                body = await read_bounded(receive, limit)
-                if body is None:
-                    await _send(send, 413, TOO_LARGE, close=True)
-                    return
+        method = scope["method"]
         platform, infno = transaction_path(scope["path"]) if method == "POST" else (False, None)
         if platform:
-            await _transaction(scope["app"], scope, receive, send, infno=infno, body=body, started=started)
+            await _transaction(scope["app"], scope, receive, send, infno)
             return
+        started = time.perf_counter()
+        body: bytes | None = None
+        if method in BODY_METHODS:
+            within, body = await _bounded(scope, receive, scope["app"].state.settings.max_body_bytes)
+            if not within:
+                await _send(send, 413, TOO_LARGE, close=True)
+                return
         if body is not None:
             receive = replay_body(body)
         status = 500
