@@ -64,6 +64,7 @@ from settle import (  # noqa: E402
     analyze,
     certno,
     cpu_report,
+    cpu_seconds,
     describe,
     start_service,
     statement_stats,
@@ -388,29 +389,6 @@ async def setup(ports: dict[str, int], persons: int) -> list[tuple[str, str]]:
         except RuntimeError:
             await asyncio.sleep(0.1)
     raise RuntimeError("the gateway never settled a day")
-
-
-def cpu_seconds(groups: dict[str, list[int]]) -> dict[str, float]:
-    """CPU time (user + system) of each group of processes and their children, now, with the children that have
-    ended: a PostgreSQL backend whose connection a pool closed (idle for a minute) takes its CPU time to the
-    postmaster's reaped-children times (benchmarks/settle.py's count, without them, can even go backwards)."""
-    out = {}
-    for name, pids in groups.items():
-        total = 0.0
-        for pid in pids:
-            try:
-                root = psutil.Process(pid)
-                times = root.cpu_times()
-                total += times.user + times.system
-                if pid != os.getpid():
-                    total += times.children_user + times.children_system
-                    for child in root.children(recursive=True):
-                        child_times = child.cpu_times()
-                        total += child_times.user + child_times.system
-            except psutil.NoSuchProcess:
-                pass
-        out[name] = total
-    return out
 
 
 def syscalls(groups: dict[str, list[int]]) -> dict[str, tuple[int, int]]:
