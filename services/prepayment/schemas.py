@@ -230,13 +230,18 @@ class SubsidyPaymentIn(Body):
         return self
 
 
-class SubsidyPaymentOut(BaseModel):
+class DayPayment(BaseModel):
+    """A payment of finance as booked (SubsidyPaymentOut adds what was outstanding before and after it)."""
+
     ref: str
     payer: Payer
     to_fixmedins_code: str | None
     to_level: str | None
     amount: Money
     paid_on: date
+
+
+class SubsidyPaymentOut(DayPayment):
     outstanding_before: Money  # what the payer owed this receiver before the payment
     outstanding_after: Money
 
@@ -245,15 +250,6 @@ class PayerPayments(BaseModel):
     payer: Payer
     count: int
     amount: Money
-
-
-class DayPayment(BaseModel):
-    ref: str
-    payer: Payer
-    to_fixmedins_code: str | None
-    to_level: str | None
-    amount: Money
-    paid_on: date
 
 
 class DayPaymentsOut(BaseModel):
